@@ -1,0 +1,437 @@
+"""NetworkManager: the one object the engine talks to for container networking.
+
+Synchronous and thread-safe (one lock); the daemon calls it from a worker thread. All kernel
+objects are created in the network namespace of the thread that constructed the manager
+(the daemon's: the host's), except what ``connect`` puts into a container's namespace.
+
+Lifecycle::
+
+    mgr = NetworkManager(state_dir)          # loads records; touches no kernel object
+    mgr.restore()                            # daemon start: bridges, nft rules, port sockets back
+    mgr.ensure_predefined()                  # "bridge" (dockyard0), "host", "none"
+    mgr.reconcile(live_container_ids)        # drop what dead containers left (after a crash)
+    net = mgr.create_network(NetworkSpec(name="app", subnet="10.213.0.0/24"))
+    ep  = mgr.connect(net.id, cid, "/proc/<pid>/ns/net", name="web", aliases=("www",))
+    pp  = mgr.publish(cid, ep, parse_port_spec("127.0.0.1:8080:80"))
+    ...  mgr.resolve(cid, "web") -> ["10.213.0.2"]   (the embedded DNS's lookup function)
+    mgr.release_container(cid)               # stop: unpublish + disconnect everywhere
+    mgr.remove_network(net.id)
+    mgr.close()
+
+State: see :mod:`dockyard.network.store`. Every multi-step operation undoes its completed
+steps when a later one fails, so a failed connect/publish leaves no veth, rule, socket or
+allocated address behind.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Iterable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from ipaddress import IPv4Network
+from pathlib import Path
+
+from pyroute2 import IPRoute
+
+from dockyard.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, PermissionDenied
+from dockyard.network import bridge as br
+from dockyard.network import fwpolicy, ipam, rules, store
+from dockyard.network.model import (
+    DRIVER_BRIDGE,
+    DRIVER_HOST,
+    DRIVER_NULL,
+    OPT_BRIDGE_NAME,
+    OPT_DEFAULT_BRIDGE,
+    OPT_HOST_BINDING,
+    OPT_ICC,
+    OPT_MASQUERADE,
+    OPT_MTU,
+    Endpoint,
+    Network,
+)
+from dockyard.network.portmap import PortReserver, PublishedPort, Reservation
+from dockyard.network.portspec import PortBinding
+
+_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
+_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
+
+
+def _bool_opt(opts: Mapping[str, str], key: str, default: bool) -> bool:
+    if key not in opts:
+        return default
+    v = str(opts[key])
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise InvalidArgument(f"invalid value {v!r} for option {key}: expected a boolean")
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """What ``docker network create`` asks for."""
+
+    name: str
+    driver: str = DRIVER_BRIDGE
+    subnet: str | None = None
+    gateway: str | None = None
+    ip_range: str | None = None
+    internal: bool = False
+    options: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ManagerConfig:
+    default_bridge_subnet: str | None = None  # None: the first default pool clashing with nothing
+    default_pools: tuple[IPv4Network, ...] = ipam.DEFAULT_POOLS
+    enable_ip_forward: bool = True
+    handle_forward_drop: bool = True  # add ACCEPT rules when iptables FORWARD policy is DROP
+
+
+class NetworkManager:
+    def __init__(self, state_dir: str | os.PathLike[str], config: ManagerConfig | None = None) -> None:
+        self.state_dir = Path(state_dir)
+        self.config = config or ManagerConfig()
+        self._lock = threading.RLock()
+        self._ipr = IPRoute()
+        self._reserver = PortReserver()
+        self._reservations: dict[str, list[Reservation]] = {}
+        self._ports: dict[str, list[PublishedPort]] = {}
+        self._nets: dict[str, Network] = {}
+        for p in store.list_json(self.state_dir / "networks"):
+            n = Network.from_json(store.read_json(p))
+            self._nets[n.id] = n
+        for p in store.list_json(self.state_dir / "ports"):
+            self._ports[p.stem] = [PublishedPort.from_json(d) for d in store.read_json(p)["ports"]]
+
+    # ---- queries -------------------------------------------------------------------------
+    def list_networks(self) -> list[Network]:
+        with self._lock:
+            return sorted(self._nets.values(), key=lambda n: n.created)
+
+    def get(self, ref: str) -> Network:
+        """By full id, exact name, or unique id prefix (docker's lookup order)."""
+        with self._lock:
+            if ref in self._nets:
+                return self._nets[ref]
+            for n in self._nets.values():
+                if n.name == ref:
+                    return n
+            found = [n for n in self._nets.values() if ref and n.id.startswith(ref)]
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                raise InvalidArgument(f"network {ref} is ambiguous ({len(found)} matches found based on ID prefix)")
+            raise NotFound(f"network {ref} not found")
+
+    def ports_of(self, container_id: str) -> list[PublishedPort]:
+        with self._lock:
+            return list(self._ports.get(container_id, []))
+
+    def endpoints_of(self, container_id: str) -> list[Endpoint]:
+        with self._lock:
+            return [n.endpoints[container_id] for n in self._nets.values() if container_id in n.endpoints]
+
+    def host_gateway_ip(self) -> str | None:
+        """The default bridge's gateway: what ``--add-host x:host-gateway`` resolves to."""
+        with self._lock:
+            for n in self._nets.values():
+                if n.options.get(OPT_DEFAULT_BRIDGE) == "true" and n.pool:
+                    return str(n.pool.gateway)
+            return None
+
+    def resolve(self, container_id: str, name: str) -> list[str] | None:
+        """Embedded DNS lookup: ``name`` among the endpoints sharing a user network with the
+        asker (container name, aliases, 12-char id). None when unknown (then forwarded)."""
+        name = name.lower().rstrip(".")
+        with self._lock:
+            found: list[str] = []
+            for n in self._nets.values():
+                if container_id not in n.endpoints or n.options.get(OPT_DEFAULT_BRIDGE) == "true":
+                    continue
+                for e in n.endpoints.values():
+                    names = {e.name.lower(), e.container_id[:12], *(a.lower() for a in e.aliases)}
+                    if name in names and e.ip not in found:
+                        found.append(e.ip)
+            return found or None
+
+    # ---- networks ------------------------------------------------------------------------
+    def _save(self, n: Network) -> None:
+        store.write_json(self.state_dir / "networks" / f"{n.id}.json", n.to_json())
+        self._nets[n.id] = n
+
+    def _taken_subnets(self) -> list[IPv4Network]:
+        return [n.pool.subnet for n in self._nets.values() if n.pool]
+
+    def create_network(self, spec: NetworkSpec, *, predefined: bool = False) -> Network:
+        with self._lock:
+            if not spec.name or "/" in spec.name:
+                raise InvalidArgument(f"invalid network name {spec.name!r}")
+            if any(n.name == spec.name for n in self._nets.values()):
+                raise AlreadyExists(f"network with name {spec.name} already exists")
+            if not predefined and spec.driver in (DRIVER_HOST, DRIVER_NULL):
+                raise PermissionDenied(f"only one instance of \"{spec.driver}\" network is allowed")
+            if spec.driver not in (DRIVER_BRIDGE, DRIVER_HOST, DRIVER_NULL):
+                raise NotFound(f"plugin \"{spec.driver}\" not found")
+            nid = secrets.token_hex(32)
+            created = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            opts = {str(k): str(v) for k, v in spec.options.items()}
+            if spec.driver != DRIVER_BRIDGE:
+                n = Network(nid, spec.name, spec.driver, created, predefined=predefined,
+                            options=opts, labels=dict(spec.labels))
+                self._save(n)
+                return n
+            return self._create_bridge_network(nid, created, spec, opts, predefined)
+
+    def _create_bridge_network(self, nid: str, created: str, spec: NetworkSpec,
+                               opts: dict[str, str], predefined: bool) -> Network:
+        if spec.subnet:
+            pool = ipam.make_pool(spec.subnet, spec.gateway, spec.ip_range,
+                                  existing=self._taken_subnets())
+        else:
+            if spec.gateway or spec.ip_range:
+                raise InvalidArgument("--gateway and --ip-range need --subnet")
+            subnet = ipam.choose_subnet(self._taken_subnets(), ipam.host_routes(),
+                                        self.config.default_pools)
+            pool = ipam.make_pool(str(subnet), user_subnet=False)
+        default = opts.get(OPT_DEFAULT_BRIDGE) == "true"
+        name = opts.get(OPT_BRIDGE_NAME) or (br.DEFAULT_BRIDGE if default else br.bridge_name_for(nid))
+        br.check_ifname(name)
+        if any(n.bridge == name for n in self._nets.values()):
+            raise Conflict(f"bridge name {name} is used by another network")
+        try:
+            mtu = int(opts.get(OPT_MTU, "1500") or 1500)
+        except ValueError:
+            raise InvalidArgument(f"invalid value {opts[OPT_MTU]!r} for option {OPT_MTU}") from None
+        if not 68 <= mtu <= 65535:
+            raise InvalidArgument(f"invalid MTU {mtu} in option {OPT_MTU}: 68..65535")
+        n = Network(
+            nid, spec.name, DRIVER_BRIDGE, created, bridge=name,
+            bridge_created=br.link_index(self._ipr, name) is None, pool=pool,
+            internal=spec.internal, icc=_bool_opt(opts, OPT_ICC, True),
+            masquerade=_bool_opt(opts, OPT_MASQUERADE, True), mtu=mtu,
+            host_binding_ipv4=opts.get(OPT_HOST_BINDING, ""), predefined=predefined,
+            options=opts, labels=dict(spec.labels),
+        )
+        with ExitStack() as undo:
+            self._bring_up(n)
+            undo.callback(self._tear_down, n)
+            self._save(n)
+            undo.callback(store.remove, self.state_dir / "networks" / f"{n.id}.json")
+            undo.callback(self._nets.pop, n.id, None)
+            self._sync_rules()
+            undo.pop_all()
+        return n
+
+    def _bring_up(self, n: Network) -> None:
+        assert n.pool is not None
+        br.create_bridge(self._ipr, br.BridgeConfig(n.bridge, str(n.pool.gateway),
+                                                    n.pool.subnet.prefixlen, n.mtu))
+        try:
+            if not n.internal and self.config.enable_ip_forward:
+                br.set_ip_forward()
+            if self.config.handle_forward_drop:
+                fwpolicy.ensure_bridge_rules(n.bridge, n.internal)
+        except BaseException:
+            self._tear_down(n)
+            raise
+
+    def _tear_down(self, n: Network) -> None:
+        if n.bridge_created:
+            br.delete_link(self._ipr, n.bridge)
+        if self.config.handle_forward_drop:
+            fwpolicy.remove_bridge_rules(n.bridge)
+
+    def _sync_rules(self) -> None:
+        nets = [rules.NetRules(n.bridge, str(n.pool.subnet), n.internal, n.icc, n.masquerade)
+                for n in self._nets.values() if n.driver == DRIVER_BRIDGE and n.pool]
+        if not nets:
+            rules.teardown()
+            return
+        rules.apply(nets, [(cid, p) for cid, ps in self._ports.items() for p in ps])
+
+    def remove_network(self, ref: str) -> None:
+        with self._lock:
+            n = self.get(ref)
+            if n.predefined:
+                raise PermissionDenied(f"{n.name} is a pre-defined network and cannot be removed")
+            if n.endpoints:
+                raise Conflict(f"error while removing network: network {n.name} id {n.id} has active endpoints")
+            self._nets.pop(n.id)
+            store.remove(self.state_dir / "networks" / f"{n.id}.json")
+            if n.driver == DRIVER_BRIDGE:
+                self._tear_down(n)
+                self._sync_rules()
+
+    def ensure_predefined(self) -> None:
+        """Create docker's three predefined networks if they are missing."""
+        with self._lock:
+            names = {n.name for n in self._nets.values()}
+            if "bridge" not in names:
+                self.create_network(NetworkSpec(
+                    name="bridge", subnet=self.config.default_bridge_subnet,
+                    options={OPT_DEFAULT_BRIDGE: "true", OPT_BRIDGE_NAME: br.DEFAULT_BRIDGE,
+                             OPT_ICC: "true", OPT_MASQUERADE: "true"},
+                ), predefined=True)
+            if "host" not in names:
+                self.create_network(NetworkSpec(name="host", driver=DRIVER_HOST), predefined=True)
+            if "none" not in names:
+                self.create_network(NetworkSpec(name="none", driver=DRIVER_NULL), predefined=True)
+
+    # ---- endpoints -----------------------------------------------------------------------
+    def connect(self, ref: str, container_id: str, netns_path: str, *, name: str = "",
+                aliases: Iterable[str] = (), ip: str | None = None, mac: str | None = None) -> Endpoint:
+        """Attach a container's namespace to a network: veth, address, MAC, default route."""
+        with self._lock:
+            n = self.get(ref)
+            if container_id in n.endpoints:
+                raise Conflict(f"endpoint with name {name or container_id} already exists in network {n.name}")
+            if n.driver != DRIVER_BRIDGE or n.pool is None:
+                ep = Endpoint(secrets.token_hex(32), n.id, container_id, name, tuple(aliases), "", 0,
+                              "", None, "", "", netns_path)
+                self._save(replace(n, endpoints={**n.endpoints, container_id: ep}))
+                return ep
+            pool, addr = n.pool.allocate(ip)
+            inside = sum(1 for e in self.endpoints_of(container_id) if e.ifname)
+            epid = secrets.token_hex(32)
+            ep = Endpoint(
+                epid, n.id, container_id, name, tuple(aliases), str(addr), n.pool.subnet.prefixlen,
+                mac or br.mac_for_ip(str(addr)), None if n.internal else str(n.pool.gateway),
+                br.veth_name_for(epid), f"eth{inside}", netns_path,
+            )
+            br.attach(self._ipr, br.Attachment(
+                n.bridge, ep.host_ifname, netns_path, ep.ifname, ep.mac, ep.ip, ep.prefixlen,
+                ep.gateway, n.mtu))
+            try:
+                self._save(replace(n, pool=pool, endpoints={**n.endpoints, container_id: ep}))
+            except BaseException:
+                br.detach(self._ipr, ep.host_ifname)
+                raise
+            return ep
+
+    def disconnect(self, ref: str, container_id: str) -> None:
+        with self._lock:
+            n = self.get(ref)
+            ep = n.endpoints.get(container_id)
+            if ep is None:
+                raise NotFound(f"container {container_id} is not connected to network {n.name}")
+            if ep.host_ifname:
+                br.detach(self._ipr, ep.host_ifname)
+            pool = n.pool.release(ep.ip) if n.pool and ep.ip else n.pool
+            eps = {k: v for k, v in n.endpoints.items() if k != container_id}
+            self._save(replace(n, pool=pool, endpoints=eps))
+
+    # ---- ports ---------------------------------------------------------------------------
+    def publish(self, container_id: str, endpoint: Endpoint,
+                bindings: Iterable[PortBinding]) -> list[PublishedPort]:
+        """Reserve host ports and add DNAT rules towards ``endpoint``'s address."""
+        with self._lock:
+            n = self.get(endpoint.network_id)
+            bindings = list(bindings)
+            if not bindings or n.internal or not endpoint.ip:
+                return []  # docker publishes nothing from internal networks
+            if container_id in self._ports:
+                raise Conflict(f"ports of container {container_id} are published already")
+            with ExitStack() as undo:
+                held: list[Reservation] = []
+                for b in bindings:
+                    if not b.host_ip and n.host_binding_ipv4:
+                        b = replace(b, host_ip=n.host_binding_ipv4)
+                    r = self._reserver.reserve(b, endpoint.ip)
+                    undo.callback(r.release)
+                    held.append(r)
+                ports = [r.port for r in held]
+                rules.add_ports(container_id, ports)
+                undo.callback(rules.remove_ports, container_id)
+                store.write_json(self.state_dir / "ports" / f"{container_id}.json",
+                                 {"ports": [p.to_json() for p in ports]})
+                undo.pop_all()
+            self._reservations[container_id] = held
+            self._ports[container_id] = ports
+            return ports
+
+    def unpublish(self, container_id: str) -> None:
+        with self._lock:
+            ports = self._ports.pop(container_id, None)
+            for r in self._reservations.pop(container_id, []):
+                r.release()
+            if ports is not None:
+                rules.remove_ports(container_id)
+            store.remove(self.state_dir / "ports" / f"{container_id}.json")
+
+    def release_container(self, container_id: str) -> None:
+        """Container stop: unpublish its ports and disconnect it from every network."""
+        with self._lock:
+            self.unpublish(container_id)
+            for ep in self.endpoints_of(container_id):
+                self.disconnect(ep.network_id, container_id)
+
+    # ---- restart and crash recovery ------------------------------------------------------
+    def restore(self) -> list[str]:
+        """Daemon start: recreate bridges and rules from the records, take the host ports again.
+
+        Returns messages for ports that could not be re-reserved (taken meanwhile); their
+        rules stay, as the container still runs.
+        """
+        problems: list[str] = []
+        with self._lock:
+            for n in self._nets.values():
+                if n.driver == DRIVER_BRIDGE and n.pool:
+                    self._bring_up(n)
+            for cid, ports in self._ports.items():
+                held = []
+                for p in ports:
+                    try:
+                        held.append(self._reserver.rebind(p))
+                    except Conflict as e:
+                        problems.append(f"container {cid}: {e}")
+                self._reservations[cid] = held
+            if self._nets:
+                self._sync_rules()
+        return problems
+
+    def reconcile(self, live_containers: Iterable[str]) -> list[str]:
+        """Remove everything of ours that no live container or known network accounts for:
+        endpoints and ports of dead containers, stray bridges/veths with our prefixes, our
+        iptables rules for unknown bridges; then rewrite the nft tables. Returns what it did."""
+        live = set(live_containers)
+        done: list[str] = []
+        with self._lock:
+            for cid in [c for c in self._ports if c not in live]:
+                self.unpublish(cid)
+                done.append(f"unpublished ports of {cid}")
+            for p in store.list_json(self.state_dir / "ports"):
+                if p.stem not in live:
+                    store.remove(p)
+            for n in list(self._nets.values()):
+                for cid in [c for c in n.endpoints if c not in live]:
+                    self.disconnect(n.id, cid)
+                    done.append(f"disconnected {cid} from {n.name}")
+            bridges = {n.bridge for n in self._nets.values() if n.bridge}
+            veths = {e.host_ifname for n in self._nets.values() for e in n.endpoints.values()}
+            for name, kind in br.our_links(self._ipr):
+                if name in bridges or name in veths:
+                    continue
+                if kind == "bridge" or kind == "veth":
+                    if br.delete_link(self._ipr, name):
+                        done.append(f"deleted {kind} {name}")
+            if self.config.handle_forward_drop:
+                for b in fwpolicy.bridges_with_rules() - bridges:
+                    fwpolicy.remove_bridge_rules(b)
+                    done.append(f"deleted iptables FORWARD rules of {b}")
+            self._sync_rules()
+        return done
+
+    def close(self) -> None:
+        """Release port sockets and the netlink socket (kernel objects stay: restore() later)."""
+        with self._lock:
+            for held in self._reservations.values():
+                for r in held:
+                    r.release()
+            self._reservations.clear()
+            self._ipr.close()

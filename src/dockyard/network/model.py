@@ -1,0 +1,84 @@
+"""The network package's records: networks and endpoints (frozen values, JSON round-trip).
+
+A network record holds its IPAM pool and its endpoints, so one atomic file write keeps them
+consistent (``<state_dir>/networks/<id>.json``, see :mod:`dockyard.network.store`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dockyard.network.ipam import Pool
+
+DRIVER_BRIDGE = "bridge"
+DRIVER_HOST = "host"
+DRIVER_NULL = "null"
+
+OPT_BRIDGE_NAME = "com.docker.network.bridge.name"
+OPT_ICC = "com.docker.network.bridge.enable_icc"
+OPT_MASQUERADE = "com.docker.network.bridge.enable_ip_masquerade"
+OPT_HOST_BINDING = "com.docker.network.bridge.host_binding_ipv4"
+OPT_MTU = "com.docker.network.driver.mtu"
+OPT_DEFAULT_BRIDGE = "com.docker.network.bridge.default_bridge"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A container's attachment to one network."""
+
+    id: str
+    network_id: str
+    container_id: str
+    name: str  # the container's name (resolvable by DNS)
+    aliases: tuple[str, ...]
+    ip: str
+    prefixlen: int
+    mac: str
+    gateway: str | None
+    host_ifname: str  # "" for host/none networks
+    ifname: str
+    netns_path: str
+
+    def to_json(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["aliases"] = list(self.aliases)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Endpoint:
+        return cls(**{**d, "aliases": tuple(d.get("aliases", ()))})
+
+
+@dataclass(frozen=True)
+class Network:
+    id: str
+    name: str
+    driver: str
+    created: str  # RFC 3339
+    bridge: str = ""  # "" for host/none
+    bridge_created: bool = False  # delete the bridge on removal only if we made it
+    pool: Pool | None = None
+    internal: bool = False
+    icc: bool = True
+    masquerade: bool = True
+    mtu: int = 1500
+    host_binding_ipv4: str = ""
+    predefined: bool = False
+    options: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)  # by container id
+
+    def to_json(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["pool"] = self.pool.to_json() if self.pool else None
+        d["endpoints"] = {k: e.to_json() for k, e in self.endpoints.items()}
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Network:
+        return cls(**{
+            **d,
+            "pool": Pool.from_json(d["pool"]) if d.get("pool") else None,
+            "endpoints": {k: Endpoint.from_json(e) for k, e in d.get("endpoints", {}).items()},
+        })

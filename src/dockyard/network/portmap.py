@@ -1,0 +1,110 @@
+"""Host port reservation for published ports.
+
+While a port is published we hold a socket bound to ``hostIP:hostPort`` (not listening), as
+docker does, so no other program (nor a second container) can take it; the kernel is the judge
+of conflicts, which also covers 0.0.0.0 vs 127.0.0.1 overlaps and ports held by other software.
+Traffic never reaches these sockets: the DNAT rules in :mod:`dockyard.network.rules` rewrite it
+first. Sockets are created in the calling thread's network namespace and are close-on-exec.
+
+Lifecycle: :meth:`PortReserver.reserve` -> :class:`Reservation` (published port + socket);
+``release()`` closes the socket. After a daemon restart :meth:`PortReserver.rebind` takes the
+recorded ports again.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from dataclasses import dataclass
+
+from dockyard.errors import Conflict, InvalidArgument, NotImplementedYet
+from dockyard.network.portspec import PortBinding
+
+_SOCK_TYPES = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM, "sctp": socket.SOCK_STREAM}
+
+
+@dataclass(frozen=True)
+class PublishedPort:
+    """A binding resolved to a concrete host port and a container address."""
+
+    proto: str
+    host_ip: str  # "0.0.0.0" for all addresses
+    host_port: int
+    container_ip: str
+    container_port: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "proto": self.proto, "host_ip": self.host_ip, "host_port": self.host_port,
+            "container_ip": self.container_ip, "container_port": self.container_port,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, object]) -> PublishedPort:
+        return cls(str(d["proto"]), str(d["host_ip"]), int(d["host_port"]),  # type: ignore[call-overload]
+                   str(d["container_ip"]), int(d["container_port"]))  # type: ignore[call-overload]
+
+
+class Reservation:
+    def __init__(self, port: PublishedPort, sock: socket.socket | None) -> None:
+        self.port = port
+        self._sock = sock
+
+    def release(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+def _bind(proto: str, ip: str, port: int) -> socket.socket:
+    if proto == "sctp":
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP)
+    else:
+        s = socket.socket(socket.AF_INET, _SOCK_TYPES[proto])
+    try:
+        s.bind((ip, port))
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def _in_use(ip: str, ports: str) -> Conflict:
+    return Conflict(f"Bind for {ip}:{ports} failed: port is already allocated")
+
+
+class PortReserver:
+    def reserve(self, binding: PortBinding, container_ip: str) -> Reservation:
+        """Bind the host port(s) asked for by ``binding``; raise Conflict if taken."""
+        ip = binding.host_ip or "0.0.0.0"
+        if ":" in ip:
+            raise NotImplementedYet(f"publishing on IPv6 address {ip} is not supported yet")
+        if binding.host_port_start == 0:
+            candidates: list[int] = [0]  # the kernel picks from ip_local_port_range
+        else:
+            candidates = list(range(binding.host_port_start, binding.host_port_end + 1))
+        for port in candidates:
+            try:
+                s = _bind(binding.proto, ip, port)
+            except OSError as e:
+                if e.errno == errno.EADDRINUSE:
+                    continue
+                if e.errno == errno.EADDRNOTAVAIL:
+                    raise InvalidArgument(
+                        f"Error starting userland proxy: listen {binding.proto} {ip}:{port}: "
+                        "bind: cannot assign requested address"
+                    ) from None
+                raise
+            pp = PublishedPort(binding.proto, ip, s.getsockname()[1], container_ip,
+                               binding.container_port)
+            return Reservation(pp, s)
+        raise _in_use(ip, binding.host_port_text() or "0")
+
+    def rebind(self, port: PublishedPort) -> Reservation:
+        """Take a recorded port again after a restart (Conflict if someone took it meanwhile)."""
+        try:
+            return Reservation(port, _bind(port.proto, port.host_ip, port.host_port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise _in_use(port.host_ip, str(port.host_port)) from None
+            raise

@@ -1,0 +1,115 @@
+"""Published ports for real: DNAT from 127.0.0.1 and the bridge address, conflicts, cleanup."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from nethelpers import start_echo, tcp_ask
+
+from dockyard.errors import Conflict
+from dockyard.network import rules
+from dockyard.network.manager import NetworkSpec
+from dockyard.network.portspec import parse_port_spec
+
+pytestmark = pytest.mark.root
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_publish_reaches_container_from_localhost_and_bridge(manager, new_container, servers):  # type: ignore[no-untyped-def]
+    net = manager.create_network(NetworkSpec(name="p1", subnet="10.213.9.0/24"))
+    web = new_container()
+    ep = manager.connect(net.id, "w" * 64, web.netns, name="web")
+    servers.append(start_echo(web, 80, "web"))
+    hp = free_port()
+    ports = manager.publish("w" * 64, ep, parse_port_spec(f"{hp}:80"))
+    assert [(p.host_ip, p.host_port, p.container_ip, p.container_port) for p in ports] == [
+        ("0.0.0.0", hp, ep.ip, 80)]
+    # from the host itself via loopback: DNAT in OUTPUT, route_localnet, 127/8 masquerade
+    assert tcp_ask("127.0.0.1", hp).startswith("web 10.213.9.1 hi")
+    # via the bridge's own address
+    assert tcp_ask("10.213.9.1", hp).startswith("web ")
+    # the host port is held: nobody else may bind it
+    with socket.socket() as s, pytest.raises(OSError):
+        s.bind(("0.0.0.0", hp))
+    # a second container asking for the same port is refused with docker's message
+    other = new_container()
+    ep2 = manager.connect(net.id, "x" * 64, other.netns, name="other")
+    with pytest.raises(Conflict, match=rf"Bind for 0.0.0.0:{hp} failed: port is already allocated"):
+        manager.publish("x" * 64, ep2, parse_port_spec(f"{hp}:80"))
+    assert [o for o, _ in rules.port_rules()] == ["w" * 64]
+    # hairpin: a neighbour on the same bridge reaches the published port through the host
+    out = other.python(
+        f"import socket; s=socket.create_connection(('10.213.9.1', {hp}), timeout=3); "
+        "s.sendall(b'x'); print(s.recv(100).decode())")
+    assert out.startswith("web ")
+    manager.unpublish("w" * 64)
+    assert rules.port_rules() == []
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", hp))  # released
+    with pytest.raises(OSError):
+        tcp_ask("127.0.0.1", hp, timeout=1)
+
+
+def test_publish_on_loopback_ip_random_and_udp(manager, new_container, servers):  # type: ignore[no-untyped-def]
+    net = manager.create_network(NetworkSpec(name="p2", subnet="10.213.10.0/24"))
+    c = new_container()
+    ep = manager.connect(net.id, "c" * 64, c.netns, name="c")
+    servers.append(start_echo(c, 80, "tcp80"))
+    servers.append(start_echo(c, 53, "udp53", proto="udp"))
+    hp = free_port()
+    bindings = parse_port_spec(f"127.0.0.1:{hp}:80") + parse_port_spec("80") + parse_port_spec("127.0.0.1::53/udp")
+    ports = manager.publish("c" * 64, ep, bindings)
+    assert ports[0].host_port == hp and ports[0].host_ip == "127.0.0.1"
+    rnd = ports[1].host_port
+    assert 1024 < rnd and rnd != hp
+    assert tcp_ask("127.0.0.1", hp).startswith("tcp80 ")
+    assert tcp_ask("127.0.0.1", rnd).startswith("tcp80 ")
+    # bound to 127.0.0.1 only: the bridge address does not lead to it
+    with pytest.raises(OSError):
+        tcp_ask("10.213.10.1", hp, timeout=1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.settimeout(3)
+        u.sendto(b"q", ("127.0.0.1", ports[2].host_port))
+        assert u.recv(100).decode().startswith("udp53 ")
+    # restart: a new manager on the same state takes the ports again
+    manager.close()
+    from dockyard.network.manager import NetworkManager
+
+    again = NetworkManager(manager.state_dir, manager.config)
+    try:
+        assert again.ports_of("c" * 64) == ports
+        assert again.restore() == []
+        with socket.socket() as s, pytest.raises(OSError):
+            s.bind(("127.0.0.1", hp))
+        assert tcp_ask("127.0.0.1", hp).startswith("tcp80 ")
+        again.release_container("c" * 64)
+        again.remove_network(net.id)
+    finally:
+        again.close()
+    manager._nets.clear()
+    manager._ports.clear()
+
+
+def test_failed_publish_leaves_nothing(manager, new_container):  # type: ignore[no-untyped-def]
+    net = manager.create_network(NetworkSpec(name="p3", subnet="10.213.11.0/24"))
+    c = new_container()
+    ep = manager.connect(net.id, "c" * 64, c.netns, name="c")
+    with socket.socket() as blocker:
+        blocker.bind(("0.0.0.0", 0))
+        taken = blocker.getsockname()[1]
+        hp = free_port()
+        with pytest.raises(Conflict):
+            manager.publish("c" * 64, ep, parse_port_spec(f"{hp}:80") + parse_port_spec(f"{taken}:81"))
+    assert rules.port_rules() == []
+    assert manager.ports_of("c" * 64) == []
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", hp))  # the first reservation was undone
+    # a host range picks the first free port of the range
+    ports = manager.publish("c" * 64, ep, parse_port_spec(f"{hp}-{hp + 2}:80"))
+    assert hp <= ports[0].host_port <= hp + 2

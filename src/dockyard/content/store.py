@@ -1,0 +1,162 @@
+"""Content-addressed blob store.
+
+On disk::
+
+    <root>/
+      blobs/sha256/<hex>     committed blobs, read-only by convention, named by their digest
+      ingest/<random>        partial writes (a Writer's temp file); removed on abort, swept on open
+
+Lifecycle of a write: :meth:`ContentStore.writer` -> ``Writer.write(...)`` (hashes as it
+goes) -> ``Writer.commit(expected_digest=None, expected_size=None)`` verifies digest and size
+and ``os.replace``-s the temp file into ``blobs/``; on any failure (or ``abort()`` / leaving the
+``with`` block by an exception) the temp file is removed. A crash leaves at most a stray
+file under ``ingest/``, which the next :class:`ContentStore` sweeps. A committed blob is
+therefore always complete; writing the same content twice is harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from dockyard.errors import InvalidArgument, NotFound
+from dockyard.oci.digest import Digest
+
+
+class Writer:
+    """An open ingest. Use as a context manager; commit() inside the block."""
+
+    def __init__(self, store: ContentStore) -> None:
+        self._store = store
+        self.path = store.root / "ingest" / secrets.token_hex(8)
+        self._f = open(self.path, "xb")  # noqa: SIM115 - closed by commit/abort
+        self._h = hashlib.sha256()
+        self.size = 0
+        self.digest: str | None = None
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._f.write(data)
+        self._h.update(data)
+        self.size += len(data)
+
+    def copy_from(self, src: BinaryIO, bufsize: int = 1 << 20) -> None:
+        while chunk := src.read(bufsize):
+            self.write(chunk)
+
+    def current_digest(self) -> str:
+        return "sha256:" + self._h.hexdigest()
+
+    def commit(self, expected_digest: str | None = None, expected_size: int | None = None) -> str:
+        """Verify and move into place; return the digest. Raises InvalidArgument on mismatch."""
+        dgst = self.current_digest()
+        try:
+            if expected_size is not None and expected_size != self.size:
+                raise InvalidArgument(
+                    f"content size mismatch: expected {expected_size} bytes, got {self.size}"
+                )
+            if expected_digest is not None and expected_digest != dgst:
+                raise InvalidArgument(
+                    f"content digest mismatch: expected {expected_digest}, got {dgst}"
+                )
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
+            os.chmod(self.path, 0o444)
+            os.replace(self.path, self._store.path(dgst))
+        except BaseException:
+            self.abort()
+            raise
+        self.digest = dgst
+        return dgst
+
+    def abort(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.digest is None:
+            self.abort()
+
+
+class ContentStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+        ingest = self.root / "ingest"
+        # Partial writes of a previous process are garbage: nobody can resume them.
+        shutil.rmtree(ingest, ignore_errors=True)
+        ingest.mkdir(parents=True, exist_ok=True)
+
+    def path(self, digest: str) -> Path:
+        d = Digest.parse(digest)
+        if d.algorithm != "sha256":
+            raise InvalidArgument(f"unsupported digest algorithm {d.algorithm!r}")
+        return self.root / "blobs" / "sha256" / d.hex
+
+    def exists(self, digest: str) -> bool:
+        return self.path(digest).exists()
+
+    def size(self, digest: str) -> int:
+        try:
+            return self.path(digest).stat().st_size
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest} not found") from None
+
+    def open(self, digest: str) -> BinaryIO:
+        try:
+            return open(self.path(digest), "rb")
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest} not found") from None
+
+    def read(self, digest: str) -> bytes:
+        with self.open(digest) as f:
+            return f.read()
+
+    def writer(self) -> Writer:
+        return Writer(self)
+
+    def put(self, data: bytes, expected_digest: str | None = None) -> str:
+        dgst = "sha256:" + hashlib.sha256(data).hexdigest()
+        if expected_digest is not None and expected_digest != dgst:
+            raise InvalidArgument(f"content digest mismatch: expected {expected_digest}, got {dgst}")
+        if self.exists(dgst):
+            return dgst
+        with self.writer() as w:
+            w.write(data)
+            return w.commit()
+
+    def adopt(self, path: Path, digest: str) -> None:
+        """Move a file that the caller has already hashed (same filesystem) into the store.
+
+        The caller vouches for ``digest`` (it hashed the bytes while writing them)."""
+        os.chmod(path, 0o444)
+        os.replace(path, self.path(digest))
+
+    def delete(self, digest: str) -> None:
+        try:
+            os.unlink(self.path(digest))
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest} not found") from None
+
+    def walk(self) -> Iterator[tuple[str, int]]:
+        """Every committed blob as (digest, size)."""
+        for e in os.scandir(self.root / "blobs" / "sha256"):
+            yield "sha256:" + e.name, e.stat().st_size
+
+    def scratch_dir(self) -> Path:
+        """A private directory under ingest/ (same filesystem as blobs/) for the caller to remove."""
+        p = self.root / "ingest" / ("d-" + secrets.token_hex(8))
+        p.mkdir()
+        return p

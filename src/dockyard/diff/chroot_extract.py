@@ -1,0 +1,142 @@
+"""Extract one uncompressed layer tar from stdin into a directory, confined by chroot(2).
+
+Run as a fresh process (``python -I <this file> TARGET MODE``), never imported by a threaded
+daemon: it chroots into TARGET first, so every path and every symlink in the layer (absolute
+ones included: ``/etc -> /host/etc``) resolves inside TARGET. That closes the classic layer
+escapes: ``../`` names, a symlink planted by the layer and then written through, a hard link to
+a host file. This is Docker's chrootarchive idea. stdlib only; all imports happen before the
+chroot, since nothing of the host is reachable after it.
+
+MODE ``overlay``: whiteouts become overlay whiteouts (``.wh.x`` -> char device 0/0 named ``x``;
+``.wh..wh..opq`` -> xattr ``trusted.overlay.opaque=y`` on the directory). MODE ``naive``: the
+target is a full copy of the parent layer and whiteouts delete (``.wh..wh..opq`` deletes the
+directory's entries that this layer did not itself add).
+
+Exit status 0 on success; 1 with one line on stderr (naming the member) on failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import sys
+import tarfile
+
+WH_PREFIX = ".wh."
+WH_OPAQUE = ".wh..wh..opq"
+# overlayfs private attributes must never come from a layer: a forged redirect or metacopy
+# could make the kernel follow paths outside the layer.
+_FORBIDDEN_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
+
+
+def _clean(name: str) -> str:
+    """A member name as an absolute path inside the chroot (``..`` cannot climb above /)."""
+    return os.path.normpath("/" + name.lstrip("/"))
+
+
+def _remove(path: str) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def _ensure_parent(path: str) -> None:
+    parent = os.path.dirname(path)
+    if parent and not os.path.isdir(parent):
+        # A non-directory in the way (or a dangling symlink) is replaced, as docker does.
+        if os.path.lexists(parent) and not os.path.isdir(parent):
+            _remove(parent)
+        os.makedirs(parent, mode=0o755, exist_ok=True)
+
+
+def extract(stream, mode: str) -> None:  # type: ignore[no-untyped-def]
+    added: set[str] = set()
+    dirs: list[tarfile.TarInfo] = []
+    filter_kw = {"filter": tarfile.fully_trusted_filter} if hasattr(tarfile, "fully_trusted_filter") else {}
+    with tarfile.open(fileobj=stream, mode="r|") as tf:
+        tf.errorlevel = 1
+        for m in tf:
+            path = _clean(m.name)
+            if path == "/":
+                continue
+            base, parent = os.path.basename(path), os.path.dirname(path)
+            if base == WH_OPAQUE:
+                os.makedirs(parent, mode=0o755, exist_ok=True)
+                if mode == "overlay":
+                    os.setxattr(parent, "trusted.overlay.opaque", b"y")
+                else:
+                    for e in os.listdir(parent):
+                        child = os.path.join(parent, e)
+                        if child not in added:
+                            _remove(child)
+                continue
+            if base.startswith(WH_PREFIX):
+                victim = os.path.join(parent, base[len(WH_PREFIX):])
+                _ensure_parent(victim)
+                _remove(victim)
+                if mode == "overlay":
+                    os.mknod(victim, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+                continue
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                st = None
+            if st is not None and not (stat.S_ISDIR(st.st_mode) and m.isdir()):
+                _remove(path)
+            _ensure_parent(path)
+            m.name = path.lstrip("/")
+            if m.islnk():
+                m.linkname = _clean(m.linkname).lstrip("/")
+            tf.extract(m, "/", set_attrs=True, numeric_owner=True, **filter_kw)
+            added.add(path)
+            for k, v in m.pax_headers.items():
+                if not k.startswith("SCHILY.xattr."):
+                    continue
+                xname = k[len("SCHILY.xattr."):]
+                if xname.startswith(_FORBIDDEN_XATTR_PREFIXES):
+                    continue
+                try:
+                    os.setxattr(path, xname, v.encode("utf-8", "surrogateescape"), follow_symlinks=False)
+                except OSError:
+                    pass  # e.g. security.selinux on a host without SELinux: docker ignores too
+            if m.isdir():
+                dirs.append(m)
+    # Children changed the directories' mtimes: restore them last, deepest first.
+    for m in sorted(dirs, key=lambda t: t.name, reverse=True):
+        try:
+            os.utime("/" + m.name, (m.mtime, m.mtime), follow_symlinks=False)
+        except OSError:
+            pass
+    # Drain the end-of-archive padding so the writer never sees a broken pipe.
+    while stream.read(1 << 16):
+        pass
+
+
+def main() -> int:
+    if len(sys.argv) != 3 or sys.argv[2] not in ("overlay", "naive"):
+        print("usage: chroot_extract.py TARGET overlay|naive", file=sys.stderr)
+        return 2
+    target, mode = sys.argv[1], sys.argv[2]
+    stream = sys.stdin.buffer
+    try:
+        os.chroot(target)
+        os.chdir("/")
+        os.umask(0o022)
+        extract(stream, mode)
+    except tarfile.ReadError as e:
+        print(f"invalid layer tar: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001 - reported to the parent as one line
+        print(f"extracting layer: {e.__class__.__name__}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Streaming decompression with format detection (gzip, zstd, xz, bzip2, or none).
+
+:func:`detect` looks at magic bytes; :class:`Decompressor` turns compressed chunks into plain
+chunks and :meth:`Decompressor.finish` raises ``InvalidArgument`` when the stream ended early
+(a truncated gzip is refused, not silently accepted).
+"""
+
+from __future__ import annotations
+
+import bz2
+import lzma
+import zlib
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from dockyard.errors import InvalidArgument
+
+GZIP, ZSTD, XZ, BZIP2, NONE = "gzip", "zstd", "xz", "bzip2", "none"
+
+
+def detect(head: bytes) -> str:
+    if head.startswith(b"\x1f\x8b"):
+        return GZIP
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return ZSTD
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return XZ
+    if head.startswith(b"BZh"):
+        return BZIP2
+    return NONE
+
+
+class Decompressor:
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._obj = self._new()
+
+    def _new(self):  # type: ignore[no-untyped-def]
+        if self.kind == GZIP:
+            return zlib.decompressobj(wbits=31)
+        if self.kind == ZSTD:
+            import zstandard
+
+            return zstandard.ZstdDecompressor().decompressobj()
+        if self.kind == XZ:
+            return lzma.LZMADecompressor()
+        if self.kind == BZIP2:
+            return bz2.BZ2Decompressor()
+        return None
+
+    def feed(self, data: bytes) -> bytes:
+        if self._obj is None:
+            return data
+        out = []
+        try:
+            while data:
+                out.append(self._obj.decompress(data))
+                if self._obj.eof:
+                    # Concatenated members (pigz, appended gzip streams) continue the same data.
+                    data = self._obj.unused_data
+                    if data.strip(b"\0"):
+                        self._obj = self._new()
+                    else:
+                        data = b""
+                else:
+                    data = b""
+        except (zlib.error, lzma.LZMAError, OSError, EOFError) as e:
+            raise InvalidArgument(f"corrupt {self.kind} stream: {e}") from None
+        except Exception as e:  # zstandard.ZstdError
+            if e.__class__.__name__ == "ZstdError":
+                raise InvalidArgument(f"corrupt {self.kind} stream: {e}") from None
+            raise
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        if self._obj is None:
+            return b""
+        if not self._obj.eof:
+            raise InvalidArgument(f"unexpected end of {self.kind} stream (truncated?)")
+        return b""
+
+
+def read_head(src: BinaryIO, n: int = 1 << 20) -> bytes:
+    """Read up to ``n`` bytes, looping over short reads until at least 6 bytes or EOF."""
+    buf = b""
+    while len(buf) < 6:
+        chunk = src.read(n)
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
+def plain_chunks(src: BinaryIO, bufsize: int = 1 << 20) -> Iterator[bytes]:
+    """Decompressed chunks of ``src`` (any supported format)."""
+    head = read_head(src, bufsize)
+    d = Decompressor(detect(head))
+    chunk = head
+    while chunk:
+        out = d.feed(chunk)
+        if out:
+            yield out
+        chunk = src.read(bufsize)
+    d.finish()

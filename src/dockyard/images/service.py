@@ -1,0 +1,785 @@
+"""The local image store: what dockyardd calls for images and container root filesystems.
+
+On disk (``root`` is the daemon's ``<data-root>/image``, or whatever the caller passes)::
+
+    root/
+      metadata.db                    images + references (images/records.py), SQLite WAL
+      content/blobs/sha256/<hex>     configs, manifests, layer blobs (content/store.py)
+      content/ingest/                partial writes, swept on start
+      snapshots/<overlay|naive>/     unpacked layers keyed by ChainID, container snapshots
+                                     keyed by the caller's key (snapshots/snapshotter.py)
+
+Write order, so that a crash at any point leaves a consistent store: blobs (content addressed,
+verified, renamed into place) -> unpacked layers (extracted into a fresh snapshot, committed
+under the ChainID only when complete) -> one SQLite transaction with the image row and its
+references. Stray blobs and layers of a crash are unreferenced but harmless; no image is ever
+half visible.
+
+Thread safety: the daemon calls from executor threads. Metadata is guarded by SQLite
+transactions under a lock; unpacking the same ChainID twice concurrently is harmless (the
+second commit loses and is removed).
+
+Container root filesystems: ``prepare_rootfs(image_id, key)`` -> mounts of a writable
+snapshot; ``mount_rootfs(key, target)`` / ``unmount_rootfs(target)``; ``remove_rootfs(key)``.
+``changes(key)``, ``commit(key, ...)`` and ``export_rootfs(key, out)`` read that snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform as _platform
+import re
+import secrets
+import tempfile
+import threading
+import time
+from collections.abc import Collection, Iterable
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from dockyard.content.store import ContentStore
+from dockyard.diff import compute
+from dockyard.diff.apply import apply_layer
+from dockyard.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from dockyard.images.changes import apply_changes
+from dockyard.images.model import Change, DiskUsage, HistoryEntry, Image, ImageUsage, Layer
+from dockyard.images.records import Record, Records
+from dockyard.oci import mediatypes as mt
+from dockyard.oci import reference
+from dockyard.oci.identity import chain_ids
+from dockyard.snapshots.mount import Mount, mount_all, unmount_all
+from dockyard.snapshots.naive import NaiveSnapshotter
+from dockyard.snapshots.overlay import OverlaySnapshotter, overlay_supported
+from dockyard.snapshots.snapshotter import Snapshotter
+
+_ID_RE = re.compile(r"^(?:sha256:)?([0-9a-f]{1,64})$")
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}
+
+
+def host_platform() -> tuple[str, str, str]:
+    arch = _ARCH.get(_platform.machine(), _platform.machine())
+    return "linux", arch, "v7" if arch == "arm" else ""
+
+
+def parse_platform(p: str | None) -> tuple[str, str, str]:
+    """``os[/arch[/variant]]`` -> (os, arch, variant); None -> the host's."""
+    if not p:
+        return host_platform()
+    parts = p.lower().split("/")
+    if len(parts) > 3 or not all(parts):
+        raise InvalidArgument(f"invalid platform {p!r}: expected os[/arch[/variant]]")
+    os_ = parts[0]
+    arch = parts[1] if len(parts) > 1 else host_platform()[1]
+    arch = _ARCH.get(arch, arch)
+    return os_, arch, parts[2] if len(parts) > 2 else ""
+
+
+def now_rfc3339() -> str:
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
+
+
+def rfc3339_to_epoch(s: str) -> int:
+    if not s:
+        return 0
+    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", s)
+    if not m:
+        return 0
+    tz = "+00:00" if m.group(3) == "Z" else m.group(3)
+    return int(datetime.fromisoformat(m.group(1) + tz).timestamp())
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class ImageService:
+    def __init__(self, root: Path, *, snapshotter: str = "auto") -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.content = ContentStore(self.root / "content")
+        self.records = Records(self.root / "metadata.db")
+        if snapshotter == "auto":
+            snapshotter = "overlay" if overlay_supported(self.root / "tmp") else "naive"
+        if snapshotter == "overlay":
+            self.snapshots: Snapshotter = OverlaySnapshotter(self.root / "snapshots" / "overlay")
+        elif snapshotter == "naive":
+            self.snapshots = NaiveSnapshotter(self.root / "snapshots" / "naive")
+        else:
+            raise InvalidArgument(f"unknown snapshotter {snapshotter!r}")
+        (self.root / "tmp").mkdir(exist_ok=True)
+        self._lock = threading.RLock()
+        self._configs: dict[str, dict[str, Any]] = {}
+        self._sweep_extractions()
+
+    def close(self) -> None:
+        self.records.close()
+        self.snapshots.close()
+
+    # ------------------------------------------------------------------ lookup
+
+    def _lookup(self, ref: str) -> tuple[str, str | None]:
+        """(image id, the full reference it matched or None when matched by id)."""
+        if not isinstance(ref, str) or not ref:
+            raise NotFound("No such image: ")
+        m = _ID_RE.match(ref)
+        if m and (len(m.group(1)) == 64 or ref.startswith("sha256:")):
+            return self._by_id_prefix(m.group(1), ref), None
+        try:
+            parsed = reference.parse(ref)
+        except InvalidArgument:
+            if m:
+                return self._by_id_prefix(m.group(1), ref), None
+            raise
+        if parsed.digest is not None:
+            iid = self.records.lookup_ref(str(parsed.name_only().with_digest(parsed.digest)))
+            if iid is None:
+                # name@<manifest or config digest> of an image tagged in that repository.
+                for r, image_id, _ in self.records.all_refs():
+                    if r.startswith(parsed.name + ":") or r.startswith(parsed.name + "@"):
+                        rec = self.records.find(image_id)
+                        if rec and parsed.digest in (rec.manifest_digest, rec.id):
+                            iid = image_id
+                            break
+            if iid is None:
+                raise NotFound(f"No such image: {parsed.familiar()}")
+            return iid, str(parsed.name_only().with_digest(parsed.digest))
+        full = parsed if parsed.tag is not None else parsed.with_tag(reference.DEFAULT_TAG)
+        iid = self.records.lookup_ref(str(full))
+        if iid is not None:
+            return iid, str(full)
+        if m and parsed.tag is None:
+            try:
+                return self._by_id_prefix(m.group(1), ref), None
+            except NotFound:
+                pass
+        raise NotFound(f"No such image: {full.familiar()}")
+
+    def _by_id_prefix(self, hex_prefix: str, ref: str) -> str:
+        ids = self.records.ids_with_prefix(hex_prefix)
+        if len(ids) != 1:
+            # Docker reports an ambiguous prefix as not found too.
+            raise NotFound(f"No such image: {ref}")
+        return ids[0]
+
+    def resolve(self, ref: str) -> str:
+        """Image id (``sha256:<hex>``) for a name[:tag], name@digest, or full/short id."""
+        return self._lookup(ref)[0]
+
+    def exists(self, ref: str) -> bool:
+        try:
+            self.resolve(ref)
+            return True
+        except (NotFound, InvalidArgument):
+            return False
+
+    def config_of(self, image_id: str) -> dict[str, Any]:
+        cfg = self._configs.get(image_id)
+        if cfg is None:
+            cfg = json.loads(self.content.read(image_id))
+            self._configs[image_id] = cfg
+        return cfg
+
+    def _image(self, rec: Record) -> Image:
+        cfg = self.config_of(rec.id)
+        tags, digests = [], []
+        for r, kind in self.records.refs_of(rec.id):
+            (tags if kind == "tag" else digests).append(reference.familiar(r))
+        diff_ids = tuple((cfg.get("rootfs") or {}).get("diff_ids") or ())
+        return Image(
+            id=rec.id, repo_tags=tuple(tags), repo_digests=tuple(digests), config=cfg,
+            created=str(cfg.get("created") or ""), size=sum(x.unpacked_size for x in rec.layers),
+            parent=rec.parent, layers=tuple(chain_ids(diff_ids)), diff_ids=diff_ids,
+            layer_blobs=rec.layers, manifest_digest=rec.manifest_digest, added=rec.added,
+        )
+
+    def get(self, ref: str) -> Image:
+        return self._image(self.records.get(self.resolve(ref)))
+
+    def list(self) -> list[Image]:
+        """All images, newest first (as ``docker images`` sorts)."""
+        imgs = [self._image(r) for r in self.records.all()]
+        imgs.sort(key=lambda i: (rfc3339_to_epoch(i.created), i.added), reverse=True)
+        return imgs
+
+    def manifest(self, image_id: str) -> tuple[bytes, str]:
+        """The stored manifest of an image (bytes, media type): what a push sends."""
+        rec = self.records.get(image_id)
+        data = self.content.read(rec.manifest_digest)
+        return data, json.loads(data).get("mediaType") or mt.OCI_MANIFEST
+
+    # ------------------------------------------------------------------ creating images
+
+    def _sweep_extractions(self) -> None:
+        """Remove extraction snapshots a crash left behind (never committed, never referenced)."""
+        for info in self.snapshots.list():
+            if info.key.startswith("extract-"):
+                try:
+                    self.snapshots.remove(info.key)
+                except Exception:  # noqa: BLE001 - best effort; retried on the next start
+                    pass
+
+    def _commit_layer(self, key: str, chain: str) -> None:
+        """Commit the extraction ``key`` as ``chain``, or drop it if another thread won."""
+        try:
+            self.snapshots.commit(chain, key)
+        except AlreadyExists:
+            self.snapshots.remove(key)
+
+    def _unpack(self, layers: list[Layer]) -> dict[str, int]:
+        """Make sure every ChainID of ``layers`` is unpacked, verifying each DiffID.
+
+        Returns the uncompressed size of each layer unpacked now, by DiffID."""
+        chains = chain_ids([x.diff_id for x in layers])
+        parent: str | None = None
+        sizes: dict[str, int] = {}
+        for layer, chain in zip(layers, chains, strict=True):
+            if not self.snapshots.exists(chain):
+                key = f"extract-{secrets.token_hex(8)}"
+                self.snapshots.prepare(key, parent)
+                try:
+                    with self.content.open(layer.digest) as f:
+                        applied = apply_layer(f, self.snapshots.writable_dir(key), self.snapshots.apply_mode)
+                    if applied.diff_id != layer.diff_id:
+                        raise InvalidArgument(
+                            f"layer {layer.digest}: uncompressed digest {applied.diff_id} does not "
+                            f"match the config's diff_id {layer.diff_id}"
+                        )
+                    self._commit_layer(key, chain)
+                except BaseException:
+                    if self.snapshots.exists(key):
+                        self.snapshots.remove(key)
+                    raise
+                sizes[layer.diff_id] = applied.size
+            parent = chain
+        return sizes
+
+    def _ingest_and_unpack(self, src: BinaryIO, parent_chain: str | None) -> Layer:
+        """Store a layer blob and unpack it on ``parent_chain`` in one pass."""
+        key = f"extract-{secrets.token_hex(8)}"
+        self.snapshots.prepare(key, parent_chain)
+        try:
+            with self.content.writer() as w:
+                applied = apply_layer(
+                    src, self.snapshots.writable_dir(key), self.snapshots.apply_mode, sink=w.write
+                )
+                blob = w.commit()
+            diff_ids = [applied.diff_id]
+            if parent_chain is not None:
+                # chain(parent + d) = sha256(parent_chain + " " + d): chain_ids of [parent, d].
+                chain = chain_ids([parent_chain, applied.diff_id])[-1]
+            else:
+                chain = diff_ids[0]
+            self._commit_layer(key, chain)
+        except BaseException:
+            if self.snapshots.exists(key):
+                self.snapshots.remove(key)
+            raise
+        return Layer(
+            mt.layer_type_for(applied.sink_compression), blob, w.size, applied.diff_id, applied.size
+        )
+
+    def _register(
+        self,
+        config: dict[str, Any] | bytes,
+        layers: list[Layer],
+        *,
+        tags: Iterable[str] = (),
+        digests: Iterable[str] = (),
+        parent: str = "",
+        manifest: bytes | None = None,
+    ) -> str:
+        """Store config + manifest blobs and record the image and its references atomically."""
+        cfg_bytes = config if isinstance(config, bytes) else canonical_json(config)
+        image_id = self.content.put(cfg_bytes)
+        if manifest is None:
+            manifest = canonical_json(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": mt.OCI_MANIFEST,
+                    "config": {"mediaType": mt.OCI_CONFIG, "digest": image_id, "size": len(cfg_bytes)},
+                    "layers": [{"mediaType": x.media_type, "digest": x.digest, "size": x.size} for x in layers],
+                }
+            )
+        manifest_digest = self.content.put(manifest)
+        with self._lock, self.records.db.tx() as db:
+            existing = self.records.find(image_id)
+            if existing is None:
+                self.records.insert(db, Record(image_id, manifest_digest, parent, time.time(), tuple(layers)))
+            for t in tags:
+                self.records.set_ref(db, t, image_id, "tag")
+            for d in digests:
+                self.records.set_ref(db, d, image_id, "digest")
+        return image_id
+
+    def import_tarball(
+        self,
+        stream: BinaryIO,
+        *,
+        repo_tag: str | None = None,
+        changes: Iterable[str] = (),
+        message: str = "",
+        platform: str | None = None,
+        source: str = "-",
+    ) -> str:
+        """``docker import``: a (compressed) rootfs tar -> a one-layer image; returns its id."""
+        # Validate everything before reading a byte, so bad input leaves nothing behind.
+        tag = str(reference.parse_normalized(repo_tag)) if repo_tag else None
+        if tag and "@" in tag:
+            raise InvalidArgument(f"invalid reference format: {repo_tag!r}: a digest can not be imported")
+        cfg = apply_changes(None, list(changes))
+        os_, arch, variant = parse_platform(platform)
+        layer = self._ingest_and_unpack(stream, None)
+        created = now_rfc3339()
+        config: dict[str, Any] = {"architecture": arch}
+        if message:
+            config["comment"] = message
+        config.update({"config": cfg, "created": created})
+        config["history"] = [{"created": created, "comment": message or f"Imported from {source}"}]
+        config["os"] = os_
+        config["rootfs"] = {"type": "layers", "diff_ids": [layer.diff_id]}
+        if variant:
+            config["variant"] = variant
+        return self._register(config, [layer], tags=[tag] if tag else [])
+
+    def add_image(
+        self,
+        manifest_digest: str,
+        *,
+        repo_tags: Iterable[str] = (),
+        repo_digests: Iterable[str] = (),
+        parent: str = "",
+    ) -> str:
+        """Record an image whose manifest, config and layer blobs are already in ``content``.
+
+        For the registry client (pull) and ``load``: unpacks the layers (verifying DiffIDs),
+        then records it. ``repo_tags``/``repo_digests`` are references in any form docker
+        accepts; they are normalised here."""
+        try:
+            man = json.loads(self.content.read(manifest_digest))
+        except json.JSONDecodeError as e:
+            raise InvalidArgument(f"manifest {manifest_digest}: invalid JSON: {e}") from None
+        if not isinstance(man, dict) or not isinstance(man.get("config"), dict):
+            raise InvalidArgument(f"manifest {manifest_digest}: no config descriptor")
+        if man.get("mediaType") in mt.INDEX_TYPES or "manifests" in man:
+            raise InvalidArgument(f"manifest {manifest_digest} is an index, not an image manifest")
+        cfg_digest = man["config"].get("digest", "")
+        cfg_bytes = self.content.read(cfg_digest)
+        try:
+            cfg = json.loads(cfg_bytes)
+        except json.JSONDecodeError as e:
+            raise InvalidArgument(f"image config {cfg_digest}: invalid JSON: {e}") from None
+        diff_ids = list((cfg.get("rootfs") or {}).get("diff_ids") or [])
+        descs = man.get("layers") or []
+        if len(descs) != len(diff_ids):
+            raise InvalidArgument(
+                f"image config {cfg_digest} lists {len(diff_ids)} diff_ids but the manifest has {len(descs)} layers"
+            )
+        layers: list[Layer] = []
+        for i, (d, diff_id) in enumerate(zip(descs, diff_ids, strict=True)):
+            digest = d.get("digest", "")
+            size = self.content.size(digest)
+            if d.get("size") not in (None, size):
+                raise InvalidArgument(f"layer {i} ({digest}): size {d.get('size')} but the blob has {size} bytes")
+            layers.append(Layer(d.get("mediaType") or mt.OCI_LAYER, digest, size, diff_id, 0))
+        layers = self._with_unpacked_sizes(layers)
+        tags = [str(reference.parse_normalized(t)) for t in repo_tags]
+        digests = []
+        for r in repo_digests:
+            p = reference.parse(r)
+            digests.append(str(p.name_only().with_digest(p.digest or manifest_digest)))
+        return self._register(
+            cfg_bytes, layers, tags=tags, digests=digests, parent=parent,
+            manifest=self.content.read(manifest_digest),
+        )
+
+    def _with_unpacked_sizes(self, layers: list[Layer]) -> list[Layer]:
+        """Unpack (if needed) and fill in each layer's uncompressed size."""
+        sizes = self._unpack(layers)
+        return [
+            Layer(x.media_type, x.digest, x.size, x.diff_id,
+                  sizes.get(x.diff_id) or self._known_unpacked_size(x.diff_id))
+            for x in layers
+        ]
+
+    def _known_unpacked_size(self, diff_id: str) -> int:
+        for rec in self.records.all():
+            for x in rec.layers:
+                if x.diff_id == diff_id:
+                    return x.unpacked_size
+        return 0
+
+    # ------------------------------------------------------------------ tags and removal
+
+    def tag(self, src_ref: str, repo: str, tag: str | None = None) -> str:
+        """Point ``repo:tag`` at the image ``src_ref`` names; returns the familiar new reference."""
+        image_id = self.resolve(src_ref)
+        parsed = reference.parse(repo)
+        if parsed.digest is not None:
+            raise InvalidArgument("refusing to create a tag with a digest reference")
+        if tag:
+            parsed = parsed.with_tag(tag)
+        elif parsed.tag is None:
+            parsed = parsed.with_tag(reference.DEFAULT_TAG)
+        with self._lock, self.records.db.tx() as db:
+            self.records.set_ref(db, str(parsed), image_id, "tag")
+        return parsed.familiar()
+
+    def untag(self, ref: str) -> None:
+        parsed = reference.parse_normalized(ref)
+        with self._lock, self.records.db.tx() as db:
+            if self.records.lookup_ref(str(parsed)) is None:
+                raise NotFound(f"No such image: {parsed.familiar()}")
+            self.records.delete_ref(db, str(parsed))
+
+    def remove(self, ref: str, *, force: bool = False, noprune: bool = False) -> list[dict[str, str]]:
+        """``docker rmi``: ``[{"Untagged": ...}, {"Deleted": ...}]``.
+
+        By name: untag; delete the image when that was its last reference. By id: refused
+        (Conflict) when the image is referenced in several repositories unless ``force``;
+        otherwise untag everything and delete. An image with child images is never deleted.
+        Container use is checked by the caller before calling."""
+        with self._lock:
+            image_id, matched = self._lookup(ref)
+            out: list[dict[str, str]] = []
+            refs = self.records.refs_of(image_id)
+            if matched is not None:
+                parsed = reference.parse(matched)
+                with self.records.db.tx() as db:
+                    self.records.delete_ref(db, matched)
+                    out.append({"Untagged": parsed.familiar()})
+                    remaining = [r for r, _ in refs if r != matched]
+                    # A tag removed leaving only digest references of the same repository:
+                    # those go too (docker does the same).
+                    same_repo = [r for r in remaining if reference.parse(r).name == parsed.name]
+                    if same_repo and all("@" in r for r in same_repo):
+                        for r in same_repo:
+                            self.records.delete_ref(db, r)
+                            out.append({"Untagged": reference.familiar(r)})
+                if self.records.refs_of(image_id):
+                    return out
+                quiet = True
+            else:
+                repos = {reference.parse(r).name for r, _ in refs}
+                if len(repos) > 1 and not force:
+                    raise Conflict(
+                        f"conflict: unable to delete {image_id.split(':')[1][:12]} (must be forced) - "
+                        "image is referenced in multiple repositories"
+                    )
+                quiet = False
+                if self.records.children(image_id):
+                    raise Conflict(
+                        f"conflict: unable to delete {image_id.split(':')[1][:12]} (cannot be forced) - "
+                        "image has dependent child images"
+                    )
+                with self.records.db.tx() as db:
+                    for r, _ in refs:
+                        self.records.delete_ref(db, r)
+                        out.append({"Untagged": reference.familiar(r)})
+            if self.records.children(image_id):
+                if quiet:
+                    return out
+                raise Conflict(
+                    f"conflict: unable to delete {image_id.split(':')[1][:12]} (cannot be forced) - "
+                    "image has dependent child images"
+                )
+            out.extend(self._delete_chain(image_id, prune_parents=not noprune))
+            return out
+
+    def _delete_chain(self, image_id: str, *, prune_parents: bool) -> list[dict[str, str]]:
+        out: list[dict[str, str]] = []
+        deleted: list[Record] = []
+        cur: str | None = image_id
+        while cur:
+            rec = self.records.get(cur)
+            with self.records.db.tx() as db:
+                self.records.delete(db, cur)
+            deleted.append(rec)
+            self._configs.pop(cur, None)
+            out.append({"Deleted": cur})
+            nxt = rec.parent
+            if not (prune_parents and nxt and self.records.find(nxt)):
+                break
+            if self.records.refs_of(nxt) or self.records.children(nxt):
+                break
+            cur = nxt
+        self._release(deleted)
+        return out
+
+    def _release(self, deleted: list[Record]) -> None:
+        """Drop blobs and unpacked layers that only the deleted images used.
+
+        Only candidates taken from the deleted images are considered (never a global sweep),
+        so blobs that a concurrent pull has ingested but not yet recorded are safe."""
+        remaining = self.records.all()
+        used_blobs = {r.id for r in remaining} | {r.manifest_digest for r in remaining}
+        used_chains: set[str] = set()
+        for r in remaining:
+            used_blobs.update(x.digest for x in r.layers)
+            used_chains.update(chain_ids([x.diff_id for x in r.layers]))
+        for rec in deleted:
+            for blob in [rec.id, rec.manifest_digest, *(x.digest for x in rec.layers)]:
+                if blob not in used_blobs:
+                    try:
+                        self.content.delete(blob)
+                    except NotFound:
+                        pass
+            for chain in reversed(chain_ids([x.diff_id for x in rec.layers])):
+                if chain in used_chains or not self.snapshots.exists(chain):
+                    continue
+                try:
+                    self.snapshots.remove(chain)
+                except Conflict:
+                    break  # a container (or another layer) still builds on it
+
+    def prune(
+        self,
+        *,
+        dangling_only: bool = True,
+        filters: dict[str, list[str]] | None = None,
+        keep: Collection[str] = (),
+    ) -> dict[str, Any]:
+        """``docker image prune``. ``keep``: image ids used by containers (the caller knows).
+
+        filters: ``until`` (RFC 3339, epoch seconds or a Go duration), ``label`` /
+        ``label!`` (``key`` or ``key=value``), ``dangling`` (``true``/``false``)."""
+        filters = filters or {}
+        for k in filters:
+            if k not in ("until", "label", "label!", "dangling"):
+                raise InvalidArgument(f"invalid filter '{k}'")
+        if "dangling" in filters:
+            dangling_only = any(v.lower() in ("1", "true") for v in filters["dangling"])
+        until = [_parse_until(v) for v in filters.get("until", [])]
+        out: list[dict[str, str]] = []
+        reclaimed = 0
+        with self._lock:
+            # Children first: an image with children can't go, and its children may go first.
+            progress = True
+            considered: set[str] = set()
+            while progress:
+                progress = False
+                for img in self.list():
+                    if img.id in keep or img.id in considered or self.records.children(img.id):
+                        continue
+                    if dangling_only and img.repo_tags:
+                        continue
+                    labels = img.container_config.get("Labels") or {}
+                    if not _labels_match(labels, filters.get("label", []), filters.get("label!", [])):
+                        considered.add(img.id)
+                        continue
+                    if until and any(rfc3339_to_epoch(img.created) >= u for u in until):
+                        considered.add(img.id)
+                        continue
+                    considered.add(img.id)
+                    for r in img.repo_tags + img.repo_digests:
+                        out.append({"Untagged": r})
+                    with self.records.db.tx() as db:
+                        for r, _ in self.records.refs_of(img.id):
+                            self.records.delete_ref(db, r)
+                    before = self._unique_size(img)
+                    out.extend(self._delete_chain(img.id, prune_parents=False))
+                    reclaimed += before
+                    progress = True
+        return {"ImagesDeleted": out or None, "SpaceReclaimed": reclaimed}
+
+    def _unique_size(self, img: Image) -> int:
+        others: set[str] = set()
+        for r in self.records.all():
+            if r.id != img.id:
+                others.update(x.digest for x in r.layers)
+        return sum(x.unpacked_size for x in img.layer_blobs if x.digest not in others)
+
+    # ------------------------------------------------------------------ history, df
+
+    def history(self, ref: str) -> list[HistoryEntry]:
+        """``docker history``: newest first; entries that are images carry their id and tags."""
+        img = self.get(ref)
+        entries = []
+        sizes = [x.unpacked_size for x in img.layer_blobs]
+        li = 0
+        for h in img.config.get("history") or []:
+            size = 0
+            if not h.get("empty_layer"):
+                size = sizes[li] if li < len(sizes) else 0
+                li += 1
+            entries.append(
+                [
+                    "<missing>", rfc3339_to_epoch(h.get("created", "")), h.get("created_by", ""),
+                    (), size, h.get("comment", ""),
+                ]
+            )
+        if not entries:
+            for s in sizes:
+                entries.append(["<missing>", rfc3339_to_epoch(img.created), "", (), s, ""])
+        entries.reverse()
+        cur: Image | None = img
+        for e in entries:
+            if cur is None:
+                break
+            e[0], e[3] = cur.id, cur.repo_tags
+            cur = self.get(cur.parent) if cur.parent and self.records.find(cur.parent) else None
+        return [HistoryEntry(*e) for e in entries]
+
+    def disk_usage(self) -> DiskUsage:
+        use: dict[str, int] = {}
+        sizes: dict[str, int] = {}
+        imgs = self.list()
+        for img in imgs:
+            for x in img.layer_blobs:
+                use[x.digest] = use.get(x.digest, 0) + 1
+                sizes[x.digest] = x.unpacked_size
+        out = []
+        for img in imgs:
+            shared = sum(x.unpacked_size for x in img.layer_blobs if use[x.digest] > 1)
+            out.append(ImageUsage(img.id, img.size, shared))
+        return DiskUsage(sum(sizes.values()), tuple(out))
+
+    # ------------------------------------------------------------------ container filesystems
+
+    def prepare_rootfs(self, image_id: str, key: str) -> list[Mount]:
+        """A writable snapshot for a container (``key``, e.g. its id) on top of the image."""
+        img = self.get(image_id)
+        # Unpacked layers may be missing after a crash between blob and snapshot commit.
+        self._unpack(list(img.layer_blobs))
+        return self.snapshots.prepare(key, img.layers[-1] if img.layers else None)
+
+    def rootfs_mounts(self, key: str) -> list[Mount]:
+        return self.snapshots.mounts(key)
+
+    def mount_rootfs(self, key: str, target: Path) -> None:
+        mount_all(self.snapshots.mounts(key), Path(target))
+
+    @staticmethod
+    def unmount_rootfs(target: Path) -> None:
+        unmount_all(Path(target))
+
+    def remove_rootfs(self, key: str) -> None:
+        self.snapshots.remove(key)
+
+    def rootfs_usage(self, key: str) -> int:
+        """Bytes in the container's writable layer (``SizeRw``)."""
+        return self.snapshots.usage(key)
+
+    def _changes(self, key: str) -> tuple[list[compute.Entry], Path]:
+        info = self.snapshots.info(key)
+        upper = self.snapshots.writable_dir(key)
+        if self.snapshots.apply_mode == "overlay":
+            lowers = []
+            p = info.parent
+            while p is not None:
+                lowers.append(self.snapshots.writable_dir(p))
+                p = self.snapshots.info(p).parent
+            return compute.overlay_changes(upper, lowers), upper
+        old = self.snapshots.writable_dir(info.parent) if info.parent else None
+        return compute.naive_changes(upper, old), upper
+
+    def changes(self, key: str) -> list[Change]:
+        """``docker diff``: sorted (Path, Kind 0 modified / 1 added / 2 deleted)."""
+        return [Change(e.path, e.kind) for e in self._changes(key)[0]]
+
+    def commit(
+        self,
+        key: str,
+        *,
+        parent_image_id: str | None,
+        config: dict[str, Any] | None = None,
+        repo_tag: str | None = None,
+        comment: str = "",
+        author: str = "",
+        changes: Iterable[str] = (),
+        created_by: str = "",
+    ) -> str:
+        """``docker commit``: the snapshot's changes as a new layer on the parent image.
+
+        ``config`` is the container config (Cmd, Env, ...) for the new image; ``changes`` are
+        applied on top. Returns the new image id."""
+        tag = str(reference.parse_normalized(repo_tag)) if repo_tag else None
+        parent = self.get(parent_image_id) if parent_image_id else None
+        base_cfg = config if config is not None else (parent.container_config if parent else {})
+        cfg = apply_changes(base_cfg, list(changes))
+        entries, upper = self._changes(key)
+        with ExitStack() as stack:
+            tmp = stack.enter_context(tempfile.TemporaryFile(dir=self.content.root / "ingest"))
+            compute.write_tar(tmp, upper, entries, include_parents=self.snapshots.apply_mode == "naive")
+            tmp.seek(0)
+            layer = self._ingest_and_unpack(tmp, parent.layers[-1] if parent and parent.layers else None)
+        created = now_rfc3339()
+        pcfg = parent.config if parent else {}
+        os_, arch, variant = (pcfg.get("os"), pcfg.get("architecture"), pcfg.get("variant")) if parent else host_platform()
+        new: dict[str, Any] = {"architecture": arch or host_platform()[1]}
+        if author:
+            new["author"] = author
+        if comment:
+            new["comment"] = comment
+        new["config"] = cfg
+        new["created"] = created
+        hist = list(pcfg.get("history") or [])
+        h: dict[str, Any] = {"created": created}
+        if author:
+            h["author"] = author
+        if created_by:
+            h["created_by"] = created_by
+        if comment:
+            h["comment"] = comment
+        hist.append(h)
+        new["history"] = hist
+        new["os"] = os_ or "linux"
+        diff_ids = list((pcfg.get("rootfs") or {}).get("diff_ids") or []) + [layer.diff_id]
+        new["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
+        if variant:
+            new["variant"] = variant
+        layers = list(parent.layer_blobs if parent else ()) + [layer]
+        return self._register(new, layers, tags=[tag] if tag else [], parent=parent.id if parent else "")
+
+    def export_rootfs(self, key: str, out: BinaryIO) -> None:
+        """``docker export``: the container's merged filesystem as a tar written to ``out``."""
+        with ExitStack() as stack:
+            target = Path(tempfile.mkdtemp(prefix="export-", dir=self.root / "tmp"))
+            stack.callback(os.rmdir, target)
+            self.mount_rootfs(key, target)
+            stack.callback(self.unmount_rootfs, target)
+            compute.write_tree(out, target)
+
+    # ------------------------------------------------------------------ load / save
+
+    def load(self, stream: BinaryIO) -> list[str]:
+        """``docker load``: docker-archive or OCI layout tar. Returns the lines docker prints."""
+        from dockyard.images.archive import load_archive
+
+        return load_archive(self, stream)
+
+    def save(self, refs: list[str], out: BinaryIO) -> None:
+        """``docker save``: one tar with docker's manifest.json/repositories and an OCI layout."""
+        from dockyard.images.archive import save_archive
+
+        save_archive(self, refs, out)
+
+
+def _labels_match(labels: dict[str, str], want: list[str], not_want: list[str]) -> bool:
+    def has(expr: str) -> bool:
+        k, sep, v = expr.partition("=")
+        return k in labels and (not sep or labels[k] == v)
+
+    return all(has(x) for x in want) and not any(has(x) for x in not_want)
+
+
+def _parse_until(v: str) -> float:
+    if re.fullmatch(r"\d+(\.\d+)?", v):
+        return float(v)
+    m = re.fullmatch(r"((?:\d+(?:\.\d+)?(?:h|m|s|ms))+)", v)
+    if m:
+        total = 0.0
+        for num, unit in re.findall(r"(\d+(?:\.\d+)?)(h|ms|m|s)", v):
+            total += float(num) * {"h": 3600, "m": 60, "s": 1, "ms": 0.001}[unit]
+        return time.time() - total
+    e = rfc3339_to_epoch(v)
+    if e:
+        return e
+    try:
+        d = datetime.fromisoformat(v)
+        return (d if d.tzinfo else d.replace(tzinfo=UTC)).timestamp()
+    except ValueError:
+        raise InvalidArgument(f"invalid filter 'until={v}'") from None

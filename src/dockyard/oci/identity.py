@@ -1,0 +1,29 @@
+"""Layer identities: ChainID (OCI image spec, "Layer ChainID").
+
+    ChainID(L0)      = DiffID(L0)
+    ChainID(L0..Ln)  = sha256(ChainID(L0..Ln-1) + " " + DiffID(Ln))
+
+Snapshots of unpacked layers are keyed by ChainID so that images sharing a base share its
+unpacked layers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+
+def chain_ids(diff_ids: Sequence[str]) -> list[str]:
+    """The ChainID of every prefix of ``diff_ids`` (``sha256:<hex>`` strings)."""
+    out: list[str] = []
+    for d in diff_ids:
+        if not out:
+            out.append(d)
+        else:
+            out.append("sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
+    return out
+
+
+def chain_id(diff_ids: Sequence[str]) -> str | None:
+    ids = chain_ids(diff_ids)
+    return ids[-1] if ids else None

@@ -1,0 +1,69 @@
+"""Overlay snapshotter: each snapshot's ``fs`` is an overlay upper directory.
+
+An active snapshot with committed ancestors mounts as
+``overlay lowerdir=<parent fs>:<grandparent fs>...,upperdir=<fs>,workdir=<work>``; one
+without a parent mounts ``fs`` with a bind mount. See snapshotter.py for the layout.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from dockyard.snapshots import _mount
+from dockyard.snapshots.mount import Mount
+from dockyard.snapshots.snapshotter import Snapshotter, _rmtree
+from dockyard.snapshots.storage import Info, Kind
+
+
+class OverlaySnapshotter(Snapshotter):
+    name = "overlay"
+    apply_mode = "overlay"
+
+    def _make_dirs(self, d: Path, parent: Info | None) -> None:
+        super()._make_dirs(d, parent)
+        (d / "work").mkdir()
+
+    def mounts(self, key: str) -> list[Mount]:
+        chain = self.meta.chain(key)
+        me, parents = chain[0], chain[1:]
+        fs = str(self._dir(me.id) / "fs")
+        if me.kind is Kind.COMMITTED:
+            # A read-only view of a committed snapshot.
+            if not parents:
+                return [Mount("bind", fs, ("ro", "rbind"))]
+            lower = ":".join([fs] + [str(self._dir(p.id) / "fs") for p in parents])
+            return [Mount("overlay", "overlay", ("ro", f"lowerdir={lower}"))]
+        if not parents:
+            return [Mount("bind", fs, ("rw", "rbind"))]
+        lower = ":".join(str(self._dir(p.id) / "fs") for p in parents)
+        work = str(self._dir(me.id) / "work")
+        return [
+            Mount(
+                "overlay", "overlay",
+                (f"lowerdir={lower}", f"upperdir={fs}", f"workdir={work}", "index=off"),
+            )
+        ]
+
+
+def overlay_supported(scratch: Path) -> bool:
+    """Try a real overlay mount in ``scratch`` (kernels, nested overlay roots and sandboxes vary)."""
+    try:
+        scratch.mkdir(parents=True, exist_ok=True)
+        d = Path(tempfile.mkdtemp(dir=scratch, prefix="ovl-check-"))
+    except OSError:
+        return False
+    try:
+        for n in ("lower", "upper", "work", "merged"):
+            (d / n).mkdir()
+        try:
+            _mount.mount(
+                "overlay", d / "merged", "overlay", 0,
+                f"lowerdir={d / 'lower'},upperdir={d / 'upper'},workdir={d / 'work'}",
+            )
+        except Exception:
+            return False
+        _mount.umount(d / "merged", _mount.MNT_DETACH)
+        return True
+    finally:
+        _rmtree(d)

@@ -1,0 +1,175 @@
+"""ImageService as dockyardd uses it: import, inspect, list, tag, remove, history, rootfs."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.images.service import ImageService
+
+pytestmark = pytest.mark.root
+
+
+def _import(svc: ImageService, tar: Path, tag: str | None = "busybox", **kw: object) -> str:
+    with open(tar, "rb") as f:
+        return svc.import_tarball(f, repo_tag=tag, **kw)  # type: ignore[arg-type]
+
+
+def _store_files(svc: ImageService) -> set[str]:
+    return {str(p.relative_to(svc.root)) for p in svc.root.rglob("*") if "metadata.db" not in p.name}
+
+
+def test_import_inspect_list(svc: ImageService, busybox_tar: Path) -> None:
+    iid = _import(svc, busybox_tar, changes=['CMD ["sh"]', "ENV A=1 B=two", "WORKDIR /srv", "EXPOSE 80"],
+                  message="hello")
+    assert iid.startswith("sha256:") and len(iid) == 71
+    img = svc.get("busybox")
+    assert img.id == iid
+    assert img.repo_tags == ("busybox:latest",)
+    cfg = img.config
+    assert cfg["os"] == "linux" and cfg["architecture"]
+    assert cfg["config"]["Cmd"] == ["sh"]
+    assert cfg["config"]["Env"] == ["A=1", "B=two"]
+    assert cfg["config"]["WorkingDir"] == "/srv"
+    assert cfg["config"]["ExposedPorts"] == {"80/tcp": {}}
+    assert cfg["comment"] == "hello"
+    assert len(cfg["rootfs"]["diff_ids"]) == 1
+    assert img.size == busybox_tar.stat().st_size
+    assert [i.id for i in svc.list()] == [iid]
+    # every way docker lets a user name it
+    for ref in ("busybox:latest", "docker.io/library/busybox", iid, iid[7:], iid[7:19], iid[:19]):
+        assert svc.resolve(ref) == iid
+
+
+def test_import_gzip_same_diff_id(svc: ImageService, busybox_tar: Path) -> None:
+    plain = _import(svc, busybox_tar)
+    gz = io.BytesIO(gzip.compress(busybox_tar.read_bytes()))
+    gid = svc.import_tarball(gz, repo_tag="gz:1")
+    assert svc.get(gid).diff_ids == svc.get(plain).diff_ids
+    assert svc.get(gid).layer_blobs[0].media_type.endswith("+gzip")
+
+
+def test_not_found_message_is_dockers(svc: ImageService) -> None:
+    with pytest.raises(NotFound, match=r"^No such image: busybox:latest$"):
+        svc.resolve("busybox")
+    with pytest.raises(NotFound, match=r"^No such image: me/app:1$"):
+        svc.get("docker.io/me/app:1")
+    with pytest.raises(NotFound, match="No such image: 0123456789ab"):
+        svc.resolve("0123456789ab")
+
+
+def test_bad_change_and_tag_leave_nothing(svc: ImageService, busybox_tar: Path) -> None:
+    before = _store_files(svc)
+    with pytest.raises(InvalidArgument, match="RUN is not a valid change command"):
+        _import(svc, busybox_tar, changes=["RUN echo"])
+    with pytest.raises(InvalidArgument, match="invalid reference format"):
+        _import(svc, busybox_tar, tag="Bad:Tag")
+    assert _store_files(svc) == before
+    assert svc.list() == []
+
+
+def test_tag_and_remove_semantics(svc: ImageService, busybox_tar: Path) -> None:
+    iid = _import(svc, busybox_tar)
+    assert svc.tag("busybox", "other/repo", "v1") == "other/repo:v1"
+    svc.tag(iid, "busybox", "second")
+    assert set(svc.get(iid).repo_tags) == {"busybox:latest", "busybox:second", "other/repo:v1"}
+    short = iid[7:19]
+    with pytest.raises(Conflict, match=rf"unable to delete {short} \(must be forced\) - image is referenced in multiple repositories"):
+        svc.remove(short)
+    assert svc.remove("other/repo:v1") == [{"Untagged": "other/repo:v1"}]
+    assert svc.remove("busybox:second") == [{"Untagged": "busybox:second"}]
+    out = svc.remove("busybox")
+    assert out == [{"Untagged": "busybox:latest"}, {"Deleted": iid}]
+    assert svc.list() == []
+    # blobs and unpacked layers are gone with the last image
+    assert list(svc.content.walk()) == []
+    assert svc.snapshots.list() == []
+
+
+def test_force_remove_by_id_untags_all(svc: ImageService, busybox_tar: Path) -> None:
+    iid = _import(svc, busybox_tar)
+    svc.tag(iid, "a")
+    out = svc.remove(iid, force=True)
+    assert {"Untagged": "a:latest"} in out and {"Untagged": "busybox:latest"} in out
+    assert out[-1] == {"Deleted": iid}
+
+
+def test_rootfs_changes_commit_history(svc: ImageService, busybox_tar: Path, tmp_path: Path) -> None:
+    iid = _import(svc, busybox_tar)
+    mounts = svc.prepare_rootfs(iid, "c1")
+    assert mounts and mounts[0].type == ("overlay" if svc.snapshots.name == "overlay" else "bind")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    svc.mount_rootfs("c1", mnt)
+    try:
+        subprocess.run(
+            ["chroot", str(mnt), "/bin/sh", "-c", "echo hi > /tmp/x; rm /etc/group; mkdir -p /new/d"],
+            check=True,
+        )
+    finally:
+        svc.unmount_rootfs(mnt)
+    got = {(c.path, c.kind) for c in svc.changes("c1")}
+    assert {("/tmp/x", 1), ("/etc/group", 2), ("/new", 1), ("/new/d", 1)} <= got
+    assert ("/etc/passwd", 0) not in got and ("/bin/sh", 0) not in got
+    with pytest.raises(Conflict):
+        svc.snapshots.remove(svc.get(iid).layers[-1])  # a container builds on it
+    nid = svc.commit("c1", parent_image_id=iid, repo_tag="mine:1", comment="note", author="me",
+                     changes=["CMD /bin/true"])
+    new = svc.get("mine:1")
+    assert new.id == nid and new.parent == iid
+    assert new.config["config"]["Cmd"] == ["/bin/sh", "-c", "/bin/true"]
+    assert len(new.layers) == 2
+    hist = svc.history("mine:1")
+    assert [h.id for h in hist] == [nid, iid]
+    assert hist[0].comment == "note" and hist[0].tags == ("mine:1",)
+    # the committed image has the changes
+    svc.prepare_rootfs(nid, "c2")
+    svc.mount_rootfs("c2", mnt)
+    try:
+        assert (mnt / "tmp/x").read_text() == "hi\n"
+        assert not (mnt / "etc/group").exists()
+        assert (mnt / "new/d").is_dir()
+        assert (mnt / "etc/passwd").exists()
+    finally:
+        svc.unmount_rootfs(mnt)
+    # the parent has a child now: deleting it by id is refused even with force
+    with pytest.raises(Conflict, match="image has dependent child images"):
+        svc.remove(iid, force=True)
+    # export: the merged view as a tar
+    buf = io.BytesIO()
+    svc.export_rootfs("c2", buf)
+    buf.seek(0)
+    names = tarfile.open(fileobj=buf).getnames()
+    assert "tmp/x" in names and "bin/busybox" in names and "etc/group" not in names
+    svc.remove_rootfs("c2")
+    svc.remove_rootfs("c1")
+    svc.remove("mine:1")
+    assert svc.list() != [] and svc.get(iid).repo_tags == ("busybox:latest",)
+
+
+def test_prune_dangling(svc: ImageService, busybox_tar: Path) -> None:
+    a = _import(svc, busybox_tar, tag=None, changes=["LABEL x=1"])
+    b = _import(svc, busybox_tar, tag="kept")
+    res = svc.prune()
+    assert res["ImagesDeleted"] == [{"Deleted": a}]
+    assert res["SpaceReclaimed"] == 0  # the layer is shared with the kept image
+    assert [i.id for i in svc.list()] == [b]
+    du = svc.disk_usage()
+    assert du.layers_size == busybox_tar.stat().st_size and du.images[0].id == b
+
+
+def test_reopen_keeps_images(tmp_path: Path, busybox_tar: Path) -> None:
+    s = ImageService(tmp_path / "st", snapshotter="overlay")
+    iid = _import(s, busybox_tar)
+    s.close()
+    s2 = ImageService(tmp_path / "st", snapshotter="overlay")
+    try:
+        assert s2.get("busybox").id == iid
+    finally:
+        s2.close()

@@ -87,11 +87,9 @@ class Pool:
         raise Unavailable(f"no available IPv4 addresses on this network's address pools ({self.subnet})")
 
     def _candidates(self) -> Iterator[IPv4Address]:
-        net = self.ip_range or self.subnet
-        if net.prefixlen >= 31:
-            yield from net
-        else:
-            yield from net.hosts()
+        # every address of the range: only the *subnet's* network/broadcast addresses and the
+        # gateway are excluded (``_reserved``), so a range's own .0 is handed out, as docker does
+        yield from self.ip_range or self.subnet
 
     def release(self, ip: str | IPv4Address) -> Pool:
         return replace(self, allocated=self.allocated - {IPv4Address(str(ip))})

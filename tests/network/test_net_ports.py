@@ -48,6 +48,11 @@ def test_publish_reaches_container_from_localhost_and_bridge(manager, new_contai
         f"import socket; s=socket.create_connection(('10.213.9.1', {hp}), timeout=3); "
         "s.sendall(b'x'); print(s.recv(100).decode())")
     assert out.startswith("web ")
+    # hairpin to itself: the port's own bridge port sends the packet back (hairpin mode)
+    out = web.python(
+        f"import socket; s=socket.create_connection(('10.213.9.1', {hp}), timeout=3); "
+        "s.sendall(b'x'); print(s.recv(100).decode())")
+    assert out.startswith("web 10.213.9.1 x")
     manager.unpublish("w" * 64)
     assert rules.port_rules() == []
     with socket.socket() as s:

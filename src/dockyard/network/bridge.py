@@ -15,6 +15,7 @@ Attach (``attach``), measured at 4-6 ms on the 2-core test machine:
    a netlink socket there (~1 ms), adds the address, brings eth0 and lo up and adds the default
    route. pyroute2's ``IPRoute(netns=...)`` would fork a process instead (10-22 ms).
 
+The host end is also put in hairpin mode (see ``attach``).
 Failure after step 1 deletes the host end, which destroys the peer too. ``detach`` deletes the
 host end; when the container's namespace dies first, the kernel has already removed both.
 """
@@ -159,6 +160,11 @@ def attach(ipr: IPRoute, a: Attachment) -> None:
     finally:
         os.close(nsfd)
     try:
+        # hairpin: a container reaching its own published port via the host comes back
+        # through the port it left by (we DNAT in the kernel, with no userland proxy)
+        idx = link_index(ipr, a.host_ifname)
+        if idx is not None:
+            ipr.brport("set", index=idx, mode=1)
         run_in_netns(a.netns_path, lambda: _configure_inside(a))
     except BaseException:
         delete_link(ipr, a.host_ifname)

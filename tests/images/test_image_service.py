@@ -173,3 +173,38 @@ def test_reopen_keeps_images(tmp_path: Path, busybox_tar: Path) -> None:
         assert s2.get("busybox").id == iid
     finally:
         s2.close()
+
+
+@pytest.mark.parametrize("bad", ["truncated-gzip", "truncated-tar", "escape"])
+def test_hostile_or_corrupt_import_leaves_store_unchanged(svc: ImageService, busybox_tar: Path,
+                                                           tmp_path: Path, bad: str) -> None:
+    _import(svc, busybox_tar)  # something already there must stay as it is
+    before = _store_files(svc)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    raw = busybox_tar.read_bytes()
+    if bad == "truncated-gzip":
+        data = gzip.compress(raw)[:200_000]
+    elif bad == "truncated-tar":
+        data = raw[: len(raw) // 2 + 100]
+    else:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            ti = tarfile.TarInfo("esc")
+            ti.type, ti.linkname = tarfile.SYMTYPE, str(outside)
+            tf.addfile(ti)
+            ti = tarfile.TarInfo("esc/pwned")
+            ti.size = 1
+            tf.addfile(ti, io.BytesIO(b"x"))
+            ti = tarfile.TarInfo("../../../../pwned2")
+            ti.size = 1
+            tf.addfile(ti, io.BytesIO(b"x"))
+        data = buf.getvalue()
+    if bad == "escape":
+        svc.import_tarball(io.BytesIO(data), repo_tag="esc")  # confined, so it is a fine image
+        assert list(outside.iterdir()) == []
+        return
+    with pytest.raises(InvalidArgument, match="truncated|unexpected end"):
+        svc.import_tarball(io.BytesIO(data), repo_tag="broken")
+    assert _store_files(svc) == before
+    assert [i.repo_tags for i in svc.list()] == [("busybox:latest",)]

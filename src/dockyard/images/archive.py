@@ -1,0 +1,300 @@
+"""``docker load`` / ``docker save`` archives.
+
+An archive written by :func:`save_archive` is both formats at once, as Docker 25+ writes it::
+
+    blobs/sha256/<hex>      config, manifest and layer blobs (layers as stored)
+    oci-layout              {"imageLayoutVersion": "1.0.0"}
+    index.json              OCI index; one manifest descriptor per tag, annotated with
+                            io.containerd.image.name (full reference) and
+                            org.opencontainers.image.ref.name (the tag)
+    manifest.json           docker-archive: [{"Config", "RepoTags", "Layers"}] pointing into blobs/
+    repositories            legacy {"name": {"tag": "<top layer hex>"}}
+
+:func:`load_archive` reads either format (plain or compressed tar): ``index.json`` when
+present (manifest digests are kept, so RepoDigests survive), else ``manifest.json`` (older
+``docker save`` output: ``<id>.json`` configs and ``<id>/layer.tar`` files, possibly symlinks
+to each other). The archive is hostile input: its member names never become paths on disk.
+Regular files are written to a scratch directory under numbered names, symlinks and hard links
+are resolved by name inside the archive only. Blobs are hashed while being read and moved into
+the content store under their real digest; on failure, blobs the load added are dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import posixpath
+import shutil
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from dockyard.diff.decompress import detect
+from dockyard.errors import InvalidArgument, NotFound
+from dockyard.oci import mediatypes as mt
+from dockyard.oci import reference
+from dockyard.oci.digest import Digest
+
+if TYPE_CHECKING:
+    from dockyard.images.service import ImageService
+
+_MAX_LINK_HOPS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class _File:
+    path: Path
+    digest: str
+    size: int
+
+
+class _Archive:
+    def __init__(self, files: dict[str, _File], links: dict[str, str]) -> None:
+        self.files, self.links = files, links
+
+    def get(self, name: str) -> _File:
+        n = _norm(name)
+        for _ in range(_MAX_LINK_HOPS):
+            if n in self.files:
+                return self.files[n]
+            if n not in self.links:
+                break
+            n = self.links[n]
+        raise InvalidArgument(f"invalid archive: {name} is missing")
+
+    def has(self, name: str) -> bool:
+        try:
+            self.get(name)
+            return True
+        except InvalidArgument:
+            return False
+
+    def json(self, name: str) -> Any:
+        try:
+            return json.loads(self.get(name).path.read_bytes())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InvalidArgument(f"invalid archive: {name}: invalid JSON: {e}") from None
+
+
+def _norm(name: str) -> str:
+    n = posixpath.normpath("/" + name).lstrip("/")
+    return n
+
+
+def _read(stream: BinaryIO, scratch: Path) -> _Archive:
+    files: dict[str, _File] = {}
+    links: dict[str, str] = {}
+    try:
+        with tarfile.open(fileobj=stream, mode="r|*") as tf:
+            for i, m in enumerate(tf):
+                name = _norm(m.name)
+                if m.isreg():
+                    src = tf.extractfile(m)
+                    assert src is not None
+                    h = hashlib.sha256()
+                    p = scratch / str(i)
+                    with open(p, "wb") as f:
+                        while chunk := src.read(1 << 20):
+                            h.update(chunk)
+                            f.write(chunk)
+                    files[name] = _File(p, "sha256:" + h.hexdigest(), m.size)
+                elif m.issym():
+                    links[name] = _norm(posixpath.join(posixpath.dirname(name), m.linkname))
+                elif m.islnk():
+                    links[name] = _norm(m.linkname)
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise InvalidArgument(f"invalid archive: {e}") from None
+    return _Archive(files, links)
+
+
+def _adopt(svc: ImageService, f: _File, added: list[str]) -> str:
+    if not svc.content.exists(f.digest):
+        svc.content.adopt(f.path, f.digest)
+        added.append(f.digest)
+    return f.digest
+
+
+def _host_match(desc: dict[str, Any]) -> bool:
+    from dockyard.images.service import host_platform
+
+    p = desc.get("platform") or {}
+    os_, arch, _ = host_platform()
+    return not p or (p.get("os") == os_ and p.get("architecture") == arch)
+
+
+def _load_oci(svc: ImageService, ar: _Archive, added: list[str]) -> list[str]:
+    index = ar.json("index.json")
+    blobs: dict[str, _File] = {}
+    for name, f in ar.files.items():
+        if name.startswith("blobs/"):
+            parts = name.split("/")
+            if len(parts) != 3:
+                continue
+            expected = f"{parts[1]}:{parts[2]}"
+            Digest.parse(expected)
+            if expected != f.digest:
+                raise InvalidArgument(f"invalid archive: {name} has digest {f.digest}")
+            blobs[expected] = f
+    for d in blobs.values():
+        _adopt(svc, d, added)
+    out: list[str] = []
+
+    def walk(idx: Any, where: str, inherited: dict[str, str]) -> None:
+        if not isinstance(idx, dict) or not isinstance(idx.get("manifests"), list):
+            raise InvalidArgument(f"invalid archive: {where}: no manifests list")
+        for desc in idx["manifests"]:
+            if not isinstance(desc, dict) or "digest" not in desc:
+                raise InvalidArgument(f"invalid archive: {where}: bad manifest descriptor")
+            digest = desc["digest"]
+            if not svc.content.exists(digest):
+                raise InvalidArgument(f"invalid archive: blob {digest} named in {where} is missing")
+            ann = {**inherited, **(desc.get("annotations") or {})}
+            if desc.get("mediaType") in mt.INDEX_TYPES:
+                child = json.loads(svc.content.read(digest))
+                # Multi-platform: only this host's platform (the first one if none matches).
+                ms = [x for x in child.get("manifests", []) if _host_match(x)] or child.get("manifests", [])[:1]
+                walk({"manifests": ms}, digest, ann)
+                continue
+            name = ann.get(mt.ANNOTATION_CONTAINERD_NAME) or ""
+            refname = ann.get(mt.ANNOTATION_REF_NAME) or ""
+            if not name and refname and ("/" in refname or ":" in refname):
+                name = refname
+            tags = []
+            if name:
+                try:
+                    tags = [str(reference.parse_normalized(name))]
+                except InvalidArgument:
+                    tags = []
+            iid = svc.add_image(digest, repo_tags=tags)
+            out.extend(f"Loaded image: {reference.familiar(t)}" for t in tags)
+            if not tags:
+                out.append(f"Loaded image ID: {iid}")
+
+    walk(index, "index.json", {})
+    return out
+
+
+def _load_docker(svc: ImageService, ar: _Archive, added: list[str]) -> list[str]:
+    manifest = ar.json("manifest.json")
+    if not isinstance(manifest, list):
+        raise InvalidArgument("invalid archive: manifest.json is not a list")
+    out: list[str] = []
+    for i, entry in enumerate(manifest):
+        if not isinstance(entry, dict) or not isinstance(entry.get("Config"), str):
+            raise InvalidArgument(f"invalid archive: manifest.json entry {i} has no Config")
+        cfg = ar.get(entry["Config"])
+        cfg_digest = _adopt(svc, cfg, added)
+        layers = []
+        for lp in entry.get("Layers") or []:
+            f = ar.get(lp)
+            with open(f.path, "rb") as fh:
+                kind = detect(fh.read(8))
+            if kind not in ("none", "gzip", "zstd"):
+                raise InvalidArgument(f"invalid archive: layer {lp} is {kind}-compressed")
+            layers.append({"mediaType": mt.layer_type_for(kind), "digest": _adopt(svc, f, added), "size": f.size})
+        man = json.dumps(
+            {
+                "schemaVersion": 2, "mediaType": mt.OCI_MANIFEST,
+                "config": {"mediaType": mt.OCI_CONFIG, "digest": cfg_digest, "size": cfg.size},
+                "layers": layers,
+            },
+            separators=(",", ":"),
+        ).encode()
+        existed = svc.content.exists("sha256:" + hashlib.sha256(man).hexdigest())
+        man_digest = svc.content.put(man)
+        if not existed:
+            added.append(man_digest)
+        tags = [str(reference.parse_normalized(t)) for t in entry.get("RepoTags") or []]
+        iid = svc.add_image(man_digest, repo_tags=tags)
+        out.extend(f"Loaded image: {reference.familiar(t)}" for t in tags)
+        if not tags:
+            out.append(f"Loaded image ID: {iid}")
+    return out
+
+
+def load_archive(svc: ImageService, stream: BinaryIO) -> list[str]:
+    scratch = svc.content.scratch_dir()
+    added: list[str] = []
+    try:
+        ar = _read(stream, scratch)
+        if ar.has("index.json"):
+            return _load_oci(svc, ar, added)
+        if ar.has("manifest.json"):
+            return _load_docker(svc, ar, added)
+        raise InvalidArgument("invalid archive: neither index.json (OCI layout) nor manifest.json (docker save) found")
+    except BaseException:
+        used: set[str] = set()
+        for r in svc.records.all():
+            used.update({r.id, r.manifest_digest, *(x.digest for x in r.layers)})
+        for d in added:
+            if d not in used:
+                try:
+                    svc.content.delete(d)
+                except NotFound:
+                    pass
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def save_archive(svc: ImageService, refs: list[str], out: BinaryIO) -> None:
+    """Write the images ``refs`` name (tags as named; an id saves the image untagged)."""
+    if not refs:
+        raise InvalidArgument("no images specified")
+    # image id -> full tags to write, in first-seen order
+    chosen: dict[str, list[str]] = {}
+    for ref in refs:
+        iid, matched = svc._lookup(ref)
+        tags = chosen.setdefault(iid, [])
+        if matched is not None and "@" not in matched and matched not in tags:
+            tags.append(matched)
+    blobs: dict[str, None] = {}
+    index: list[dict[str, Any]] = []
+    docker: list[dict[str, Any]] = []
+    repos: dict[str, dict[str, str]] = {}
+    for iid, tags in chosen.items():
+        img = svc.get(iid)
+        man_bytes = svc.content.read(img.manifest_digest)
+        man_type = json.loads(man_bytes).get("mediaType") or mt.OCI_MANIFEST
+        for d in (iid, img.manifest_digest, *(x.digest for x in img.layer_blobs)):
+            blobs[d] = None
+        base = {"mediaType": man_type, "digest": img.manifest_digest, "size": len(man_bytes)}
+        if not tags:
+            index.append(base)
+        for t in tags:
+            r = reference.parse(t)
+            index.append({**base, "annotations": {
+                mt.ANNOTATION_CONTAINERD_NAME: t, mt.ANNOTATION_REF_NAME: r.tag or "",
+            }})
+            top = img.layer_blobs[-1].digest.split(":", 1)[1] if img.layer_blobs else ""
+            repos.setdefault(r.familiar_name, {})[r.tag or "latest"] = top
+        docker.append({
+            "Config": "blobs/sha256/" + iid.split(":", 1)[1],
+            "RepoTags": [reference.familiar(t) for t in tags] or None,
+            "Layers": ["blobs/sha256/" + x.digest.split(":", 1)[1] for x in img.layer_blobs],
+        })
+
+    def add_bytes(tf: tarfile.TarFile, name: str, data: bytes) -> None:
+        ti = tarfile.TarInfo(name)
+        ti.size, ti.mode = len(data), 0o644
+        tf.addfile(ti, io.BytesIO(data))
+
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+        for d in ("blobs", "blobs/sha256"):
+            ti = tarfile.TarInfo(d)
+            ti.type, ti.mode = tarfile.DIRTYPE, 0o755
+            tf.addfile(ti)
+        for d in blobs:
+            with svc.content.open(d) as f:
+                ti = tarfile.TarInfo("blobs/sha256/" + d.split(":", 1)[1])
+                ti.size, ti.mode = svc.content.size(d), 0o644
+                tf.addfile(ti, f)
+        add_bytes(tf, "oci-layout", json.dumps({"imageLayoutVersion": mt.OCI_LAYOUT_VERSION}).encode())
+        add_bytes(tf, "index.json", json.dumps(
+            {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": index}, separators=(",", ":")
+        ).encode())
+        add_bytes(tf, "manifest.json", json.dumps(docker, separators=(",", ":")).encode())
+        if repos:
+            add_bytes(tf, "repositories", json.dumps(repos, separators=(",", ":")).encode())

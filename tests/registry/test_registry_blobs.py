@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
 
 from regtest_support import Reg, sha256, sha512
 
@@ -189,3 +195,60 @@ def test_concurrent_uploads_of_same_blob(reg: Reg) -> None:
     for i in range(2):
         assert reg.req("GET", f"/v2/conc{i}/blobs/{sha256(data)}").body == data
     assert [f for f in _files(reg.root) if "/_uploads/" in f] == []
+
+
+def test_single_post_mismatch_leaves_no_session(reg: Reg) -> None:
+    r = reg.req("POST", f"/v2/sp/blobs/uploads/?digest={ZERO}", b"not zero")
+    assert r.status == 400 and r.code == "DIGEST_INVALID"
+    assert [f for f in _files(reg.root) if "/_uploads/" in f or f.startswith("blobs/")] == []
+
+
+def test_upload_resumes_after_restart(registry_factory: Any, tmp_path: Path) -> None:
+    root = tmp_path / "persist"
+    first: Reg = registry_factory(root=root)
+    loc = first.req("POST", "/v2/resume/blobs/uploads/").headers["Location"]
+    assert first.req("PATCH", loc, b"first half,", {"Content-Range": "0-10"}).status == 202
+    os.kill(first.pid, signal.SIGTERM)
+    for _ in range(200):  # wait until the old process stopped answering
+        try:
+            first.req("GET", "/v2/")
+            time.sleep(0.05)
+        except OSError:
+            break
+    second: Reg = registry_factory(root=root)
+    r = second.req("GET", loc)
+    assert r.status == 204 and r.headers["Range"] == "0-10"
+    data = b"first half, second half"
+    r = second.req("PUT", f"{loc}?digest={sha256(data)}", data[11:],
+                   {"Content-Range": f"11-{len(data) - 1}"})
+    assert r.status == 201
+    assert second.req("GET", f"/v2/resume/blobs/{sha256(data)}").body == data
+
+
+def test_address_in_use_is_a_clear_error(reg: Reg, tmp_path: Path) -> None:
+    port = reg.url.rsplit(":", 1)[1]
+    r = subprocess.run([sys.executable, "-m", "dockyard.registry", "serve", "--addr",
+                        f"127.0.0.1:{port}", "--root", str(tmp_path / "other")],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "cannot listen" in r.stderr
+
+
+def test_streamed_patch_with_chunked_encoding(reg: Reg) -> None:
+    """docker streams a layer in one PATCH with Transfer-Encoding: chunked, then PUTs."""
+    parts = [os.urandom(70_000) for _ in range(5)]
+    data = b"".join(parts)
+    loc = reg.req("POST", "/v2/stream/blobs/uploads/").headers["Location"]
+    u = reg.url.split("://")[1]
+    import http.client
+
+    conn = http.client.HTTPConnection(*u.split(":"))
+    conn.request("PATCH", loc, body=iter(parts), encode_chunked=True,
+                 headers={"Transfer-Encoding": "chunked",
+                          "Content-Type": "application/octet-stream"})
+    r = conn.getresponse()
+    r.read()
+    conn.close()
+    assert r.status == 202 and r.headers["Range"] == f"0-{len(data) - 1}"
+    r2 = reg.req("PUT", f"{r.headers['Location']}?digest={sha256(data)}")
+    assert r2.status == 201
+    assert reg.req("GET", f"/v2/stream/blobs/{sha256(data)}").body == data

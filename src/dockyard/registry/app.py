@@ -323,22 +323,26 @@ class Registry:
 
     async def _proxy_blob(self, name: str, d: Digest) -> None:
         assert self.upstream is not None
+        # One download per digest at a time; later requests find the committed blob.
         lock = self._fetch_locks.setdefault(str(d), asyncio.Lock())
-        async with lock:
-            if self.blobs.size(d) is not None:
-                self.repos.link_layer(name, d)  # fetched for another repository already
-                return
-            r, length = await self.upstream.blob(name, d)
-            st = self.uploads.start(name, d.algorithm)
-            try:
-                async with r:
-                    await self.uploads.append(name, st.uuid, iter_body(r), None, length)
-                await self.uploads.finish(name, st.uuid, d, _empty(), None, 0)
-            except BaseException:
-                self.uploads._forget(name, st.uuid)
-                raise
-            self.repos.link_layer(name, d)
-        self._fetch_locks.pop(str(d), None)
+        try:
+            async with lock:
+                if self.blobs.size(d) is not None:
+                    self.repos.link_layer(name, d)  # fetched for another repository already
+                    return
+                r, length = await self.upstream.blob(name, d)
+                st = self.uploads.start(name, d.algorithm)
+                try:
+                    async with r:
+                        await self.uploads.append(name, st.uuid, iter_body(r), None, length)
+                    await self.uploads.finish(name, st.uuid, d, _empty(), None, 0)
+                except BaseException:
+                    self.uploads.discard(name, st.uuid)
+                    raise
+                self.repos.link_layer(name, d)
+        finally:
+            if not lock.locked():
+                self._fetch_locks.pop(str(d), None)
 
     async def blob_delete(self, request: web.Request, p: dict[str, str]) -> web.StreamResponse:
         self._no_writes_in_proxy()
@@ -373,7 +377,8 @@ class Registry:
                         Scope("repository", src, ("pull",)), self._token_url(request)))
             else:
                 # Anonymous mount (spec: "from" MAY be optional): any blob the registry holds.
-                ok = self.blobs.size(d) is not None
+                # Only without auth: with auth, a digest alone must not grant read access.
+                ok = not self.auth.enabled and self.blobs.size(d) is not None
             if ok:
                 self.repos.link_layer(name, d)
                 return self._created(name, d)
@@ -382,8 +387,12 @@ class Registry:
         if "digest" in q:
             d = _parse_digest(q["digest"])
             st = self.uploads.start(name, d.algorithm)
-            await self.uploads.finish(name, st.uuid, d, request.content.iter_any(), None,
-                                      request.content_length)
+            try:
+                await self.uploads.finish(name, st.uuid, d, request.content.iter_any(), None,
+                                          request.content_length)
+            except BaseException:
+                self.uploads.discard(name, st.uuid)  # a single POST leaves no session behind
+                raise
             self.repos.link_layer(name, d)
             return self._created(name, d)
         st = self.uploads.start(name, algorithm)

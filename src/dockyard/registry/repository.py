@@ -109,7 +109,12 @@ class Repositories:
         body = self.blobs.read(d)
         if body is None:
             raise ManifestUnknown(f"manifest {name}@{d} unknown", detail={"digest": str(d)})
-        mt = read_text(self.layout.revision_dir(name, d) / "mediatype") or OCI_MANIFEST
+        mt = read_text(self.layout.revision_dir(name, d) / "mediatype")
+        if not mt:
+            try:
+                mt = parse_manifest(body, None).media_type
+            except InvalidArgument:
+                mt = OCI_MANIFEST
         return body, mt, d
 
     def check_references(self, name: str, parsed: ParsedManifest) -> None:

@@ -179,6 +179,10 @@ class Uploads:
         self._dir(name, uuid)
         self._forget(name, uuid)
 
+    def discard(self, name: str, uuid: str) -> None:
+        """Drop a session whether or not it still exists (cleanup after a failure)."""
+        self._forget(name, uuid)
+
     def _forget(self, name: str, uuid: str) -> None:
         self._live.pop(uuid, None)
         remove_tree_quiet(self.layout.upload(name, uuid))

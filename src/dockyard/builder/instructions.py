@@ -350,7 +350,7 @@ def _from_node(node: Node) -> Instruction:
         raise InvalidArgument(
             _suggest(
                 f"unknown instruction: {node.original_keyword.upper()}",
-                node.original_keyword,
+                node.original_keyword.upper(),
                 list(INSTRUCTION_NAMES),
                 False,
             )

@@ -123,6 +123,17 @@ def test_names_resolve_on_shared_network_and_forward(manager, new_container, loo
         assert ask(a, "example.org").addresses == ["192.0.2.99"]
         assert ask(a, "nx.example.org").rcode == dnswire.RCODE_NXDOMAIN
         assert upstream.seen == ["beta", "example.org", "nx.example.org"]
+        # a container's own --dns servers replace the server-wide upstreams
+        dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        dead.bind(("127.0.0.1", 0))
+        try:
+            server.timeout = 0.3
+            udp, tcp = dns.open_sockets(b.netns)
+            loop_thread.call(server.add("b" * 64, udp, tcp, upstreams=[dead.getsockname()]))
+            assert ask(b, "example.org").rcode == dnswire.RCODE_SERVFAIL
+            assert ask(b, "alpha").addresses == [manager.endpoints_of("a" * 64)[0].ip]
+        finally:
+            dead.close()
     finally:
         loop_thread.call(server.close())
     # the sockets are gone with the server: nothing listens on 127.0.0.11 in the container

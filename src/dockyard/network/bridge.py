@@ -6,16 +6,18 @@ Names (at most 15 bytes, IFNAMSIZ-1) tell what is ours, so reconcile can find le
     dy-<netid12>       a user network's bridge (unless com.docker.network.bridge.name says else)
     dyv<epid12>        the host end of a container's veth pair (the other end is eth0, inside)
 
-Attach (``attach``), measured at 4-6 ms on the 2-core test machine:
+Attach (``attach``), see benchmarks/network_attach.py for figures:
 
 1. one RTM_NEWLINK on the host's socket creates the veth pair with the host end already on
    the bridge and up, and the peer created directly in the container's namespace
    (IFLA_NET_NS_FD) with its final name and MAC: no rename or move afterwards;
-2. a one-shot thread enters the container's namespace (:mod:`dockyard.network.netns`), opens
-   a netlink socket there (~1 ms), adds the address, brings eth0 and lo up and adds the default
-   route. pyroute2's ``IPRoute(netns=...)`` would fork a process instead (10-22 ms).
+2. one RTM_NEWLINK puts the host end in hairpin mode;
+3. a one-shot thread enters the container's namespace (:mod:`dockyard.network.netns`) and,
+   with the classic ioctls (:mod:`dockyard.network.ifioctl`, microseconds each, where a
+   pyroute2 request costs ~0.4 ms and opening its socket ~1 ms), adds the address, brings eth0
+   and lo up and adds the default route. pyroute2's ``IPRoute(netns=...)`` would fork a
+   process instead (8-22 ms).
 
-The host end is also put in hairpin mode (see ``attach``).
 Failure after step 1 deletes the host end, which destroys the peer too. ``detach`` deletes the
 host end; when the container's namespace dies first, the kernel has already removed both.
 """
@@ -30,6 +32,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.network import ifioctl
 from dockyard.network.netns import run_in_netns
 
 DEFAULT_BRIDGE = "dockyard0"
@@ -162,9 +165,7 @@ def attach(ipr: IPRoute, a: Attachment) -> None:
     try:
         # hairpin: a container reaching its own published port via the host comes back
         # through the port it left by (we DNAT in the kernel, with no userland proxy)
-        idx = link_index(ipr, a.host_ifname)
-        if idx is not None:
-            ipr.brport("set", index=idx, mode=1)
+        ipr.brport("set", ifname=a.host_ifname, mode=1)
         run_in_netns(a.netns_path, lambda: _configure_inside(a))
     except BaseException:
         delete_link(ipr, a.host_ifname)
@@ -172,21 +173,7 @@ def attach(ipr: IPRoute, a: Attachment) -> None:
 
 
 def _configure_inside(a: Attachment) -> None:
-    with IPRoute() as ipr:
-        idx = link_index(ipr, a.ifname)
-        if idx is None:
-            raise NotFound(f"{a.ifname} did not appear in {a.netns_path}")
-        ipr.addr("add", index=idx, address=a.address, prefixlen=a.prefixlen)
-        ipr.link("set", index=idx, state="up")
-        lo = link_index(ipr, "lo")
-        if lo is not None:
-            ipr.link("set", index=lo, state="up")
-        if a.gateway is not None:
-            try:
-                ipr.route("add", dst="0.0.0.0/0", gateway=a.gateway)
-            except NetlinkError as e:
-                if e.code != 17:  # a second network: the first one's default route stays
-                    raise
+    ifioctl.configure(a.ifname, a.address, a.prefixlen, a.gateway)
 
 
 def detach(ipr: IPRoute, host_ifname: str) -> bool:

@@ -124,6 +124,7 @@ class DnsServer:
         self.upstreams = list(upstreams) if upstreams is not None else upstreams_from_resolv_conf()
         self.timeout = timeout
         self._eps: dict[str, tuple[asyncio.DatagramTransport, asyncio.AbstractServer]] = {}
+        self._upstreams: dict[str, list[tuple[str, int]]] = {}  # per container (--dns)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _spawn(self, coro: object) -> None:
@@ -131,8 +132,12 @@ class DnsServer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def add(self, key: str, udp: socket.socket, tcp: socket.socket) -> None:
-        """Serve a container's sockets (takes ownership: they are closed by remove/close)."""
+    async def add(self, key: str, udp: socket.socket, tcp: socket.socket,
+                  upstreams: Iterable[tuple[str, int]] | None = None) -> None:
+        """Serve a container's sockets (takes ownership: they are closed by remove/close).
+
+        ``upstreams`` (the container's ``--dns`` servers) replace the server-wide ones for
+        queries from this container."""
         loop = asyncio.get_running_loop()
         await self.remove(key)
         try:
@@ -148,9 +153,12 @@ class DnsServer:
             tcp.close()
             raise
         self._eps[key] = (transport, server)
+        if upstreams is not None:
+            self._upstreams[key] = list(upstreams)
 
     async def remove(self, key: str) -> None:
         ep = self._eps.pop(key, None)
+        self._upstreams.pop(key, None)
         if ep is not None:
             ep[0].close()
             ep[1].close()
@@ -191,11 +199,13 @@ class DnsServer:
         addrs = self.resolve(key, q.name) if q.qclass == dnswire.CLASS_IN else None
         if addrs is not None:
             return dnswire.build_response(q, addrs)
-        return await self.forward(data) or dnswire.build_response(q, [], dnswire.RCODE_SERVFAIL)
+        upstreams = self._upstreams.get(key, self.upstreams)
+        return (await self.forward(data, upstreams)
+                or dnswire.build_response(q, [], dnswire.RCODE_SERVFAIL))
 
-    async def forward(self, data: bytes) -> bytes | None:
+    async def forward(self, data: bytes, upstreams: Iterable[tuple[str, int]]) -> bytes | None:
         loop = asyncio.get_running_loop()
-        for host, port in self.upstreams:
+        for host, port in upstreams:
             fut: asyncio.Future[bytes] = loop.create_future()
             try:
                 transport, _ = await loop.create_datagram_endpoint(

@@ -72,7 +72,10 @@ def test_parse_manifest_fields() -> None:
     assert [str(b.digest) for b in pm.blobs] == ["sha256:" + "a" * 64]
     foreign = {"mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
                "digest": "sha256:" + "b" * 64, "size": 3, "urls": ["https://x"]}
-    assert len(parse_manifest(_m(layers=[foreign]), None).blobs) == 1
+    assert len(parse_manifest(_m(layers=[foreign]), None).blobs) == 1  # config only
+    nondist = {"mediaType": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+               "digest": "sha256:" + "c" * 64, "size": 3}
+    assert len(parse_manifest(_m(layers=[nondist]), None).blobs) == 1
     with pytest.raises(ManifestInvalid, match="layers\\[0\\].size"):
         parse_manifest(_m(layers=[{"digest": "sha256:" + "b" * 64, "size": -1}]), None)
     with pytest.raises(ManifestInvalid, match="subject"):

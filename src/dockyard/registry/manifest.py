@@ -23,7 +23,8 @@ DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 IMAGE_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 MANIFEST_TYPES = IMAGE_TYPES + INDEX_TYPES
-# Docker's "foreign" layers live elsewhere (urls); they need not be in the registry.
+# Docker's "foreign" and OCI "non-distributable" layers live elsewhere (urls, or not at all):
+# a push need not include them, so they are not checked.
 FOREIGN_LAYERS = (
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
     "application/vnd.oci.image.layer.nondistributable.v1.tar",
@@ -109,7 +110,7 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
             raise ManifestInvalid("layers must be a list")
         for i, layer in enumerate(layers):
             desc = _descriptor(layer, f"layers[{i}]")
-            if desc.media_type in FOREIGN_LAYERS and desc.raw.get("urls"):
+            if desc.media_type in FOREIGN_LAYERS:
                 continue
             blobs.append(desc)
         artifact_type = doc.get("artifactType") or config.media_type or None

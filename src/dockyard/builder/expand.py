@@ -272,6 +272,9 @@ class _ShellWord:
             raise _Inner("syntax error: bad substitution")
         name = self.name()
         ch = self.next()
+        if ch == _EOF:
+            # BuildKit reports "unsupported modifier (\ufffd)" here; say what is wrong instead.
+            raise _Inner("syntax error: missing '}'")
         chs = ch
         null_is_unset = False
         if ch == "}":

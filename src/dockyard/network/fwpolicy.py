@@ -2,16 +2,19 @@
 
 An ``accept`` in our own nftables table does not override a ``drop`` in another table: each
 base chain on the forward hook decides on its own, and a drop anywhere is final. So when the
-``filter`` table's FORWARD chain (iptables, legacy or nft backend) has policy DROP, the only
-way through is a rule in that chain. We insert, per bridge, rules tagged with the comment
-``dockyard`` (so :func:`remove_bridge_rules` and reconcile find exactly ours)::
+``filter`` table's FORWARD chain has policy DROP, the only way through is a rule in that
+chain. Both iptables back ends are checked (``iptables-nft`` and ``iptables-legacy`` keep
+separate rule sets and dockerd may use either). We insert, per bridge, rules tagged with the
+comment ``dockyard`` (so :func:`remove_bridge_rules` and reconcile find exactly ours)::
 
-    -A FORWARD -i <br> -j ACCEPT                                   (leaving the bridge)
-    -A FORWARD -o <br> -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT   (replies, published ports)
+    -I FORWARD -i <br> -j ACCEPT                    (leaving the bridge; --internal: -i br -o br)
+    -I FORWARD -o <br> -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT
+                                                    (replies, and published ports)
 
-With ``br_netfilter`` loaded, bridged container-to-container traffic traverses FORWARD too
-(``-i br -o br``), which the first rule covers. Nothing is done when the policy is ACCEPT or
-iptables is absent. These run on network create/remove only, so forking iptables is fine.
+With ``br_netfilter`` (``bridge-nf-call-iptables=1``), bridged container-to-container traffic
+traverses FORWARD too, as ``-i br -o br``, which the first rule covers. Nothing is done when
+the policy is ACCEPT or iptables is absent. These run on network create/remove only, so
+forking iptables (a few ms) is acceptable there.
 """
 
 from __future__ import annotations
@@ -24,25 +27,28 @@ from dockyard.errors import Internal
 COMMENT = "dockyard"
 
 
-def _iptables() -> str | None:
-    return shutil.which("iptables")
+def _variants() -> list[str]:
+    found = [p for p in (shutil.which("iptables-nft"), shutil.which("iptables-legacy")) if p]
+    if not found and (plain := shutil.which("iptables")):
+        found = [plain]
+    return found
 
 
-def _run(args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
-    exe = _iptables()
-    assert exe is not None
+def _run(exe: str, args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
     p = subprocess.run([exe, "-w", *args], capture_output=True, text=True)
     if check and p.returncode != 0:
-        raise Internal(f"iptables {' '.join(args)}: {p.stderr.strip()}")
+        raise Internal(f"{exe} {' '.join(args)}: {p.stderr.strip()}")
     return p
 
 
+def _drops(exe: str) -> bool:
+    p = _run(exe, ["-t", "filter", "-S", "FORWARD"], check=False)
+    return p.returncode == 0 and p.stdout.splitlines()[:1] == ["-P FORWARD DROP"]
+
+
 def forward_policy_drops() -> bool:
-    """True when iptables' filter FORWARD chain exists with policy DROP."""
-    if _iptables() is None:
-        return False
-    p = _run(["-t", "filter", "-S", "FORWARD"], check=False)
-    return p.returncode == 0 and "-P FORWARD DROP" in p.stdout.splitlines()[:1]
+    """True when a filter FORWARD chain (either back end) has policy DROP."""
+    return any(_drops(exe) for exe in _variants())
 
 
 def _specs(bridge: str, internal: bool) -> list[list[str]]:
@@ -56,40 +62,44 @@ def _specs(bridge: str, internal: bool) -> list[list[str]]:
 
 
 def ensure_bridge_rules(bridge: str, internal: bool = False) -> bool:
-    """Insert our ACCEPT rules when FORWARD drops; True if rules are (now) present."""
-    if not forward_policy_drops():
-        return False
-    for spec in _specs(bridge, internal):
-        if _run(["-C", "FORWARD", *spec], check=False).returncode != 0:
-            _run(["-I", "FORWARD", "1", *spec])
-    return True
+    """Insert our ACCEPT rules where FORWARD drops; True if any back end needed them."""
+    needed = False
+    for exe in _variants():
+        if not _drops(exe):
+            continue
+        needed = True
+        for spec in _specs(bridge, internal):
+            if _run(exe, ["-C", "FORWARD", *spec], check=False).returncode != 0:
+                _run(exe, ["-I", "FORWARD", "1", *spec])
+    return needed
+
+
+def _ours(exe: str) -> list[str]:
+    p = _run(exe, ["-t", "filter", "-S", "FORWARD"], check=False)
+    return [ln for ln in p.stdout.splitlines()
+            if ln.startswith("-A ") and f"--comment {COMMENT}" in ln]
 
 
 def our_rules() -> list[str]:
-    """Our rules as ``iptables -S`` lines."""
-    if _iptables() is None:
-        return []
-    p = _run(["-t", "filter", "-S", "FORWARD"], check=False)
-    return [ln for ln in p.stdout.splitlines() if f"--comment {COMMENT}" in ln and ln.startswith("-A ")]
+    """Our rules as ``iptables -S`` lines (all back ends)."""
+    return [ln for exe in _variants() for ln in _ours(exe)]
+
+
+def _bridges_of(line: str) -> set[str]:
+    words = line.split()
+    return {words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-i", "-o")}
 
 
 def remove_bridge_rules(bridge: str | None = None) -> int:
     """Delete our rules for ``bridge`` (every bridge when None); the number deleted."""
     n = 0
-    for line in our_rules():
-        words = line.split()
-        if bridge is not None and not ({"-i", "-o"} & {words[i - 1] for i, w in enumerate(words) if w == bridge}):
-            continue
-        _run(["-D", *words[1:]])
-        n += 1
+    for exe in _variants():
+        for line in _ours(exe):
+            if bridge is None or bridge in _bridges_of(line):
+                _run(exe, ["-D", *line.split()[1:]])
+                n += 1
     return n
 
 
 def bridges_with_rules() -> set[str]:
-    out: set[str] = set()
-    for line in our_rules():
-        words = line.split()
-        for i, w in enumerate(words[:-1]):
-            if w in ("-i", "-o"):
-                out.add(words[i + 1])
-    return out
+    return {b for line in our_rules() for b in _bridges_of(line)}

@@ -1,0 +1,206 @@
+"""Stages, targets, stage references and ARG scoping (the reference's examples)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dockyard.builder.expand import expand_instruction
+from dockyard.builder.instructions import Arg, Env, Instruction, parse_dockerfile
+from dockyard.builder.scope import PROXY_ARGS, StageScope, global_args, platform_args
+from dockyard.builder.stages import plan, split_stages
+from dockyard.errors import InvalidArgument
+
+MULTI = """\
+ARG BASE=alpine
+FROM $BASE AS base
+RUN setup
+
+FROM base AS dev
+RUN dev-tools
+
+FROM golang AS build
+COPY . /src
+RUN go build -o /app
+
+FROM scratch AS unused
+COPY --from=build /app /x
+
+FROM base AS prod
+COPY --from=build /app /app
+RUN --mount=type=bind,from=assets,target=/a cp -r /a /srv
+
+FROM busybox AS assets
+"""
+
+
+def test_split_stages() -> None:
+    meta, stages = split_stages(parse_dockerfile(MULTI))
+    assert [a.name for a in meta] == ["BASE"]
+    assert [s.name for s in stages] == ["base", "dev", "build", "unused", "prod", "assets"]
+    assert [len(s.instructions) for s in stages] == [1, 1, 2, 1, 2, 0]
+
+
+def test_plan_skips_unused_stages() -> None:
+    assert plan(parse_dockerfile(MULTI)).order == (5,)  # default target: the last stage
+    p = plan(parse_dockerfile(MULTI), target="prod")
+    assert p.target == 4
+    names = [p.stages[i].stage.name for i in p.order]
+    assert names == ["base", "build", "assets", "prod"]  # dev and unused are skipped
+    assert p.stages[0].base == "alpine"
+    assert p.stages[1].base_stage == 0 and p.stages[1].deps == (0,)
+    assert p.stages[4].deps == (0, 2, 5)
+
+
+def test_plan_target_and_build_args() -> None:
+    p = plan(parse_dockerfile(MULTI), {"BASE": "debian:12"}, target="DEV")
+    assert [p.stages[i].stage.name for i in p.order] == ["base", "dev"]
+    assert p.stages[0].base == "debian:12"
+    with pytest.raises(InvalidArgument, match="failed to reach build target nope in Dockerfile"):
+        plan(parse_dockerfile(MULTI), target="nope")
+
+
+def test_stage_refs_by_index_and_images() -> None:
+    df = parse_dockerfile(
+        "FROM alpine\nRUN a\nFROM scratch\nCOPY --from=0 /a /a\nCOPY --from=nginx:latest /etc/nginx/nginx.conf /n\n"
+    )
+    p = plan(df)
+    assert p.order == (0, 1)
+    assert p.stages[1].deps == (0,)
+    assert p.stage_ref("0", 1) == 0
+    assert p.stage_ref("nginx:latest", 1) is None
+    with pytest.raises(InvalidArgument, match="invalid stage index 7"):
+        p.stage_ref("7", 1)
+
+
+def test_from_only_names_earlier_stages_as_bases() -> None:
+    p = plan(parse_dockerfile("FROM later\nFROM alpine AS later\n"))
+    assert p.stages[0].base_stage is None and p.stages[0].base == "later"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("RUN x\nFROM a", "dockerfile parse error on line 1: no build stage in current context"),
+        ("ARG A", "dockerfile contains no stages to build"),
+        ("FROM a AS x\nFROM b AS X", 'line 2: duplicate stage name "x"'),
+        ("ARG E\nFROM $E", "base name ($E) should not be blank"),
+        ("FROM a AS x\nCOPY --from=x /a /b", "circular dependency detected on stage: x"),
+        (
+            "FROM a AS x\nCOPY --from=y /a /b\nFROM b AS y\nCOPY --from=x /a /b",
+            "circular dependency detected",
+        ),
+        ("FROM a\nCOPY --from=3 /a /b", "line 2: invalid stage index 3"),
+        ("FROM ${A", "line 1: failed to process"),
+    ],
+)
+def test_plan_errors(text: str, message: str) -> None:
+    with pytest.raises(InvalidArgument) as exc:
+        plan(parse_dockerfile(text))
+    assert message in str(exc.value)
+
+
+def test_from_platform_and_automatic_platform_args() -> None:
+    df = parse_dockerfile(
+        "FROM --platform=$BUILDPLATFORM golang AS build\nFROM alpine:${TARGETARCH}\n"
+    )
+    p = plan(df, platform=platform_args("linux/arm/v7", "linux/amd64"))
+    assert p.stages[0].platform == "linux/amd64"
+    assert p.stages[1].base == "alpine:arm"
+    assert platform_args("linux/arm/v7")["TARGETVARIANT"] == "v7"
+    assert platform_args("linux/amd64")["BUILDVARIANT"] == ""
+    with pytest.raises(InvalidArgument):
+        platform_args("linux")
+
+
+# --- ARG scoping -----------------------------------------------------------------------------
+
+
+def run_stage(text: str, build_args: dict[str, str], stage: int = 0) -> list[tuple[str, object]]:
+    """Dispatch a stage's ARG/ENV and expand the rest, as the build executor will."""
+    df = parse_dockerfile(text)
+    p = plan(df, build_args)
+    scope = StageScope(build_args, dict(p.global_args))
+    seen: list[tuple[str, object]] = []
+    instructions: tuple[Instruction, ...] = p.stages[stage].stage.instructions
+    for i in instructions:
+        if isinstance(i, Arg):
+            scope.declare(i)
+        elif isinstance(i, Env):
+            scope.set_env(i)
+        else:
+            seen.append((type(i).__name__, expand_instruction(i, scope.lookup())))
+            seen.append(("run_env", scope.run_env()))
+    return seen
+
+
+def test_arg_scope_from_its_line_on() -> None:
+    text = "FROM busybox\nUSER ${username:-some_user}\nARG username\nUSER $username\n"
+    out = run_stage(text, {"username": "what_user"})
+    users = [i.user for kind, i in out if kind == "User"]
+    assert users == ["some_user", "what_user"]
+
+
+def test_env_overrides_arg() -> None:
+    text = "FROM ubuntu\nARG CONT_IMG_VER\nENV CONT_IMG_VER=v1.0.0\nRUN echo $CONT_IMG_VER\n"
+    out = run_stage(text, {"CONT_IMG_VER": "v2.0.1"})
+    assert out[1][1]["CONT_IMG_VER"] == "v1.0.0"
+
+
+@pytest.mark.parametrize(
+    ("args", "value"), [({"CONT_IMG_VER": "v2.0.1"}, "v2.0.1"), ({}, "v1.0.0")]
+)
+def test_env_defaulting_from_arg(args: dict[str, str], value: str) -> None:
+    text = "FROM ubuntu\nARG CONT_IMG_VER\nENV CONT_IMG_VER=${CONT_IMG_VER:-v1.0.0}\nRUN echo $CONT_IMG_VER\n"
+    assert run_stage(text, args)[1][1]["CONT_IMG_VER"] == value
+
+
+def test_global_arg_needs_redeclaration_in_stage() -> None:
+    text = "ARG VERSION=latest\nFROM busybox:$VERSION\nWORKDIR /$VERSION\nARG VERSION\nWORKDIR /$VERSION\n"
+    p = plan(parse_dockerfile(text))
+    assert p.stages[0].base == "busybox:latest"
+    out = run_stage(text, {})
+    assert [i.path for kind, i in out if kind == "Workdir"] == ["/", "/latest"]
+    out = run_stage(text, {"VERSION": "1.36"})
+    assert [i.path for kind, i in out if kind == "Workdir"] == ["/", "/1.36"]
+
+
+def test_arg_default_expanded_with_stage_variables() -> None:
+    text = "FROM a\nENV P=/opt\nARG DIR=$P/app\nWORKDIR $DIR\n"
+    assert run_stage(text, {})[0][1].path == "/opt/app"
+
+
+def test_declared_but_unset_arg_is_unset() -> None:
+    text = "FROM a\nARG X\nWORKDIR /${X-unset}\n"
+    assert run_stage(text, {})[0][1].path == "/unset"
+    assert run_stage(text, {"X": ""})[0][1].path == "/"
+
+
+def test_global_args_chain_and_build_args_win() -> None:
+    meta, _ = split_stages(parse_dockerfile("ARG A=1\nARG B=${A}2\nARG C\nFROM x"))
+    assert global_args(meta, {}) == {"A": "1", "B": "12"}
+    assert global_args(meta, {"A": "9", "C": "c"}) == {"A": "9", "B": "92", "C": "c"}
+    plat = platform_args("linux/amd64")
+    g = global_args(meta, {}, plat)
+    assert g["TARGETPLATFORM"] == "linux/amd64" and g["B"] == "12"
+
+
+def test_proxy_args_reach_run_only() -> None:
+    text = "FROM a\nRUN x\nWORKDIR /${HTTP_PROXY}\n"
+    out = run_stage(text, {"HTTP_PROXY": "http://p:3128", "no_proxy": "localhost"})
+    assert out[1][1]["HTTP_PROXY"] == "http://p:3128" and out[1][1]["no_proxy"] == "localhost"
+    assert out[2][1].path == "/"  # not expanded in instructions unless declared
+    assert "HTTP_PROXY" in PROXY_ARGS
+
+
+def test_env_pairs_see_previous_values_and_child_scope() -> None:
+    scope = StageScope({}, {})
+    (e1,) = parse_dockerfile("FROM a\nENV abc=hello").instructions[1:]
+    (e2,) = parse_dockerfile("FROM a\nENV abc=bye def=$abc").instructions[1:]
+    (e3,) = parse_dockerfile("FROM a\nENV ghi=$abc").instructions[1:]
+    for e in (e1, e2, e3):
+        scope.set_env(e)
+    assert scope.env == {"abc": "bye", "def": "hello", "ghi": "bye"}
+    child = scope.child()
+    assert child.lookup()["ghi"] == "bye"
+    assert scope.unused_build_args(["A"]) == []
+    assert StageScope({"A": "1", "B": "2", "HTTP_PROXY": "x"}, {}).unused_build_args(["A"]) == ["B"]

@@ -29,13 +29,16 @@ def registry_factory(tmp_path: Path) -> Iterator[Any]:
         root = root or tmp_path / f"reg{counter[0]}"
         cmd = [sys.executable, "-m", "dockyard.registry", "serve", "--addr", "127.0.0.1:0",
                "--root", str(root), *flags]
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # stderr (the access log) goes to a file: an unread pipe would fill and stall the server.
+        log = tmp_path / f"reg{counter[0]}.log"
+        with open(log, "w") as err:
+            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
         procs.append(p)
         assert p.stdout is not None
         line = p.stdout.readline()
         if "listening on" not in line:
             p.wait(timeout=10)
-            raise AssertionError(f"registry did not start: {line} {p.stderr.read() if p.stderr else ''}")
+            raise AssertionError(f"registry did not start: {line} {log.read_text()}")
         url = line.strip().rsplit(" ", 1)[1]
         return Reg(url, root, p.pid)
 
@@ -48,9 +51,8 @@ def registry_factory(tmp_path: Path) -> Iterator[Any]:
             except subprocess.TimeoutExpired:
                 os.kill(p.pid, signal.SIGKILL)
                 p.wait()
-        for f in (p.stdout, p.stderr):
-            if f is not None:
-                f.close()
+        if p.stdout is not None:
+            p.stdout.close()
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from dockyard.errors import DockyardError, InvalidArgument
+from dockyard.errors import DockyardError, Internal, InvalidArgument
 from dockyard.oci.digest import Digest
 from dockyard.registry.access import Scope
 from dockyard.registry.auth import Authenticator, parse_basic
@@ -61,6 +62,7 @@ from dockyard.registry.proxy import Upstream, iter_body
 from dockyard.registry.repository import Repositories
 from dockyard.registry.uploads import Uploads
 
+log = logging.getLogger("dockyard.registry")
 API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
 Handler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
 
@@ -473,6 +475,13 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return await handler(request)
     except DockyardError as e:
         return error_response(e)
+    except web.HTTPException:
+        raise
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise  # the client went away; the handlers undid their partial work
+    except Exception as e:  # a bug: log it, answer in the spec's error format
+        log.exception("%s %s failed", request.method, request.path)
+        return error_response(Internal(f"internal error: {type(e).__name__}"))
 
 
 async def _api_header(request: web.Request, response: web.StreamResponse) -> None:

@@ -8,6 +8,7 @@ graceful (aiohttp's runner cleanup closes connections and the upstream session).
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import ssl
 import sys
@@ -28,7 +29,11 @@ def _ssl_context(cfg: RegistryConfig) -> ssl.SSLContext | None:
 
 async def serve(cfg: RegistryConfig) -> None:
     app = make_app(cfg)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # One access-log line per request on stderr ("dockyard registry serve 2>reg.log").
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runner = web.AppRunner(app, handle_signals=False,
+                           access_log_format='%a "%r" %s %b %Tfs')
     await runner.setup()
     ctx = _ssl_context(cfg)
     site = web.TCPSite(runner, cfg.host, cfg.port, ssl_context=ctx, backlog=512)

@@ -21,7 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pyroute2 import IPRoute
 
 from dockyard.network import dns, netns
 from dockyard.network.manager import ManagerConfig, NetworkManager, NetworkSpec
@@ -33,11 +36,11 @@ def main() -> None:
     netns.unshare_net()  # this thread (the only one) now lives in a private namespace
     times: dict[str, list[float]] = {}
 
-    def timed(name: str, fn: Callable[[], object]) -> object:
+    @contextmanager
+    def timed(name: str) -> Iterator[None]:
         t = time.perf_counter()
-        r = fn()
+        yield
         times.setdefault(name, []).append((time.perf_counter() - t) * 1000)
-        return r
 
     with tempfile.TemporaryDirectory() as state:
         mgr = NetworkManager(state, ManagerConfig())
@@ -49,17 +52,21 @@ def main() -> None:
                 path = f"/proc/{p.pid}/ns/net"
                 cid = f"{i:064x}"
                 try:
-                    ep = timed("connect", lambda: mgr.connect(net.id, cid, path, name=f"c{i}"))
-                    u, t = timed("dns sockets", lambda: dns.open_sockets(path))  # type: ignore[misc]
+                    with timed("connect"):
+                        ep = mgr.connect(net.id, cid, path, name=f"c{i}")
+                    with timed("dns sockets"):
+                        u, t = dns.open_sockets(path)
                     u.close()
                     t.close()
-                    timed("publish", lambda: mgr.publish(cid, ep, parse_port_spec("80")))
-                    timed("unpublish", lambda: mgr.unpublish(cid))
-                    timed("disconnect", lambda: mgr.disconnect(net.id, cid))
+                    with timed("publish"):
+                        mgr.publish(cid, ep, parse_port_spec("80"))
+                    with timed("unpublish"):
+                        mgr.unpublish(cid)
+                    with timed("disconnect"):
+                        mgr.disconnect(net.id, cid)
                     if i < 10:
-                        from pyroute2 import IPRoute
-
-                        timed("pyroute2 IPRoute(netns=)", lambda: IPRoute(netns=path).close())
+                        with timed("pyroute2 IPRoute(netns=)"):
+                            IPRoute(netns=path).close()
                 finally:
                     p.kill()
                     p.wait()

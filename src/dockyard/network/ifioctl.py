@@ -78,15 +78,21 @@ def add_default_route(sock: socket.socket, gateway: str) -> None:
     fcntl.ioctl(sock.fileno(), SIOCADDRT, buf)
 
 
+def has_default_route(proc_route: str = "/proc/thread-self/net/route") -> bool:
+    """Whether the calling thread's namespace has an IPv4 default route."""
+    with open(proc_route) as f:
+        next(f)
+        return any(p[1] == "00000000" and p[7] == "00000000"
+                   for p in (ln.split() for ln in f) if len(p) > 7)
+
+
 def configure(ifname: str, ip: str, prefixlen: int, gateway: str | None) -> None:
-    """Address + up on ``ifname``, lo up, default route via ``gateway`` (EEXIST tolerated:
-    a container on a second network keeps the first network's default route)."""
+    """Address + up on ``ifname``, lo up, default route via ``gateway`` unless one exists:
+    a container on a second network keeps the first network's default route (SIOCADDRT would
+    add a second default route, which would win)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         set_up(s, "lo")
         set_address(s, ifname, ip, prefixlen)
         set_up(s, ifname)
-        if gateway is not None:
-            try:
-                add_default_route(s, gateway)
-            except FileExistsError:
-                pass
+        if gateway is not None and not has_default_route():
+            add_default_route(s, gateway)

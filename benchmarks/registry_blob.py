@@ -114,8 +114,8 @@ def start_dockyard(tmp: Path, port: int) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def start_distribution(tmp: Path, port: int) -> subprocess.Popen[bytes] | None:
-    exe = shutil.which("docker-registry")
+def start_distribution(tmp: Path, port: int, exe: str | None) -> subprocess.Popen[bytes] | None:
+    exe = exe or shutil.which("docker-registry")
     if exe is None:
         return None
     cfg = tmp / "distribution.yml"
@@ -151,6 +151,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mb", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--distribution", default=None,
+                    help="path of Distribution's registry binary (default: docker-registry on "
+                         "PATH; e.g. from `apt-get download docker-registry` + `dpkg -x`)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="registry-bench-") as td:
         tmp = Path(td)
@@ -163,9 +166,11 @@ def main() -> None:
                 f.write(chunk)
         digest = "sha256:" + h.hexdigest()
         results: dict[str, dict[str, float]] = {}
-        for label, starter in (("dockyard", start_dockyard), ("distribution", start_distribution)):
+        starters = (("dockyard", lambda port: start_dockyard(tmp, port)),
+                    ("distribution", lambda port: start_distribution(tmp, port, args.distribution)))
+        for label, starter in starters:
             port = free_port()
-            proc = starter(tmp, port)
+            proc = starter(port)
             if proc is None:
                 continue
             try:
@@ -180,7 +185,7 @@ def main() -> None:
         for row in ("push monolithic", "push chunked", "get"):
             print(f"{row:18}" + "".join(f"{results[c][row]:>14.0f}" for c in cols))
         if "distribution" not in results:
-            print("(Distribution's docker-registry is not installed: apt-get install docker-registry)")
+            print("(Distribution's docker-registry not found: pass --distribution PATH)")
 
 
 if __name__ == "__main__":

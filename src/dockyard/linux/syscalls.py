@@ -1,0 +1,167 @@
+"""ctypes wrappers for the system calls Python's ``os`` module lacks (Python 3.11).
+
+Each wrapper raises ``OSError`` whose ``errno`` is the kernel's and whose message names the
+syscall and its arguments, e.g. ``mount("proc", "/r/proc", "proc", 0x6, None): Operation not
+permitted``. Callers classify by ``errno``, never by the text.
+
+Import cost matters (this module is on the runtime's start-up path): only ``ctypes`` and
+``os`` are imported, and libc symbols are looked up lazily on first use.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+# clone/unshare/setns flags (linux/sched.h)
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+CLONE_NEWTIME = 0x00000080
+
+# mount flags (linux/mount.h)
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_SYNCHRONOUS = 0x10
+MS_REMOUNT = 0x20
+MS_MANDLOCK = 0x40
+MS_DIRSYNC = 0x80
+MS_NOSYMFOLLOW = 0x100
+MS_NOATIME = 0x400
+MS_NODIRATIME = 0x800
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
+MS_REC = 0x4000
+MS_SILENT = 0x8000
+MS_UNBINDABLE = 0x20000
+MS_PRIVATE = 0x40000
+MS_SLAVE = 0x80000
+MS_SHARED = 0x100000
+MS_RELATIME = 0x200000
+MS_STRICTATIME = 0x1000000
+MS_LAZYTIME = 0x2000000
+MNT_DETACH = 0x2
+
+# prctl options (linux/prctl.h)
+PR_SET_PDEATHSIG = 1
+PR_SET_KEEPCAPS = 8
+PR_SET_NAME = 15
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_SET_SECUREBITS = 28
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+_MACHINE = os.uname().machine
+# Syscalls glibc has no wrapper for. New syscalls (>= 424) share numbers on all arches.
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}.get(
+    _MACHINE, 155
+)
+_SYS_CLOSE_RANGE = 436
+CLOSE_RANGE_CLOEXEC = 1 << 2
+
+_libc: ctypes.CDLL | None = None
+
+
+def libc() -> ctypes.CDLL:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc
+
+
+def _fail(call: str) -> OSError:
+    err = ctypes.get_errno()
+    return OSError(err, f"{call}: {os.strerror(err)}")
+
+
+def _b(s: str | bytes | None) -> bytes | None:
+    if s is None or isinstance(s, bytes):
+        return s
+    return s.encode()
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
+          data: str | None = None) -> None:
+    """mount(2)."""
+    if libc().mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data)) != 0:
+        raise _fail(f"mount({source!r}, {target!r}, {fstype!r}, {flags:#x}, {data!r})")
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    """umount2(2)."""
+    if libc().umount2(_b(target), flags) != 0:
+        raise _fail(f"umount2({target!r}, {flags:#x})")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    """pivot_root(2) (no glibc wrapper: raw syscall)."""
+    if libc().syscall(ctypes.c_long(_SYS_PIVOT_ROOT), _b(new_root), _b(put_old)) != 0:
+        raise _fail(f"pivot_root({new_root!r}, {put_old!r})")
+
+
+def unshare(flags: int) -> None:
+    """unshare(2)."""
+    if libc().unshare(flags) != 0:
+        raise _fail(f"unshare({flags:#x})")
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    """setns(2)."""
+    if libc().setns(fd, nstype) != 0:
+        raise _fail(f"setns({fd}, {nstype:#x})")
+
+
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    if libc().sethostname(raw, len(raw)) != 0:
+        raise _fail(f"sethostname({name!r})")
+
+
+def setdomainname(name: str) -> None:
+    raw = name.encode()
+    if libc().setdomainname(raw, len(raw)) != 0:
+        raise _fail(f"setdomainname({name!r})")
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    """prctl(2); returns the call's non-negative result."""
+    args = (ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), ctypes.c_ulong(arg4), ctypes.c_ulong(arg5))
+    r = libc().prctl(option, *args)
+    if r < 0:
+        raise _fail(f"prctl({option}, {arg2}, {arg3}, {arg4}, {arg5})")
+    return r
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """capset(2) with _LINUX_CAPABILITY_VERSION_3 (two 32-bit words per set)."""
+    hdr = (ctypes.c_uint32 * 2)(0x20080522, 0)
+    data = (ctypes.c_uint32 * 6)(
+        effective & 0xFFFFFFFF, permitted & 0xFFFFFFFF, inheritable & 0xFFFFFFFF,
+        effective >> 32, permitted >> 32, inheritable >> 32,
+    )
+    if libc().capset(hdr, data) != 0:
+        raise _fail(f"capset(eff={effective:#x}, perm={permitted:#x}, inh={inheritable:#x})")
+
+
+def close_range_cloexec(first: int) -> None:
+    """Mark every fd >= ``first`` close-on-exec (close_range(2), falling back to /proc)."""
+    if libc().syscall(ctypes.c_long(_SYS_CLOSE_RANGE), ctypes.c_uint(first),
+                      ctypes.c_uint(0xFFFFFFFF), ctypes.c_uint(CLOSE_RANGE_CLOEXEC)) == 0:
+        return
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= first:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass  # the fd of the listdir itself, already closed

@@ -1,0 +1,155 @@
+"""``exec``: start another process inside a running container.
+
+Contract: ``exec_process(root, cid, proc, ...)`` returns the new process's host pid once it
+has exec'd (or raises, leaving nothing behind). Like ``create``, the process is a grandchild
+of the caller (the intermediate process joins the container's cgroup and namespaces, forks
+it into the container's pid namespace and exits): the caller reaps it as a child subreaper.
+Its stdio are the caller's fds 0-2, or a pty whose master is sent over ``console_socket``.
+``proc`` is an OCI process object (checked like config.json's); the container's seccomp
+profile applies to it. Errors: ``NotFound``; ``Conflict("cannot exec in a stopped
+container")``, ``Conflict("cannot exec in a paused container")``; ``ExecutableNotFound`` /
+``ExecutableNotRunnable`` with runc's wording; ``InvalidArgument`` for a bad process.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dockyard.errors import Conflict, Internal, InvalidArgument
+from dockyard.runtime import config, state, sync
+from dockyard.runtime.create import _error_from_child, kill_and_reap, write_pid_file
+
+# Join order (runc's nsexec): user first, mount last but one (after it /proc is the container's).
+_ORDER = ("user", "ipc", "uts", "net", "pid", "cgroup", "time", "mnt")
+_FLAGS = {"user": 0x10000000, "ipc": 0x08000000, "uts": 0x04000000, "net": 0x40000000,
+          "pid": 0x20000000, "cgroup": 0x02000000, "time": 0x80, "mnt": 0x00020000}
+
+
+def exec_process(root: str, cid: str, proc: dict, *, console_socket: str | None = None,
+                 pid_file: str | None = None, preserve_fds: int = 0) -> int:
+    rec = state.load(root, cid)
+    st = state.status(root, rec)
+    if st == "paused":
+        raise Conflict("cannot exec in a paused container")
+    if st not in ("running", "created"):
+        raise Conflict("cannot exec in a stopped container")
+    config.check_process(proc, "process")
+    if proc.get("terminal") and not console_socket:
+        raise InvalidArgument("cannot allocate tty if runc will detach without setting "
+                              "console socket")
+    seccomp_filter = None
+    if rec.get("seccomp"):
+        from dockyard.linux import seccomp
+
+        seccomp_filter = seccomp.compile(rec["seccomp"])
+    from dockyard.runtime.init import preload
+
+    preload(proc)
+    init = rec["pid"]
+    fds: list[int] = []
+    pid_i = pid_e = 0
+    try:
+        # Open every namespace before joining any: after setns(mnt) /proc is not ours.
+        ns_fds: list[tuple[int, int]] = []
+        for name in _ORDER:
+            try:
+                if os.stat(f"/proc/{init}/ns/{name}").st_ino == os.stat(f"/proc/self/ns/{name}").st_ino:
+                    continue
+                fd = os.open(f"/proc/{init}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            fds.append(fd)
+            ns_fds.append((fd, _FLAGS[name]))
+        console_fd = None
+        if proc.get("terminal"):
+            import _socket
+
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+            try:
+                sock.connect(console_socket)
+            except OSError as e:
+                sock.close()
+                raise InvalidArgument(f"--console-socket {console_socket}: {e.strerror}") from None
+            console_fd = sock.detach()
+            fds.append(console_fd)
+        c2p_r, c2p_w = os.pipe()
+        fds += [c2p_r, c2p_w]
+        cg = None
+        if rec.get("cgroup"):
+            from dockyard.linux import cgroups
+
+            cg = cgroups.Cgroup.from_dict(rec["cgroup"])
+        pid_i = os.fork()
+        if pid_i == 0:
+            os.close(c2p_r)
+            _intermediate(c2p_w, cg, ns_fds, proc, console_fd, seccomp_filter, preserve_fds)
+        os.close(c2p_w)
+        fds.remove(c2p_w)
+        while True:
+            msg = sync.recv(c2p_r)
+            if msg is None:
+                break  # the process exec'd (close-on-exec) or died
+            tag, payload = msg
+            if tag == "P":
+                pid_e = int(payload)
+                os.waitpid(pid_i, 0)
+                pid_i = 0
+            elif tag == "E":
+                raise _error_from_child(payload)
+        if not pid_e:
+            raise Internal("unable to start container process: exec process exited unexpectedly")
+        if pid_file:
+            write_pid_file(pid_file, pid_e)
+        return pid_e
+    except BaseException:
+        if pid_i:
+            try:
+                os.kill(pid_i, 9)
+                os.waitpid(pid_i, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        if pid_e:
+            kill_and_reap(pid_e)
+        raise
+    finally:
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _intermediate(c2p: int, cg: object, ns_fds: list[tuple[int, int]], proc: dict,
+                  console_fd: int | None, seccomp_filter: object, preserve_fds: int) -> None:
+    from dockyard.linux import syscalls as s
+    from dockyard.runtime.init import _fail
+
+    try:
+        if cg is not None:
+            from dockyard.linux import cgroups
+
+            cgroups.add(cg, 0)  # type: ignore[arg-type]
+        for fd, flag in ns_fds:
+            s.setns(fd, flag)
+        pid = os.fork()
+        if pid == 0:
+            _exec_child(c2p, proc, console_fd, seccomp_filter, preserve_fds)
+        sync.send(c2p, "P", str(pid))
+        os._exit(0)
+    except BaseException as e:  # noqa: BLE001
+        _fail(c2p, e)
+
+
+def _exec_child(c2p: int, proc: dict, console_fd: int | None, seccomp_filter: object,
+                preserve_fds: int) -> None:
+    from dockyard.runtime import process
+    from dockyard.runtime.init import InitContext, _fail, _setup_console
+
+    try:
+        if proc.get("terminal"):
+            os.setsid()
+            _setup_console(InitContext(console_fd=console_fd))
+        path = process.lookpath(proc["args"][0], process.env_dict(proc.get("env")))
+        process.finalize_and_exec(proc, path, seccomp_filter, preserve_fds)
+    except BaseException as e:  # noqa: BLE001
+        _fail(c2p, e)

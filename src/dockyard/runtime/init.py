@@ -1,0 +1,267 @@
+"""The container side of ``create``: code that runs in forked children, never returns.
+
+Process tree during create (the runtime R stays in its own namespaces)::
+
+    R ──fork──▶ I (intermediate)  joins the cgroup, setns() to namespaces given by path,
+                 │                 unshare() the new ones (one call), waits for R to write
+                 │                 uid/gid maps if a user namespace is new, then
+                 └──fork──▶ C (init, pid 1 of the new pid namespace)
+    I reports C's host pid to R (``P``) and exits; C is re-parented to R's nearest child
+    subreaper (the engine's monitor, or R itself for ``run``).
+
+C then: setsid; uid/gid 0 in a new user namespace; loopback up in a new network namespace;
+rootfs (linux.rootfs: private propagation, mounts, devices, createRuntime hooks in R and
+createContainer hooks here, pivot_root); console (pty master sent over the console socket);
+read-only root, masked/read-only paths; hostname, domainname, sysctls; resolves args[0];
+reports ``R`` (ready); blocks opening exec.fifo for writing until ``start`` reads it (create)
+or goes straight on (run); startContainer hooks; finalize_and_exec. Any failure before
+``R`` is sent to R as ``E`` with the message, then C exits 1.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dockyard.linux import rootfs as rfs
+from dockyard.linux import syscalls as s
+from dockyard.runtime import process, sync
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+NS_FLAGS = {
+    "pid": s.CLONE_NEWPID, "network": s.CLONE_NEWNET, "mount": s.CLONE_NEWNS,
+    "ipc": s.CLONE_NEWIPC, "uts": s.CLONE_NEWUTS, "user": s.CLONE_NEWUSER,
+    "cgroup": s.CLONE_NEWCGROUP, "time": s.CLONE_NEWTIME,
+}
+
+
+_TIOCSPTLCK = 0x40045431
+_TIOCGPTN = 0x80045430
+_TIOCSCTTY = 0x540E
+
+
+class InitContext:
+    """Everything the children need, prepared by the runtime before fork."""
+
+    __slots__ = ("cfg", "bundle", "rootfs", "cgroup", "c2p", "p2c", "fifo_fd", "console_fd",
+                 "seccomp", "no_pivot", "barrier", "preserve_fds", "state_for_hooks", "exe")
+
+    def __init__(self, **kw: Any):
+        for k in self.__slots__:
+            setattr(self, k, kw.get(k))
+
+
+def preload(proc: dict, cfg: dict | None = None) -> None:
+    """Import, before fork, every module the children may need: after pivot_root the host's
+    Python library is out of reach."""
+    import fcntl  # noqa: F401
+
+    if proc.get("capabilities") is not None:
+        from dockyard.linux import caps  # noqa: F401
+    if proc.get("rlimits"):
+        import resource  # noqa: F401
+    if proc.get("terminal"):
+        import _socket  # noqa: F401
+    if cfg is not None:
+        from dockyard.linux import cgroups  # noqa: F401
+
+        if cfg.get("hooks"):
+            import subprocess  # noqa: F401
+
+            from dockyard.runtime import hooks  # noqa: F401
+        if any(ns.get("type") == "network" and not ns.get("path")
+               for ns in cfg["linux"].get("namespaces") or []):
+            from dockyard.linux import netlo  # noqa: F401
+
+
+def _fail(fd: int, err: BaseException) -> None:
+    msg = str(err) or type(err).__name__
+    try:
+        sync.send(fd, "E", f"{type(err).__name__}:{msg}")
+    except OSError:
+        pass
+    os._exit(1)
+
+
+def intermediate(ctx: InitContext) -> None:
+    """Run in I. Never returns."""
+    try:
+        nss = ctx.cfg["linux"].get("namespaces") or []
+        if ctx.cgroup is not None and any(n["type"] == "cgroup" and not n.get("path")
+                                          for n in nss):
+            # A new cgroup namespace is rooted at the cgroup we are in when unsharing.
+            # Otherwise the runtime moves the init into the cgroup while the init sets its
+            # rootfs up (the first cgroup v1 migration waits for an RCU grace period, ~5 ms).
+            from dockyard.linux import cgroups
+
+            cgroups.add(ctx.cgroup, 0)
+        # Join namespaces given by path; the user namespace first (it owns the others).
+        for ns in sorted((n for n in nss if n.get("path")), key=lambda n: n["type"] != "user"):
+            fd = os.open(ns["path"], os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                s.setns(fd, NS_FLAGS[ns["type"]])
+            finally:
+                os.close(fd)
+        flags = 0
+        for ns in nss:
+            if not ns.get("path"):
+                flags |= NS_FLAGS[ns["type"]]
+        if flags:
+            s.unshare(flags)
+        if flags & s.CLONE_NEWUSER:
+            sync.send(ctx.c2p, "U")
+            msg = sync.recv(ctx.p2c)
+            if msg is None or msg[0] != "u":
+                os._exit(1)
+        pid = os.fork()
+        if pid == 0:
+            container_init(ctx, bool(flags & s.CLONE_NEWUSER), bool(flags & s.CLONE_NEWNET))
+        sync.send(ctx.c2p, "P", str(pid))
+        os._exit(0)
+    except BaseException as e:  # noqa: BLE001 - everything is reported to the runtime
+        _fail(ctx.c2p, e)
+
+
+def _ns_types(cfg: dict) -> set[str]:
+    return {ns["type"] for ns in cfg["linux"].get("namespaces") or []}
+
+
+def container_init(ctx: InitContext, new_user: bool, new_net: bool) -> None:
+    """Run in C. Never returns."""
+    try:
+        _setup(ctx, new_user, new_net)
+    except BaseException as e:  # noqa: BLE001
+        _fail(ctx.c2p, e)
+    # Past the barrier: failures go to the container's stderr (the runtime may be gone).
+    try:
+        _after_barrier(ctx)
+    except BaseException as e:  # noqa: BLE001
+        try:
+            os.write(2, f"dockyard-runtime init: {e}\n".encode())
+            if not ctx.barrier:
+                sync.send(ctx.c2p, "E", f"{type(e).__name__}:{e}")
+        except OSError:
+            pass
+        os._exit(127 if isinstance(e, OSError) and e.errno == 2 else 126)
+
+
+def _setup(ctx: InitContext, new_user: bool, new_net: bool) -> None:
+    cfg = ctx.cfg
+    linux = cfg["linux"]
+    proc = cfg["process"]
+    types = _ns_types(cfg)
+    os.setsid()
+    if new_user:
+        os.setgroups([])
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    if new_net:
+        from dockyard.linux import netlo
+
+        netlo.loopback_up()
+    rootfs = ctx.rootfs
+    mounts = cfg.get("mounts") or []
+    hooks = cfg.get("hooks") or {}
+    if "mount" in types:
+        rfs.make_private(linux.get("rootfsPropagation"))
+        rfs.bind_self(rootfs)
+        cg = ctx.cgroup
+        for i, m in enumerate(mounts):
+            rfs.mount_entry(rootfs, ctx.bundle, m, i, cg.dirs if cg else {}, cg.version if cg else 1)
+        if not rfs.dev_is_bind(mounts):
+            rfs.create_devices(rootfs, linux.get("devices") or [], new_user)
+            rfs.dev_symlinks(rootfs)
+    if hooks.get("prestart") or hooks.get("createRuntime"):
+        sync.send(ctx.c2p, "H")
+        msg = sync.recv(ctx.p2c)
+        if msg is None or msg[0] != "h":
+            os._exit(1)
+    if hooks.get("createContainer"):
+        from dockyard.runtime import hooks as hookmod
+
+        hookmod.run(hooks["createContainer"], ctx.state_for_hooks, "createContainer")
+    if "mount" in types:
+        if ctx.no_pivot:
+            rfs.move_root(rootfs)
+        else:
+            rfs.pivot_root(rootfs)
+    else:
+        os.chroot(rootfs)
+        os.chdir("/")
+    if proc.get("terminal"):
+        _setup_console(ctx)
+    if cfg.get("root", {}).get("readonly"):
+        rfs.remount_readonly("/")
+    if linux.get("maskedPaths"):
+        rfs.mask_paths(linux["maskedPaths"])
+    if linux.get("readonlyPaths"):
+        rfs.readonly_paths(linux["readonlyPaths"])
+    if cfg.get("hostname"):
+        if "uts" not in types:
+            raise ValueError("config.json: hostname: setting the hostname needs a new uts namespace")
+        s.sethostname(cfg["hostname"])
+    if cfg.get("domainname"):
+        s.setdomainname(cfg["domainname"])
+    for key, val in (linux.get("sysctl") or {}).items():
+        try:
+            with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+                f.write(val)
+        except OSError as e:
+            raise OSError(e.errno, f"linux.sysctl.{key}: {e.strerror}") from None
+    env = process.env_dict(proc.get("env"))
+    ctx.exe = process.lookpath(proc["args"][0], env)
+    sync.send(ctx.c2p, "R")
+    if not ctx.barrier:
+        msg = sync.recv(ctx.p2c)  # "g": the runtime has placed us in the cgroup
+        if msg is None or msg[0] != "g":
+            os._exit(1)
+    else:
+        os.close(ctx.c2p)
+        os.close(ctx.p2c)
+        fd = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        os.write(fd, b"0")
+        os.close(fd)
+        os.close(ctx.fifo_fd)
+
+
+def _after_barrier(ctx: InitContext) -> None:
+    hooks = ctx.cfg.get("hooks") or {}
+    if hooks.get("startContainer"):
+        from dockyard.runtime import hooks as hookmod
+
+        hookmod.run(hooks["startContainer"], ctx.state_for_hooks, "startContainer")
+    process.finalize_and_exec(ctx.cfg["process"], ctx.exe, ctx.seccomp, ctx.preserve_fds or 0)
+
+
+def _setup_console(ctx: InitContext) -> None:
+    """Open a pty in the container's devpts, send the master over the console socket, and
+    make the slave the controlling terminal and stdio (runc's protocol: the message payload
+    is the slave's name, the fd travels as SCM_RIGHTS)."""
+    import _socket
+    import fcntl
+
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, _TIOCSPTLCK, b"\0\0\0\0")
+    num = int.from_bytes(fcntl.ioctl(master, _TIOCGPTN, b"\0\0\0\0"), "little")
+    name = f"/dev/pts/{num}"
+    slave = os.open(name, os.O_RDWR | os.O_NOCTTY)
+    if ctx.console_fd is not None:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, ctx.console_fd)
+        sock.sendmsg([name.encode()],
+                     [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, master.to_bytes(4, "little"))])
+        sock.close()
+    os.close(master)
+    # /dev/console is the pty slave (as runc does), so programs writing there reach the user.
+    try:
+        if not os.path.exists("/dev/console"):
+            os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY, 0o600))
+        s.mount(name, "/dev/console", None, s.MS_BIND)
+    except OSError:
+        pass  # a read-only /dev: the console bind is a convenience
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    if slave > 2:
+        os.close(slave)
+    fcntl.ioctl(0, _TIOCSCTTY, 0)

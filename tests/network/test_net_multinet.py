@@ -30,6 +30,22 @@ def test_second_network_keeps_first_default_route(manager, new_container):  # ty
     manager.disconnect(n1.id, "c" * 64)
     assert "eth0" not in c.run("ip", "-o", "link").stdout
     assert "eth1" in c.run("ip", "-o", "link").stdout
+    # a third network takes the free eth0 name again
+    n3 = manager.create_network(NetworkSpec(name="m3", subnet="10.213.53.0/24"))
+    assert manager.connect(n3.id, "c" * 64, c.netns, name="c").ifname == "eth0"
+    assert "10.213.53.2/24" in c.run("ip", "-o", "addr", "show", "eth0").stdout
+
+
+def test_existing_foreign_bridge_is_kept(manager):  # type: ignore[no-untyped-def]
+    subprocess.run(["ip", "link", "add", "tforeign", "type", "bridge"], check=True)
+    net = manager.create_network(NetworkSpec(
+        name="f", subnet="10.213.54.0/24", options={"com.docker.network.bridge.name": "tforeign"}))
+    assert not net.bridge_created
+    assert "10.213.54.1/24" in subprocess.run(["ip", "-o", "addr", "show", "tforeign"],
+                                              capture_output=True, text=True).stdout
+    manager.remove_network(net.id)
+    out = subprocess.run(["ip", "-o", "addr", "show", "tforeign"], capture_output=True, text=True)
+    assert out.returncode == 0 and "10.213.54.1" not in out.stdout
 
 
 def test_resolve_by_name_through_generated_resolv_conf(manager, new_container, containers, servers, tmp_path):  # type: ignore[no-untyped-def]

@@ -114,6 +114,18 @@ def create_bridge(ipr: IPRoute, cfg: BridgeConfig) -> None:
         raise
 
 
+def remove_address(ipr: IPRoute, name: str, address: str, prefixlen: int) -> None:
+    """Remove an address from a link (nothing if the link or the address is gone)."""
+    idx = link_index(ipr, name)
+    if idx is None:
+        return
+    try:
+        ipr.addr("del", index=idx, address=address, prefixlen=prefixlen)
+    except NetlinkError as e:
+        if e.code not in (19, 99):  # ENODEV, EADDRNOTAVAIL
+            raise
+
+
 def delete_link(ipr: IPRoute, name: str) -> bool:
     """Delete a link by name; False when it does not exist."""
     idx = link_index(ipr, name)

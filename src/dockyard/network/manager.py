@@ -244,6 +244,8 @@ class NetworkManager:
     def _tear_down(self, n: Network) -> None:
         if n.bridge_created:
             br.delete_link(self._ipr, n.bridge)
+        elif n.pool is not None:  # someone else's bridge: take back only our gateway address
+            br.remove_address(self._ipr, n.bridge, str(n.pool.gateway), n.pool.subnet.prefixlen)
         if self.config.handle_forward_drop:
             fwpolicy.remove_bridge_rules(n.bridge)
 
@@ -297,12 +299,13 @@ class NetworkManager:
                 self._save(replace(n, endpoints={**n.endpoints, container_id: ep}))
                 return ep
             pool, addr = n.pool.allocate(ip)
-            inside = sum(1 for e in self.endpoints_of(container_id) if e.ifname)
+            used = {e.ifname for e in self.endpoints_of(container_id)}
+            ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
             epid = secrets.token_hex(32)
             ep = Endpoint(
                 epid, n.id, container_id, name, tuple(aliases), str(addr), n.pool.subnet.prefixlen,
                 mac or br.mac_for_ip(str(addr)), None if n.internal else str(n.pool.gateway),
-                br.veth_name_for(epid), f"eth{inside}", netns_path,
+                br.veth_name_for(epid), ifname, netns_path,
             )
             br.attach(self._ipr, br.Attachment(
                 n.bridge, ep.host_ifname, netns_path, ep.ifname, ep.mac, ep.ip, ep.prefixlen,

@@ -31,8 +31,9 @@ from dockyard.oci.digest import Digest
 class Writer:
     """An open ingest. Use as a context manager; commit() inside the block."""
 
-    def __init__(self, store: ContentStore) -> None:
+    def __init__(self, store: ContentStore, *, hashed: bool = True) -> None:
         self._store = store
+        self._hashed = hashed
         self.path = store.root / "ingest" / secrets.token_hex(8)
         self._f = open(self.path, "xb")  # noqa: SIM115 - closed by commit/abort
         self._h = hashlib.sha256()
@@ -41,7 +42,8 @@ class Writer:
 
     def write(self, data: bytes | memoryview) -> None:
         self._f.write(data)
-        self._h.update(data)
+        if self._hashed:
+            self._h.update(data)
         self.size += len(data)
 
     def copy_from(self, src: BinaryIO, bufsize: int = 1 << 20) -> None:
@@ -52,8 +54,16 @@ class Writer:
         return "sha256:" + self._h.hexdigest()
 
     def commit(self, expected_digest: str | None = None, expected_size: int | None = None) -> str:
-        """Verify and move into place; return the digest. Raises InvalidArgument on mismatch."""
-        dgst = self.current_digest()
+        """Verify and move into place; return the digest. Raises InvalidArgument on mismatch.
+
+        An unhashed writer trusts ``expected_digest`` (its caller hashed the same bytes)."""
+        if not self._hashed:
+            if expected_digest is None:
+                self.abort()
+                raise InvalidArgument("an unhashed write needs the expected digest")
+            dgst = expected_digest
+        else:
+            dgst = self.current_digest()
         try:
             if expected_size is not None and expected_size != self.size:
                 raise InvalidArgument(
@@ -124,8 +134,9 @@ class ContentStore:
         with self.open(digest) as f:
             return f.read()
 
-    def writer(self) -> Writer:
-        return Writer(self)
+    def writer(self, *, hashed: bool = True) -> Writer:
+        """A new ingest. ``hashed=False``: the caller hashes and passes the digest to commit."""
+        return Writer(self, hashed=hashed)
 
     def put(self, data: bytes, expected_digest: str | None = None) -> str:
         dgst = "sha256:" + hashlib.sha256(data).hexdigest()

@@ -37,6 +37,8 @@ class Applied:
     size: int  # uncompressed tar size in bytes
     compression: str  # what the input was: none, gzip, zstd, xz, bzip2
     sink_compression: str  # what ``sink`` received: the raw input if none/gzip/zstd, else plain
+    sink_digest: str  # sha256 of what ``sink`` received (so the writer needn't hash it again)
+    sink_size: int
 
 
 def apply_layer(
@@ -61,11 +63,16 @@ def apply_layer(
     dec = Decompressor(detect(head))
     raw_sink = sink if dec.kind in RAW_KINDS else None
     plain_sink = sink if raw_sink is None else None
+    # Uncompressed input: what the sink gets is what is hashed for the DiffID already.
+    raw_h = hashlib.sha256() if raw_sink is not None and dec.kind != NONE else None
+    raw_size = 0
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
             [sys.executable, "-I", "-S", _EXTRACTOR, str(target), mode],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, bufsize=0,
             close_fds=True,
+            # A 1 MiB pipe lets this side hash the next chunk while the child extracts.
+            pipesize=_BUF,
         )
         pipe_open = True
         try:
@@ -73,6 +80,9 @@ def apply_layer(
             while chunk:
                 if raw_sink is not None:
                     raw_sink(chunk)
+                    raw_size += len(chunk)
+                    if raw_h is not None:
+                        raw_h.update(chunk)
                 plain = dec.feed(chunk)
                 if plain:
                     h.update(plain)
@@ -102,4 +112,9 @@ def apply_layer(
             err.seek(0)
             msg = err.read().decode(errors="replace").strip().splitlines()
             raise InvalidArgument(msg[-1] if msg else f"layer extraction failed (status {rc})")
-    return Applied("sha256:" + h.hexdigest(), size, dec.kind, dec.kind if raw_sink else "none")
+    diff_id = "sha256:" + h.hexdigest()
+    if raw_h is not None:
+        sink_digest, sink_size = "sha256:" + raw_h.hexdigest(), raw_size
+    else:
+        sink_digest, sink_size = diff_id, size
+    return Applied(diff_id, size, dec.kind, dec.kind if raw_sink else "none", sink_digest, sink_size)

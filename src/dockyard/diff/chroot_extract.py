@@ -55,11 +55,48 @@ def _ensure_parent(path: str) -> None:
         os.makedirs(parent, mode=0o755, exist_ok=True)
 
 
+class _Forward:
+    """A pipe that tarfile's seekable mode accepts: tell() counts, seek() may only go forward.
+
+    tarfile's stream mode ("r|") re-buffers by concatenating bytes and runs at a third of the
+    speed; reading the pipe's buffer directly avoids that copy. tarfile only seeks forward
+    while reading sequentially (a backwards seek, e.g. to re-read a hard link's target, is
+    refused and reported as an error)."""
+
+    def __init__(self, f) -> None:  # type: ignore[no-untyped-def]
+        self._f = f
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        self._pos += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, off: int, whence: int = 0) -> int:
+        if whence == 1:
+            off += self._pos
+        elif whence != 0:
+            raise OSError("seek from the end of a stream")
+        if off < self._pos:
+            raise OSError(f"seek backwards in a stream (to {off} from {self._pos})")
+        while self._pos < off:
+            if not self.read(min(off - self._pos, 1 << 20)):
+                break
+        return self._pos
+
+
 def extract(stream, mode: str) -> None:  # type: ignore[no-untyped-def]
     added: set[str] = set()
     dirs: list[tarfile.TarInfo] = []
     filter_kw = {"filter": tarfile.fully_trusted_filter} if hasattr(tarfile, "fully_trusted_filter") else {}
-    with tarfile.open(fileobj=stream, mode="r|") as tf:
+    # Big copy buffers: the default 16 KiB costs a syscall per 16 KiB.
+    with tarfile.open(fileobj=_Forward(stream), mode="r:", copybufsize=1 << 20) as tf:
         tf.errorlevel = 1
         for m in tf:
             path = _clean(m.name)
@@ -123,7 +160,7 @@ def main() -> int:
         print("usage: chroot_extract.py TARGET overlay|naive", file=sys.stderr)
         return 2
     target, mode = sys.argv[1], sys.argv[2]
-    stream = sys.stdin.buffer
+    stream = open(0, "rb", buffering=1 << 20, closefd=False)  # noqa: SIM115
     try:
         os.chroot(target)
         os.chdir("/")

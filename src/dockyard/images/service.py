@@ -262,11 +262,11 @@ class ImageService:
         key = f"extract-{secrets.token_hex(8)}"
         self.snapshots.prepare(key, parent_chain)
         try:
-            with self.content.writer() as w:
+            with self.content.writer(hashed=False) as w:
                 applied = apply_layer(
                     src, self.snapshots.writable_dir(key), self.snapshots.apply_mode, sink=w.write
                 )
-                blob = w.commit()
+                blob = w.commit(expected_digest=applied.sink_digest, expected_size=applied.sink_size)
             diff_ids = [applied.diff_id]
             if parent_chain is not None:
                 # chain(parent + d) = sha256(parent_chain + " " + d): chain_ids of [parent, d].

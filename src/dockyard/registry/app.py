@@ -357,13 +357,11 @@ class Registry:
     # -- uploads ---------------------------------------------------------------------------
     def _upload_headers(self, name: str, uuid: str, size: int) -> dict[str, str]:
         return {"Location": f"/v2/{name}/blobs/uploads/{uuid}",
-                "Range": f"0-{max(size - 1, 0)}", "Docker-Upload-UUID": uuid,
-                "Content-Length": "0"}
+                "Range": f"0-{max(size - 1, 0)}", "Docker-Upload-UUID": uuid}
 
     def _created(self, name: str, d: Digest) -> web.Response:
         return web.Response(status=201, headers={
-            "Location": f"/v2/{name}/blobs/{d}", "Docker-Content-Digest": str(d),
-            "Content-Length": "0"})
+            "Location": f"/v2/{name}/blobs/{d}", "Docker-Content-Digest": str(d)})
 
     async def upload_start(self, request: web.Request, p: dict[str, str]) -> web.StreamResponse:
         self._no_writes_in_proxy()
@@ -413,7 +411,6 @@ class Registry:
         except RangeInvalid as e:
             cur = self.uploads.status(name, uuid)
             e.headers.update(self._upload_headers(name, uuid, cur.size))
-            del e.headers["Content-Length"]
             raise
         return web.Response(status=202, headers=self._upload_headers(name, uuid, st.size))
 
@@ -430,7 +427,6 @@ class Registry:
         except RangeInvalid as e:
             cur = self.uploads.status(name, uuid)
             e.headers.update(self._upload_headers(name, uuid, cur.size))
-            del e.headers["Content-Length"]
             raise
         self.repos.link_layer(name, d)
         return self._created(name, d)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from dockyard.builder.duration import parse_duration
 from dockyard.builder.mounts import Mount, parse_mount
 from dockyard.builder.parser import Heredoc, Node, ParseResult, parse, parse_heredoc_word
+from dockyard.builder.values import parse_chmod
 from dockyard.errors import InvalidArgument
 
 INSTRUCTION_NAMES = (
@@ -457,18 +458,8 @@ def _copy_like(node: Node, flags: _Flags, cmd: str) -> Instruction:
 
 def _validate_chmod(chmod: str) -> None:
     """Octal (``755``) or symbolic (``u=rwX,go=rX``, ``+x``); ``$VAR`` is checked after expansion."""
-    import re
-
-    if "$" in chmod:
-        return
-    if re.fullmatch(r"[0-7]{1,4}", chmod):
-        return
-    clause = r"[ugoa]*(?:[-+=](?:[rwxXst]*|[ugo]))+"
-    if re.fullmatch(rf"{clause}(?:,{clause})*", chmod):
-        return
-    raise InvalidArgument(
-        f"invalid chmod parameter: '{chmod}'. it should be octal string and between 0 and 07777"
-    )
+    if "$" not in chmod:
+        parse_chmod(chmod)
 
 
 def _copy(node: Node, flags: _Flags) -> Instruction:

@@ -208,3 +208,17 @@ def test_hostile_or_corrupt_import_leaves_store_unchanged(svc: ImageService, bus
         svc.import_tarball(io.BytesIO(data), repo_tag="broken")
     assert _store_files(svc) == before
     assert [i.repo_tags for i in svc.list()] == [("busybox:latest",)]
+
+
+def test_crash_between_unpack_and_record_is_collected_on_start(tmp_path: Path, busybox_tar: Path) -> None:
+    s = ImageService(tmp_path / "st", snapshotter="overlay")
+    with open(busybox_tar, "rb") as f:
+        s._ingest_and_unpack(f, None)  # blob + committed layer, then "crash": no image record
+    assert len(list(s.content.walk())) == 1 and len(s.snapshots.list()) == 1
+    s.close()
+    s = ImageService(tmp_path / "st", snapshotter="overlay")
+    try:
+        assert list(s.content.walk()) == [] and s.snapshots.list() == []
+        assert s.list() == []
+    finally:
+        s.close()

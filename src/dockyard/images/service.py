@@ -54,6 +54,7 @@ from dockyard.snapshots.mount import Mount, mount_all, unmount_all
 from dockyard.snapshots.naive import NaiveSnapshotter
 from dockyard.snapshots.overlay import OverlaySnapshotter, overlay_supported
 from dockyard.snapshots.snapshotter import Snapshotter
+from dockyard.snapshots.storage import Kind
 
 _ID_RE = re.compile(r"^(?:sha256:)?([0-9a-f]{1,64})$")
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}
@@ -114,6 +115,7 @@ class ImageService:
         self._lock = threading.RLock()
         self._configs: dict[str, dict[str, Any]] = {}
         self._sweep_extractions()
+        self.gc()
 
     def close(self) -> None:
         self.records.close()
@@ -221,6 +223,38 @@ class ImageService:
                     self.snapshots.remove(info.key)
                 except Exception:  # noqa: BLE001 - best effort; retried on the next start
                     pass
+
+    def gc(self) -> dict[str, int]:
+        """Remove unpacked layers and blobs that no image references; run at start.
+
+        That is what a crash between "blob written / layer unpacked" and "image recorded"
+        leaves. Not safe while another thread is creating an image (its blobs are not yet
+        referenced): the constructor runs it before anyone else can. Container snapshots
+        (active) are never touched; their parents are kept by the snapshot tree."""
+        with self._lock:
+            recs = self.records.all()
+            used_blobs: set[str] = set()
+            used_chains: set[str] = set()
+            for r in recs:
+                used_blobs.update({r.id, r.manifest_digest, *(x.digest for x in r.layers)})
+                used_chains.update(chain_ids([x.diff_id for x in r.layers]))
+            layers = blobs = 0
+            progress = True
+            while progress:  # leaves first: a layer with children can't go before them
+                progress = False
+                for info in self.snapshots.list():
+                    if info.kind is Kind.COMMITTED and info.key not in used_chains:
+                        try:
+                            self.snapshots.remove(info.key)
+                        except Conflict:
+                            continue
+                        layers += 1
+                        progress = True
+            for digest, _ in list(self.content.walk()):
+                if digest not in used_blobs:
+                    self.content.delete(digest)
+                    blobs += 1
+            return {"layers": layers, "blobs": blobs}
 
     def _commit_layer(self, key: str, chain: str) -> None:
         """Commit the extraction ``key`` as ``chain``, or drop it if another thread won."""

@@ -252,3 +252,37 @@ def test_streamed_patch_with_chunked_encoding(reg: Reg) -> None:
     r2 = reg.req("PUT", f"{r.headers['Location']}?digest={sha256(data)}")
     assert r2.status == 201
     assert reg.req("GET", f"/v2/stream/blobs/{sha256(data)}").body == data
+
+
+def test_crash_mid_upload_leaves_nothing_visible(registry_factory: Any, tmp_path: Path) -> None:
+    import socket
+
+    root = tmp_path / "crash"
+    first: Reg = registry_factory(root=root)
+    data = os.urandom(4_000_000)
+    d = sha256(data)
+    loc = first.req("POST", "/v2/crash/blobs/uploads/").headers["Location"]
+    host, port = first.url.split("://")[1].split(":")
+    s = socket.create_connection((host, int(port)))
+    s.sendall(f"PUT {loc}?digest={d} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n"
+              f"Content-Type: application/octet-stream\r\n\r\n".encode() + data[:1_000_000])
+    time.sleep(0.3)  # let the server write part of it
+    os.kill(first.pid, signal.SIGKILL)
+    s.close()
+    for _ in range(200):
+        try:
+            first.req("GET", "/v2/")
+            time.sleep(0.05)
+        except OSError:
+            break
+    assert not any(f.startswith("blobs/") for f in _files(root))
+    second: Reg = registry_factory(root=root)
+    assert second.req("HEAD", f"/v2/crash/blobs/{d}").status == 404
+    r = second.req("GET", loc)  # the session survives, at a consistent offset
+    assert r.status == 204
+    done = int(r.headers["Range"].split("-")[1]) + 1 if r.headers["Range"] != "0-0" else 0
+    assert done <= 1_000_000
+    r = second.req("PUT", f"{loc}?digest={d}", data[done:],
+                   {"Content-Range": f"{done}-{len(data) - 1}"})
+    assert r.status == 201
+    assert second.req("GET", f"/v2/crash/blobs/{d}").body == data

@@ -26,6 +26,10 @@ def test_pull_through_cache(registry_factory: Any) -> None:
     # unknown things are unknown through the cache too
     assert cache.req("GET", "/v2/library/busybox/manifests/nope").status == 404
     assert cache.req("GET", f"/v2/library/busybox/blobs/sha256:{'0' * 64}").status == 404
+    # tags are the upstream's, fetched or not
+    upstream.push_image("library/busybox", "other", layer=b"another layer")
+    assert cache.req("GET", "/v2/library/busybox/tags/list").json()["tags"] == ["latest", "other"]
+    assert cache.req("GET", "/v2/library/nothing/tags/list").status == 404
     # a cache refuses pushes
     r = cache.req("POST", "/v2/library/busybox/blobs/uploads/")
     assert r.status == 405 and r.code == "UNSUPPORTED"
@@ -37,6 +41,7 @@ def test_pull_through_cache(registry_factory: Any) -> None:
     assert r.status == 200 and r.body == m
     assert cache.req("GET", f"/v2/library/busybox/manifests/{d}").body == m
     assert cache.req("GET", f"/v2/library/busybox/blobs/{layer}").body == b"busybox layer"
+    assert cache.req("GET", "/v2/library/busybox/tags/list").json()["tags"] == ["latest"]
 
 
 def _wait_gone(reg: Reg) -> None:

@@ -224,8 +224,16 @@ class Registry:
 
     async def tags_list(self, request: web.Request, p: dict[str, str]) -> web.StreamResponse:
         name = p["name"]
-        self.repos.require(name)
-        tags, link = _paginate(self.repos.tags(name), request, f"/v2/{name}/tags/list")
+        all_tags: list[str] | None = None
+        if self.upstream is not None:
+            try:  # a cache lists the upstream's tags (what a pull would find)
+                all_tags = await self.upstream.tags(name)
+            except UpstreamUnavailable:
+                all_tags = None
+        if all_tags is None:
+            self.repos.require(name)
+            all_tags = self.repos.tags(name)
+        tags, link = _paginate(all_tags, request, f"/v2/{name}/tags/list")
         return web.json_response({"name": name, "tags": tags},
                                  headers={"Link": link} if link else None)
 

@@ -18,7 +18,12 @@ import aiohttp
 
 from dockyard.oci.digest import Digest
 from dockyard.registry.config import ProxyConfig
-from dockyard.registry.errcodes import BlobUnknown, ManifestUnknown, UpstreamUnavailable
+from dockyard.registry.errcodes import (
+    BlobUnknown,
+    ManifestUnknown,
+    NameUnknown,
+    UpstreamUnavailable,
+)
 from dockyard.registry.manifest import MANIFEST_TYPES
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
@@ -110,6 +115,17 @@ class Upstream:
         if Digest.of_bytes(body, d.algorithm) != d:
             raise UpstreamUnavailable(f"upstream manifest {name}@{ref} does not match its digest")
         return FetchedManifest(body, mt, d)
+
+    async def tags(self, name: str) -> list[str]:
+        r = await self._open("GET", name, "tags/list", {})
+        async with r:
+            if r.status == 404:
+                raise NameUnknown(f"repository {name} unknown upstream", detail={"name": name})
+            if r.status != 200:
+                raise UpstreamUnavailable(f"upstream answered {r.status} for tags of {name}")
+            body = await r.json(content_type=None)
+        tags = body.get("tags") or []
+        return sorted(t for t in tags if isinstance(t, str))
 
     async def blob(self, name: str, d: Digest) -> tuple[aiohttp.ClientResponse, int | None]:
         """An open response streaming blob ``d``; the caller reads and releases it."""

@@ -411,3 +411,37 @@ def test_error_names_start_line_of_continued_instruction() -> None:
 def test_dockerfile_directives_exposed() -> None:
     df = parse_dockerfile("# syntax=docker/dockerfile:1\n# check=error=true\n# escape=`\nFROM a")
     assert (df.syntax, df.check, df.escape) == ("docker/dockerfile:1", "error=true", "`")
+
+
+def test_parse_trigger_from_image_config() -> None:
+    from dockyard.builder.instructions import parse_trigger
+
+    o = one("ONBUILD RUN <<EOF\necho hi\nEOF")
+    t = parse_trigger(o.expression)
+    assert isinstance(t, Run) and t.script() == ("echo hi\n",)
+    t = parse_trigger("ADD . /app/src")
+    assert isinstance(t, Add) and t.dest == "/app/src"
+    assert isinstance(parse_trigger("COPY a c:\\", escape="`"), Copy)
+    for bad, message in [
+        ("RUN a\nRUN b", "onbuild trigger should be a single expression"),
+        ("FROM x", "FROM isn't allowed as an ONBUILD trigger"),
+        ("ONBUILD RUN x", "Chaining ONBUILD"),
+        ("NOPE x", "unknown instruction: NOPE"),
+    ]:
+        with pytest.raises(InvalidArgument, match=message):
+            parse_trigger(bad)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("RUN --mount=type=cache,target=/x,mode=0o755 x", "invalid value 0o755 for mode"),
+        ("RUN --mount=type=cache,target=/x,uid=1_000 x", "invalid value 1_000 for uid"),
+        ("RUN --mount=type=cache,target=/x,gid=-1 x", "invalid value -1 for gid"),
+        ("RUN --mount=type=cache,target=/x,uid=4294967296 x", "invalid value 4294967296 for uid"),
+        ("HEALTHCHECK --retries=1_0 CMD x", "invalid syntax"),
+        ("RUN --mount=type=tmpfs,target=/t,size=lots x", "invalid size: 'lots'"),
+    ],
+)
+def test_go_number_parsing(line: str, message: str) -> None:
+    assert message in error(line)

@@ -14,6 +14,7 @@ continuations joined).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from dockyard.builder.duration import parse_duration
@@ -470,7 +471,7 @@ def _add(node: Node, flags: _Flags) -> Instruction:
     return _copy_like(node, flags, "ADD")
 
 
-_STAGE_NAME = __import__("re").compile(r"^[a-z][a-z0-9\-_.]*$")
+_STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
 
 
 def _from(node: Node, flags: _Flags) -> Instruction:
@@ -498,8 +499,6 @@ def _onbuild(node: Node, flags: _Flags) -> Instruction:
         raise InvalidArgument("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
     if trigger in ("MAINTAINER", "FROM"):
         raise InvalidArgument(f"{trigger} isn't allowed as an ONBUILD trigger")
-    import re
-
     expression = re.sub(r"(?i)^\s*ONBUILD\s*", "", node.original)
     for h in node.heredocs:
         expression += "\n" + h.content + h.name
@@ -586,10 +585,9 @@ def _healthcheck(node: Node, flags: _Flags) -> Instruction:
     retries = None
     raw = flags.string("retries")
     if raw is not None:
-        try:
-            retries = int(raw, 10)
-        except ValueError:
-            raise InvalidArgument(f'strconv.ParseInt: parsing "{raw}": invalid syntax') from None
+        if re.fullmatch(r"[+-]?[0-9]+", raw) is None:  # Go's strconv.ParseInt
+            raise InvalidArgument(f'strconv.ParseInt: parsing "{raw}": invalid syntax')
+        retries = int(raw, 10)
         if retries < 1:
             raise InvalidArgument(f"--retries must be at least 1 (not {retries})")
     return Healthcheck(
@@ -682,6 +680,25 @@ _HANDLERS = {
     "volume": _volume,
     "workdir": _workdir,
 }
+
+
+def parse_trigger(expression: str, escape: str = "\\") -> Instruction:
+    """Parse one ONBUILD trigger taken from a base image's config (``OnBuild`` entries).
+
+    Raises InvalidArgument when the trigger is not exactly one instruction or is one that may
+    not be a trigger (BuildKit: ``onbuild trigger should be a single expression``).
+    """
+    text = expression if escape == "\\" else f"# escape={escape}\n{expression}"
+    result = parse(text)
+    if len(result.nodes) != 1:
+        raise InvalidArgument("onbuild trigger should be a single expression")
+    node = result.nodes[0]
+    trigger = node.original_keyword.upper()
+    if trigger == "ONBUILD":
+        raise InvalidArgument("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
+    if trigger in ("MAINTAINER", "FROM"):
+        raise InvalidArgument(f"{trigger} isn't allowed as an ONBUILD trigger")
+    return from_node(node)
 
 
 @dataclass(frozen=True)

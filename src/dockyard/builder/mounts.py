@@ -63,11 +63,12 @@ def _ram_in_bytes(value: str) -> int:
 
 
 def _uint(key: str, value: str, base: int) -> int:
-    try:
-        n = int(value, base)
-    except ValueError:
-        raise InvalidArgument(f"invalid value {value} for {key}") from None
-    if n < 0 or n >= 1 << 32:
+    # Go's strconv.ParseUint: digits only (Python's int() would also take "0o7", "1_0", " 1")
+    digits = "01234567" if base == 8 else "0123456789"
+    if value == "" or any(c not in digits for c in value):
+        raise InvalidArgument(f"invalid value {value} for {key}")
+    n = int(value, base)
+    if n >= 1 << 32:
         raise InvalidArgument(f"invalid value {value} for {key}")
     return n
 

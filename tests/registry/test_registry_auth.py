@@ -139,3 +139,25 @@ def test_bad_config_is_refused(registry_factory: Any, tmp_path: Path) -> None:
     with pytest.raises(AssertionError, match="auth.htpasswd"):
         registry_factory("--config", str(bad))
     assert not (tmp_path / "reg1").exists()
+
+
+def test_token_cross_repository_mount(registry_factory: Any, auth_files: tuple[Path, Path]) -> None:
+    _, cfg = auth_files
+    reg: Reg = registry_factory("--config", str(cfg), "--auth", "token")
+    alice = basic("alice", "wonder")
+    reg.auth = _token(reg, "repository:src/a:pull,push", alice)
+    d = reg.push_blob("src/a", b"shared layer")
+    # docker asks for both scopes in one token request (two scope parameters)
+    r = reg.req("GET", "/token?service=dockyard-registry&scope=repository:dst/b:pull,push"
+                       "&scope=repository:src/a:pull", auth=alice)
+    both = "Bearer " + r.json()["token"]
+    r = reg.req("POST", f"/v2/dst/b/blobs/uploads/?mount={d}&from=src/a", auth=both)
+    assert r.status == 201
+    # a token without pull on the source: no mount, an upload session instead
+    only_dst = _token(reg, "repository:dst/c:pull,push", alice)
+    r = reg.req("POST", f"/v2/dst/c/blobs/uploads/?mount={d}&from=src/a", auth=only_dst)
+    assert r.status == 202 and "/blobs/uploads/" in r.headers["Location"]
+    assert reg.req("HEAD", f"/v2/dst/c/blobs/{d}", auth=only_dst).status == 404
+    # and no anonymous (from-less) mount when auth is on
+    r = reg.req("POST", f"/v2/dst/c/blobs/uploads/?mount={d}", auth=only_dst)
+    assert r.status == 202

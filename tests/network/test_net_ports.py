@@ -118,3 +118,23 @@ def test_failed_publish_leaves_nothing(manager, new_container):  # type: ignore[
     # a host range picks the first free port of the range
     ports = manager.publish("c" * 64, ep, parse_port_spec(f"{hp}-{hp + 2}:80"))
     assert hp <= ports[0].host_port <= hp + 2
+
+
+def test_container_cannot_reach_host_localhost(manager, new_container):  # type: ignore[no-untyped-def]
+    """route_localnet=1 on the bridge must not open the host's 127.0.0.1 to containers."""
+    net = manager.create_network(NetworkSpec(name="p4", subnet="10.213.14.0/24"))
+    c = new_container()
+    manager.connect(net.id, "c" * 64, c.netns, name="c")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as victim:
+        victim.bind(("127.0.0.1", 0))
+        victim.settimeout(1)
+        port = victim.getsockname()[1]
+        # what a container able to shape its packets can do: route 127.0.0.1 via the gateway
+        c.run("sysctl", "-q", "-w", "net.ipv4.conf.eth0.route_localnet=1")
+        c.run("ip", "route", "del", "local", "127.0.0.1", "dev", "lo", "table", "local")
+        c.run("ip", "route", "del", "local", "127.0.0.0/8", "dev", "lo", "table", "local")
+        c.run("ip", "route", "add", "127.0.0.1/32", "via", "10.213.14.1", "dev", "eth0")
+        c.python("import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+                 f"[s.sendto(b'evil', ('127.0.0.1', {port})) for _ in range(3)]")
+        with pytest.raises(TimeoutError):
+            victim.recvfrom(100)

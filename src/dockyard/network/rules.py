@@ -10,7 +10,9 @@ We never touch another program's tables. Everything lives in two tables::
     └── chain masq         per network: outbound masquerade, 127/8 and hairpin masquerade
     table inet dockyard                    (filter)
     ├── chain forward      filter hook forward, priority filter, policy accept: -> nets
-    └── chain nets         per network: --internal isolation, enable_icc=false
+    ├── chain nets         per network: --internal isolation, enable_icc=false
+    └── chain guard        filter hook prerouting, priority raw: per bridge, drop packets
+                           from the bridge addressed to 127.0.0.0/8
 
 The rules are a pure function of the live networks and ports (:func:`render`), applied in one
 nft transaction that flushes and refills the rule chains, so the kernel never sees a half
@@ -27,6 +29,12 @@ Why each masquerade: outbound (``saddr subnet, oif != bridge``) so replies find 
 onto the bridge (also needs ``route_localnet=1`` on the bridge); ``ct status dnat, saddr
 subnet, oif bridge`` (hairpin) because a container reaching a published port of a neighbour
 on its own bridge would otherwise get the reply straight from the neighbour's address.
+
+Why ``guard``: ``route_localnet=1`` on a bridge (needed to DNAT 127.0.0.1) also lets a
+container that can craft packets (CAP_NET_RAW is in docker's default set) send to the host's
+127.0.0.1 through the bridge and reach services bound to localhost only (CVE-2020-8558 is the
+same flaw in kube-proxy). Legitimate replies to a DNATed 127.0.0.1 connection are addressed to
+the masqueraded gateway address at this point (conntrack reverses NAT later), so they pass.
 
 Note: a ``drop`` in another table's forward chain (dockerd's iptables policy DROP) is final
 whatever we accept here: see :mod:`dockyard.network.fwpolicy`.
@@ -64,6 +72,7 @@ def _base() -> list[str]:
         f"add table {FILTER_TABLE}",
         f"add chain {FILTER_TABLE} forward {{ type filter hook forward priority filter; policy accept; }}",
         f"add chain {FILTER_TABLE} nets",
+        f"add chain {FILTER_TABLE} guard {{ type filter hook prerouting priority raw; policy accept; }}",
         # the jumps are re-added after a flush of the base chains, so there is exactly one each
         f"flush chain {NAT_TABLE} prerouting",
         f"flush chain {NAT_TABLE} output",
@@ -90,9 +99,10 @@ def render(networks: Iterable[NetRules], ports: Iterable[tuple[str, PublishedPor
     """The nft transaction that makes the rule chains say exactly this."""
     lines = _base()
     lines += [f"flush chain {NAT_TABLE} ports", f"flush chain {NAT_TABLE} masq",
-              f"flush chain {FILTER_TABLE} nets"]
+              f"flush chain {FILTER_TABLE} nets", f"flush chain {FILTER_TABLE} guard"]
     for n in networks:
         br = _q(n.bridge)
+        lines.append(f"add rule {FILTER_TABLE} guard iifname {br} ip daddr 127.0.0.0/8 drop")
         if n.internal:
             lines.append(f"add rule {FILTER_TABLE} nets iifname {br} oifname != {br} drop")
             lines.append(f"add rule {FILTER_TABLE} nets oifname {br} iifname != {br} drop")

@@ -140,6 +140,13 @@ def test_device_nodes_and_xattrs_are_applied(tmp_path: Path) -> None:
         os.getxattr(tmp_path / "bin/ping", "trusted.overlay.redirect")
 
 
+def test_tar_without_end_marker_is_accepted(tmp_path: Path) -> None:
+    """Like Go's archive/tar (docker), a clean EOF at a header boundary ends the archive."""
+    raw = _layer(_ti("f", data=b"x" * 512)).getvalue()
+    apply_layer(io.BytesIO(raw[:1024]), tmp_path, "overlay")
+    assert (tmp_path / "f").read_bytes() == b"x" * 512
+
+
 def test_diff_id_is_of_the_uncompressed_stream(tmp_path: Path) -> None:
     raw = _layer(_ti("f", data=b"hello")).getvalue()
     a = apply_layer(io.BytesIO(gzip.compress(raw)), tmp_path, "overlay")
@@ -149,12 +156,16 @@ def test_diff_id_is_of_the_uncompressed_stream(tmp_path: Path) -> None:
     assert a.size == len(raw) and a.compression == "gzip"
 
 
-@pytest.mark.parametrize("bad", ["truncated-gzip", "truncated-tar", "garbage", "empty"])
+@pytest.mark.parametrize(
+    "bad", ["truncated-gzip", "truncated-tar", "truncated-header", "garbage-after-member", "garbage", "empty"]
+)
 def test_corrupt_layers_are_refused(tmp_path: Path, bad: str) -> None:
-    raw = _layer(_ti("big", data=os.urandom(100_000))).getvalue()
+    raw = _layer(_ti("a", tarfile.DIRTYPE), _ti("big", data=os.urandom(100_000))).getvalue()
     data = {
         "truncated-gzip": gzip.compress(raw)[:5000],
         "truncated-tar": raw[:50_000],
+        "truncated-header": gzip.compress(raw[:512 + 300]),
+        "garbage-after-member": raw[:512] + b"\x01" * 1024,
         "garbage": b"this is not a tar file at all" * 100,
         "empty": b"",
     }[bad]

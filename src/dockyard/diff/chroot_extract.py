@@ -66,10 +66,13 @@ class _Forward:
     def __init__(self, f) -> None:  # type: ignore[no-untyped-def]
         self._f = f
         self._pos = 0
+        self.last_header = b""  # the last 512-byte read: tarfile reads headers this way
 
     def read(self, n: int = -1) -> bytes:
         data = self._f.read(n)
         self._pos += len(data)
+        if n == tarfile.BLOCKSIZE:
+            self.last_header = data
         return data
 
     def tell(self) -> int:
@@ -96,7 +99,8 @@ def extract(stream, mode: str) -> None:  # type: ignore[no-untyped-def]
     dirs: list[tarfile.TarInfo] = []
     filter_kw = {"filter": tarfile.fully_trusted_filter} if hasattr(tarfile, "fully_trusted_filter") else {}
     # Big copy buffers: the default 16 KiB costs a syscall per 16 KiB.
-    with tarfile.open(fileobj=_Forward(stream), mode="r:", copybufsize=1 << 20) as tf:
+    fwd = _Forward(stream)
+    with tarfile.open(fileobj=fwd, mode="r:", copybufsize=1 << 20) as tf:
         tf.errorlevel = 1
         for m in tf:
             path = _clean(m.name)
@@ -144,6 +148,14 @@ def extract(stream, mode: str) -> None:  # type: ignore[no-untyped-def]
                     pass  # e.g. security.selinux on a host without SELinux: docker ignores too
             if m.isdir():
                 dirs.append(m)
+    # tarfile ends quietly on a truncated or garbage header after the first member. Like Go's
+    # archive/tar (what docker uses), accept only a zero block or a clean EOF at a header.
+    end = fwd.last_header
+    if end and (len(end) != tarfile.BLOCKSIZE or end.count(0) != tarfile.BLOCKSIZE):
+        raise tarfile.ReadError(
+            "unexpected end of data (truncated header)" if len(end) != tarfile.BLOCKSIZE
+            else "invalid tar header"
+        )
     # Children changed the directories' mtimes: restore them last, deepest first.
     for m in sorted(dirs, key=lambda t: t.name, reverse=True):
         try:

@@ -222,3 +222,38 @@ def test_crash_between_unpack_and_record_is_collected_on_start(tmp_path: Path, b
         assert s.list() == []
     finally:
         s.close()
+
+
+def test_derive_repo_digest_scratch_and_readonly(svc: ImageService, busybox_tar: Path, tmp_path: Path) -> None:
+    base = _import(svc, busybox_tar)
+    child = svc.derive(base, config={"Env": ["A=1"], "Cmd": ["sh"]}, created_by="/bin/sh -c #(nop) ENV A=1",
+                       repo_tag="derived:1")
+    img = svc.get("derived:1")
+    assert img.id == child and img.parent == base and img.layers == svc.get(base).layers
+    assert img.config["history"][-1]["empty_layer"] is True
+    assert svc.children(base) == [child]
+    assert [h.size for h in svc.history(child)] == [0, busybox_tar.stat().st_size]
+    digest = "sha256:" + "d" * 64
+    assert svc.set_repo_digest(child, f"localhost:5000/team/app@{digest}") == f"localhost:5000/team/app@{digest}"
+    assert svc.get(child).repo_digests == (f"localhost:5000/team/app@{digest}",)
+    assert svc.resolve(f"localhost:5000/team/app@{digest}") == child
+    with pytest.raises(InvalidArgument):
+        svc.set_repo_digest(child, "localhost:5000/team/app:1")
+    # FROM scratch: an empty writable root; committing it gives a one-layer image
+    svc.prepare_rootfs(None, "scratch")
+    (svc.snapshots.writable_dir("scratch") / "hello").write_text("hi")
+    nid = svc.commit("scratch", parent_image_id=None, config={"Cmd": ["/hello"]}, repo_tag="scratchy")
+    assert len(svc.get(nid).layers) == 1 and svc.get(nid).parent == ""
+    # a read-only mount of a container's snapshot
+    svc.prepare_rootfs(base, "ro")
+    mnt = tmp_path / "ro"
+    mnt.mkdir()
+    svc.mount_rootfs("ro", mnt, readonly=True)
+    try:
+        assert (mnt / "bin/busybox").exists()
+        with pytest.raises(OSError):
+            (mnt / "x").write_text("no")
+    finally:
+        svc.unmount_rootfs(mnt)
+    svc.remove_rootfs("ro")
+    svc.remove_rootfs("scratch")

@@ -462,6 +462,60 @@ class ImageService:
             self.records.set_ref(db, str(parsed), image_id, "tag")
         return parsed.familiar()
 
+    def set_repo_digest(self, image_id: str, ref: str) -> str:
+        """Record ``name@sha256:...`` (after a push or pull) for RepoDigests; returns it familiar."""
+        parsed = reference.parse(ref)
+        if parsed.digest is None:
+            raise InvalidArgument(f"{ref!r} is not a digest reference")
+        self.records.get(image_id)
+        full = str(parsed.name_only().with_digest(parsed.digest))
+        with self._lock, self.records.db.tx() as db:
+            self.records.set_ref(db, full, image_id, "digest")
+        return parsed.familiar()
+
+    def children(self, image_id: str) -> list[str]:
+        """Images whose parent is ``image_id`` (the classic builder's cache walks these)."""
+        return self.records.children(image_id)
+
+    def derive(
+        self,
+        parent_image_id: str | None,
+        *,
+        config: dict[str, Any],
+        created_by: str = "",
+        comment: str = "",
+        repo_tag: str | None = None,
+    ) -> str:
+        """A new image with the parent's layers and a new container ``config`` (no new layer).
+
+        For metadata-only build steps (ENV, CMD, LABEL...): the history gets an
+        ``empty_layer`` entry, the parent link is kept. Returns the new image id."""
+        tag = str(reference.parse_normalized(repo_tag)) if repo_tag else None
+        parent = self.get(parent_image_id) if parent_image_id else None
+        pcfg = parent.config if parent else {}
+        os_, arch, variant = host_platform()
+        created = now_rfc3339()
+        new: dict[str, Any] = {"architecture": pcfg.get("architecture") or arch}
+        if comment:
+            new["comment"] = comment
+        new["config"] = config
+        new["created"] = created
+        h: dict[str, Any] = {"created": created}
+        if created_by:
+            h["created_by"] = created_by
+        if comment:
+            h["comment"] = comment
+        h["empty_layer"] = True
+        new["history"] = list(pcfg.get("history") or []) + [h]
+        new["os"] = pcfg.get("os") or os_
+        new["rootfs"] = {"type": "layers", "diff_ids": list((pcfg.get("rootfs") or {}).get("diff_ids") or [])}
+        if pcfg.get("variant") or (variant and not parent):
+            new["variant"] = pcfg.get("variant") or variant
+        return self._register(
+            new, list(parent.layer_blobs if parent else ()), tags=[tag] if tag else [],
+            parent=parent.id if parent else "",
+        )
+
     def untag(self, ref: str) -> None:
         parsed = reference.parse_normalized(ref)
         with self._lock, self.records.db.tx() as db:
@@ -673,18 +727,28 @@ class ImageService:
 
     # ------------------------------------------------------------------ container filesystems
 
-    def prepare_rootfs(self, image_id: str, key: str) -> list[Mount]:
-        """A writable snapshot for a container (``key``, e.g. its id) on top of the image."""
-        img = self.get(image_id)
-        # Unpacked layers may be missing after a crash between blob and snapshot commit.
-        self._unpack(list(img.layer_blobs))
-        return self.snapshots.prepare(key, img.layers[-1] if img.layers else None)
+    def prepare_rootfs(self, image_id: str | None, key: str) -> list[Mount]:
+        """A writable snapshot for a container (``key``, e.g. its id) on top of the image.
 
-    def rootfs_mounts(self, key: str) -> list[Mount]:
-        return self.snapshots.mounts(key)
+        ``image_id`` None: an empty root filesystem (``FROM scratch`` in a build)."""
+        parent = None
+        if image_id is not None:
+            img = self.get(image_id)
+            # Unpacked layers may be missing after a crash between blob and snapshot commit.
+            self._unpack(list(img.layer_blobs))
+            parent = img.layers[-1] if img.layers else None
+        return self.snapshots.prepare(key, parent)
 
-    def mount_rootfs(self, key: str, target: Path) -> None:
-        mount_all(self.snapshots.mounts(key), Path(target))
+    def rootfs_mounts(self, key: str, *, readonly: bool = False) -> list[Mount]:
+        """Mount descriptions of ``key`` (with ``ro`` added when ``readonly``)."""
+        ms = self.snapshots.mounts(key)
+        if readonly:
+            ms = [Mount(m.type, m.source, tuple(o for o in m.options if o != "rw") + ("ro",)) for m in ms]
+        return ms
+
+    def mount_rootfs(self, key: str, target: Path, *, readonly: bool = False) -> None:
+        """Mount the snapshot ``key`` on ``target`` (an existing empty directory)."""
+        mount_all(self.rootfs_mounts(key, readonly=readonly), Path(target))
 
     @staticmethod
     def unmount_rootfs(target: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from dockyard.errors import Unavailable
 
 MS_RDONLY = 0x1
+MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MNT_DETACH = 0x2

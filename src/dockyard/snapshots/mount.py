@@ -40,7 +40,8 @@ def _mount_one(m: Mount, target: Path) -> None:
         flags = _mount.MS_BIND | (_mount.MS_REC if "rbind" in m.options else 0)
         _mount.mount(m.source, target, None, flags)
         if "ro" in m.options:
-            _mount.mount("none", target, None, flags | _mount.MS_RDONLY | 0x20)  # MS_REMOUNT
+            # A bind mount ignores MS_RDONLY on creation: remount it read-only.
+            _mount.mount("none", target, None, flags | _mount.MS_RDONLY | _mount.MS_REMOUNT)
         return
     if m.type != "overlay":
         raise InvalidArgument(f"unsupported mount type {m.type!r}")

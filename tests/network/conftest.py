@@ -130,3 +130,16 @@ def servers() -> Iterator[list[subprocess.Popen[str]]]:
     for p in made:
         p.kill()
         p.wait()
+
+
+@pytest.fixture
+def outside(new_container):  # type: ignore[no-untyped-def]
+    """A namespace beyond the host's 'uplink' tout0 (10.250.0.1 here, 10.250.0.2 there)."""
+    o: Container = new_container()
+    subprocess.run(["ip", "link", "add", "tout0", "type", "veth", "peer", "name", "eth0", "netns", str(o.proc.pid)], check=True)
+    subprocess.run(["ip", "addr", "add", "10.250.0.1/24", "dev", "tout0"], check=True)
+    subprocess.run(["ip", "link", "set", "tout0", "up"], check=True)
+    o.run("ip", "addr", "add", "10.250.0.2/24", "dev", "eth0")
+    o.run("ip", "link", "set", "eth0", "up")
+    o.run("ip", "link", "set", "lo", "up")
+    return o  # tout0 dies with the test namespace

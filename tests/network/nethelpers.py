@@ -47,12 +47,16 @@ else:
     print('ready', flush=True)
     while True:
         data, addr = s.recvfrom(1024)
+        print('got', addr[0], data.decode(errors='replace'), flush=True)
         s.sendto(tag.encode() + b' ' + addr[0].encode() + b' ' + data, addr)
 """
 
 
 def start_echo(c: Container, port: int, tag: str, proto: str = "tcp") -> subprocess.Popen[str]:
-    """An echo server in container ``c`` answering '<tag> <peer-ip> <data>'."""
+    """An echo server in container ``c`` answering '<tag> <peer-ip> <data>'.
+
+    The UDP server also prints ``got <peer-ip> <data>`` on its stdout for each datagram, so a
+    test can see what arrived even when the answer cannot get back."""
     p = c.popen(sys.executable, "-c", ECHO_SERVER, proto, str(port), tag)
     assert p.stdout is not None
     assert p.stdout.readline().strip() == "ready"

@@ -20,19 +20,6 @@ def sh(*argv: str) -> str:
     return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
 
 
-@pytest.fixture
-def outside(new_container):  # type: ignore[no-untyped-def]
-    """A namespace beyond the host's 'uplink' tout0 (10.250.0.1 here, 10.250.0.2 there)."""
-    o: Container = new_container()
-    sh("ip", "link", "add", "tout0", "type", "veth", "peer", "name", "eth0", "netns", str(o.proc.pid))
-    sh("ip", "addr", "add", "10.250.0.1/24", "dev", "tout0")
-    sh("ip", "link", "set", "tout0", "up")
-    o.run("ip", "addr", "add", "10.250.0.2/24", "dev", "eth0")
-    o.run("ip", "link", "set", "eth0", "up")
-    o.run("ip", "link", "set", "lo", "up")
-    return o  # tout0 dies with the test namespace
-
-
 def connect_from(c: Container, ip: str, port: int) -> str:
     return c.python(
         f"import socket\ntry:\n s=socket.create_connection(('{ip}', {port}), timeout=1.5); s.sendall(b'x');"

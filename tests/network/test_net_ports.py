@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import socket
 
 import pytest
@@ -138,3 +139,34 @@ def test_container_cannot_reach_host_localhost(manager, new_container):  # type:
                  f"[s.sendto(b'evil', ('127.0.0.1', {port})) for _ in range(3)]")
         with pytest.raises(TimeoutError):
             victim.recvfrom(100)
+
+
+def test_loopback_published_port_not_reachable_from_the_link(manager, new_container, outside, servers):  # type: ignore[no-untyped-def]
+    """A neighbour on the host's link sending to 127.0.0.1:P must not get DNATed in."""
+    net = manager.create_network(NetworkSpec(name="p5", subnet="10.213.15.0/24"))
+    c = new_container()
+    ep = manager.connect(net.id, "c" * 64, c.netns, name="c")
+    servers.append(start_echo(c, 80, "secret"))
+    udp = start_echo(c, 53, "secret", proto="udp")
+    servers.append(udp)
+    hp, hp2 = free_port(), free_port()
+    manager.publish("c" * 64, ep, parse_port_spec(f"127.0.0.1:{hp}:53/udp") + parse_port_spec(f"{hp2}:80"))
+    ask = ("import socket\ntry:\n s=socket.create_connection(('{ip}', {port}), timeout=1.5); s.sendall(b'x');"
+           " print(s.recv(100).decode())\nexcept OSError as e: print('ERR', e)")
+    # the port published on all addresses is reachable from the link (DNAT in prerouting)
+    assert outside.python(ask.format(ip="10.250.0.1", port=hp2)).startswith("secret 10.250.0.2")
+    # the loopback one works from the host
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.settimeout(3)
+        u.sendto(b"legit", ("127.0.0.1", hp))
+        assert u.recv(100).startswith(b"secret ")
+    assert udp.stdout is not None and udp.stdout.readline().split()[2] == "legit"
+    # the neighbour routes 127.0.0.1 to us (what a hostile host on the LAN can do)
+    outside.run("sysctl", "-q", "-w", "net.ipv4.conf.eth0.route_localnet=1")
+    outside.run("ip", "route", "del", "local", "127.0.0.1", "dev", "lo", "table", "local")
+    outside.run("ip", "route", "del", "local", "127.0.0.0/8", "dev", "lo", "table", "local")
+    outside.run("ip", "route", "add", "127.0.0.1/32", "via", "10.250.0.1", "dev", "eth0")
+    outside.python("import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+                   f"[s.sendto(b'evil', ('127.0.0.1', {hp})) for _ in range(3)]")
+    ready, _, _ = select.select([udp.stdout], [], [], 1.0)
+    assert ready == [], f"the container received: {udp.stdout.readline()}"

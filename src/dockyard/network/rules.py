@@ -3,7 +3,7 @@
 We never touch another program's tables. Everything lives in two tables::
 
     table ip dockyard                      (NAT)
-    ├── chain prerouting   nat hook prerouting, priority dstnat: fib daddr type local -> ports
+    ├── chain prerouting   nat hook prerouting, priority dstnat: daddr local, not 127/8 -> ports
     ├── chain output       nat hook output, priority -100:       fib daddr type local -> ports
     ├── chain postrouting  nat hook postrouting, priority srcnat: -> masq
     ├── chain ports        one DNAT rule per published port
@@ -35,6 +35,11 @@ container that can craft packets (CAP_NET_RAW is in docker's default set) send t
 127.0.0.1 through the bridge and reach services bound to localhost only (CVE-2020-8558 is the
 same flaw in kube-proxy). Legitimate replies to a DNATed 127.0.0.1 connection are addressed to
 the masqueraded gateway address at this point (conntrack reverses NAT later), so they pass.
+
+Why 127/8 is not DNATed in prerouting: the host's own connections to 127.0.0.1:P are DNATed
+in ``output``; a packet *arriving* for 127.0.0.1 can only come from a neighbour that routes
+127.0.0.1 to us, and DNAT would rewrite it before the kernel drops it as a martian, exposing
+ports published on 127.0.0.1 to the LAN (the flaw docker 28 fixed with a raw-table rule).
 
 Note: a ``drop`` in another table's forward chain (dockerd's iptables policy DROP) is final
 whatever we accept here: see :mod:`dockyard.network.fwpolicy`.
@@ -78,7 +83,8 @@ def _base() -> list[str]:
         f"flush chain {NAT_TABLE} output",
         f"flush chain {NAT_TABLE} postrouting",
         f"flush chain {FILTER_TABLE} forward",
-        f"add rule {NAT_TABLE} prerouting fib daddr type local jump ports",
+        # never from outside to 127/8: see "Why 127/8 is not DNATed in prerouting" above
+        f"add rule {NAT_TABLE} prerouting ip daddr != 127.0.0.0/8 fib daddr type local jump ports",
         f"add rule {NAT_TABLE} output fib daddr type local jump ports",
         f"add rule {NAT_TABLE} postrouting jump masq",
         f"add rule {FILTER_TABLE} forward jump nets",

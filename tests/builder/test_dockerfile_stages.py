@@ -25,38 +25,41 @@ RUN go build -o /app
 FROM scratch AS unused
 COPY --from=build /app /x
 
+FROM busybox AS assets
+
 FROM base AS prod
 COPY --from=build /app /app
 RUN --mount=type=bind,from=assets,target=/a cp -r /a /srv
-
-FROM busybox AS assets
 """
 
 
 def test_split_stages() -> None:
     meta, stages = split_stages(parse_dockerfile(MULTI))
     assert [a.name for a in meta] == ["BASE"]
-    assert [s.name for s in stages] == ["base", "dev", "build", "unused", "prod", "assets"]
-    assert [len(s.instructions) for s in stages] == [1, 1, 2, 1, 2, 0]
+    assert [s.name for s in stages] == ["base", "dev", "build", "unused", "assets", "prod"]
+    assert [len(s.instructions) for s in stages] == [1, 1, 2, 1, 0, 2]
 
 
 def test_plan_skips_unused_stages() -> None:
-    assert plan(parse_dockerfile(MULTI)).order == (5,)  # default target: the last stage
-    p = plan(parse_dockerfile(MULTI), target="prod")
-    assert p.target == 4
+    p = plan(parse_dockerfile(MULTI))  # default target: the last stage
+    assert p.target == 5
     names = [p.stages[i].stage.name for i in p.order]
     assert names == ["base", "build", "assets", "prod"]  # dev and unused are skipped
     assert p.stages[0].base == "alpine"
     assert p.stages[1].base_stage == 0 and p.stages[1].deps == (0,)
-    assert p.stages[4].deps == (0, 2, 5)
+    assert p.stages[5].deps == (0, 2, 4)
 
 
 def test_plan_target_and_build_args() -> None:
     p = plan(parse_dockerfile(MULTI), {"BASE": "debian:12"}, target="DEV")
     assert [p.stages[i].stage.name for i in p.order] == ["base", "dev"]
     assert p.stages[0].base == "debian:12"
-    with pytest.raises(InvalidArgument, match="failed to reach build target nope in Dockerfile"):
+    with pytest.raises(InvalidArgument, match='^target stage "nope" could not be found$'):
         plan(parse_dockerfile(MULTI), target="nope")
+    with pytest.raises(
+        InvalidArgument, match=r'target stage "prd" could not be found \(did you mean prod\?\)'
+    ):
+        plan(parse_dockerfile(MULTI), target="prd")
 
 
 def test_stage_refs_by_index_and_images() -> None:
@@ -75,6 +78,35 @@ def test_stage_refs_by_index_and_images() -> None:
 def test_from_only_names_earlier_stages_as_bases() -> None:
     p = plan(parse_dockerfile("FROM later\nFROM alpine AS later\n"))
     assert p.stages[0].base_stage is None and p.stages[0].base == "later"
+    # the expanded base is compared with the (lower-cased) stage names as is
+    p = plan(parse_dockerfile("FROM alpine AS base\nFROM Base\nFROM base\n"))
+    assert p.stages[1].base_stage is None and p.stages[2].base_stage == 0
+
+
+def test_later_stage_refs_only_fail_when_built() -> None:
+    text = "FROM a AS one\nCOPY --from=two /x /y\nFROM b AS two\nFROM c AS three\n"
+    assert plan(parse_dockerfile(text)).order == (2,)  # "one" is not built: no error
+    with pytest.raises(InvalidArgument) as exc:
+        plan(parse_dockerfile(text), target="one")
+    assert str(exc.value) == (
+        'dockerfile parse error on line 2: cannot copy from stage "two", it needs to be defined '
+        'before current stage "one"'
+    )
+    text = "FROM a AS first\nRUN --mount=from=later,target=/m true\nFROM b AS later\n"
+    with pytest.raises(InvalidArgument, match='line 2: cannot mount from stage "later" to "/m"'):
+        plan(parse_dockerfile(text), target="first")
+    # the first stage is not the default target; build it explicitly by index-free name
+    p = plan(
+        parse_dockerfile("FROM a AS x\nRUN --mount=from=0,target=/m true\nFROM b\n"), target="x"
+    )
+    assert p.stages[0].deps == ()  # mounts name stages by name only: "0" is an image
+
+
+def test_copy_from_rejects_variables() -> None:
+    with pytest.raises(
+        InvalidArgument, match="line 3: variable expansion is not supported for --from"
+    ):
+        plan(parse_dockerfile("ARG S=build\nFROM a AS build\nCOPY --from=$S /a /b\n"))
 
 
 @pytest.mark.parametrize(
@@ -204,3 +236,47 @@ def test_env_pairs_see_previous_values_and_child_scope() -> None:
     assert child.lookup()["ghi"] == "bye"
     assert scope.unused_build_args(["A"]) == []
     assert StageScope({"A": "1", "B": "2", "HTTP_PROXY": "x"}, {}).unused_build_args(["A"]) == ["B"]
+
+
+def test_arg_after_env_wins_for_later_instructions_but_not_in_image_config() -> None:
+    scope = StageScope.from_image({}, {}, ["X=1", "HOME=/root"])
+    df = parse_dockerfile("FROM a\nARG X=2\nENV Y=$X\n")
+    arg, env = df.instructions[1:]
+    scope.declare(arg)
+    scope.set_env(env)
+    assert scope.lookup()["X"] == "2" and scope.lookup()["Y"] == "2"
+    assert scope.image_env() == [
+        "X=1",
+        "HOME=/root",
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "Y=2",
+    ]
+
+
+def test_base_image_path_is_kept_and_names_are_not_expanded() -> None:
+    scope = StageScope.from_image({"$N": "v"}, {}, ["PATH=/bin"])
+    assert scope.lookup()["PATH"] == "/bin"
+    (arg,) = parse_dockerfile("FROM a\nARG $N").instructions[1:]
+    scope.declare(arg)
+    assert scope.lookup()["$N"] == "v" and scope.declared == ["$N"]
+
+
+def test_build_arg_value_is_not_expanded() -> None:
+    scope = StageScope({"A": "$HOME"}, {})
+    (arg,) = parse_dockerfile("FROM a\nARG A=x").instructions[1:]
+    scope.declare(arg)
+    assert scope.lookup()["A"] == "$HOME"
+    meta, _ = split_stages(parse_dockerfile("ARG B=${A}\nARG A\nFROM x"))
+    assert global_args(meta, {"A": "$Q"}) == {"B": "", "A": "$Q"}
+
+
+def test_arg_default_errors_name_the_line() -> None:
+    scope = StageScope({}, {})
+    (arg,) = parse_dockerfile("FROM a\nARG A=${oops").instructions[1:]
+    with pytest.raises(
+        InvalidArgument, match="^dockerfile parse error on line 2: failed to process"
+    ):
+        scope.declare(arg)
+    meta, _ = split_stages(parse_dockerfile("ARG A=${oops\nFROM x"))
+    with pytest.raises(InvalidArgument, match="line 1: failed to process"):
+        global_args(meta, {})

@@ -23,9 +23,11 @@ Patterns know ``*`` and ``?``; ``\\*``, ``\\?``, ``\\\\`` are literal, and ``\\}
 let ``}`` and ``/`` into a pattern. ``$1``, ``$@`` etc. read those names (always unset).
 
 Which instructions expand (``expand_instruction``): ADD COPY ENV EXPOSE FROM LABEL STOPSIGNAL
-USER VOLUME WORKDIR ARG and RUN --mount values; RUN/CMD/ENTRYPOINT/SHELL/HEALTHCHECK/ONBUILD
-are left to the shell or to the downstream build. COPY/ADD heredoc bodies whose delimiter was
-not quoted are expanded with quotes left alone (``expand_heredoc``).
+USER VOLUME WORKDIR and RUN --mount values; RUN/CMD/ENTRYPOINT/SHELL/HEALTHCHECK/ONBUILD are
+left to the shell or to the downstream build; ARG is applied by ``scope.StageScope.declare``
+(its default is expanded only when no build arg overrides it); ``COPY --from`` is never
+expanded (BuildKit rejects variables there, see ``stages``). COPY/ADD heredoc bodies whose
+delimiter was not quoted are expanded with quotes left alone (``expand_heredoc``).
 """
 
 from __future__ import annotations
@@ -429,8 +431,8 @@ def expand_heredoc(content: str, env: Mapping[str, str]) -> str:
 def expand_instruction(instr: object, env: Mapping[str, str], escape: str = "\\") -> object:
     """Return ``instr`` with its expandable fields expanded against ``env``.
 
-    ``env`` is what the instruction sees: the stage's ENV over its declared ARG values (see
-    ``scope.StageScope.lookup_env``). Errors name the instruction's line.
+    ``env`` is what the instruction sees (``scope.StageScope.lookup()``). Errors name the
+    instruction's line.
     """
     from dockyard.builder import instructions as ins
     from dockyard.builder.mounts import parse_mount
@@ -450,9 +452,6 @@ def expand_instruction(instr: object, env: Mapping[str, str], escape: str = "\\"
         if isinstance(instr, ins.Label):
             pairs = tuple((word(k), word(v)) for k, v in instr.pairs)
             return dataclasses.replace(instr, pairs=pairs)
-        if isinstance(instr, ins.Arg):
-            args = tuple(ins.ArgSpec(word(a.name), opt(a.default)) for a in instr.args)
-            return dataclasses.replace(instr, args=args)
         if isinstance(instr, ins.Workdir):
             return dataclasses.replace(instr, path=word(instr.path))
         if isinstance(instr, ins.User):
@@ -474,7 +473,6 @@ def expand_instruction(instr: object, env: Mapping[str, str], escape: str = "\\"
                 instr,
                 sources=tuple(word(s) for s in instr.sources),
                 dest=word(instr.dest),
-                from_=opt(instr.from_),
                 chown=opt(instr.chown),
                 chmod=opt(instr.chmod),
                 checksum=opt(instr.checksum),

@@ -1,22 +1,26 @@
-"""Build-argument scoping: which variables an instruction sees, as BuildKit decides it.
+"""Build-argument scoping: which variables an instruction sees, as BuildKit's dispatcher decides.
 
 * Global scope (before the first FROM): the automatic platform ARGs (TARGETPLATFORM, TARGETOS,
-  TARGETARCH, TARGETVARIANT, BUILDPLATFORM, BUILDOS, BUILDARCH, BUILDVARIANT) then the meta
-  ARGs in order; a meta ARG takes its ``--build-arg`` value if given, else its default
-  expanded with the globals declared before it. Global values are usable only in FROM lines
-  (image and ``--platform``) and as the value of a bare ``ARG name`` re-declared in a stage.
-* Stage scope: starts empty (plus what the base stage had, when FROM names an earlier stage,
-  and the base image's ENV). ``ARG name[=default]`` declares ``name`` from that line on:
-  ``--build-arg`` value, else the default expanded with the stage's variables so far, else the
-  global value of the same name, else declared-but-unset. ENV values win over ARG values of the
-  same name, whatever their order.
-* Predefined proxy ARGs (HTTP_PROXY, https_proxy, NO_PROXY...) reach RUN's environment when
-  given as build args, without an ARG line; they are not expanded in instructions unless
+  TARGETARCH, TARGETVARIANT, BUILDPLATFORM, BUILDOS, BUILDARCH, BUILDVARIANT), then the meta
+  ARGs in order: a meta ARG takes its ``--build-arg`` value verbatim if given, else its default
+  expanded with the globals so far; without either it stays unset. Globals are usable only in
+  FROM lines (image, ``--platform``) and as the value of a bare ``ARG name`` in a stage.
+* Stage scope: the base image's ENV (PATH added if missing) or, for ``FROM <stage>``, everything
+  that stage had. Each ``ARG name[=default]`` takes, in order of preference, the build arg,
+  the default expanded with the stage's variables so far, or (no default) the global value;
+  a value is written into the stage's variables from that line on; without one the name is
+  declared but unset. ``ENV`` writes the variables and the image config. Both write the same
+  table, so the later of ``ENV X`` and ``ARG X`` wins for the instructions after them (the
+  reference's "ENV overrides ARG" is the usual order: ARG first, ENV after); only ENV reaches
+  the image config.
+* Predefined proxy ARGs (HTTP_PROXY, https_proxy, NO_PROXY, ...) reach RUN as proxy settings
+  when given as build args, without an ARG line; they are not expanded in instructions unless
   declared.
 
-Lifecycle: ``global_args(...)`` once per build; one :class:`StageScope` per stage, fed every
-ARG/ENV instruction in order (``declare``/``set_env``); ``lookup()`` is the mapping to pass to
-``expand.expand_instruction``; ``run_env()`` the environment for a RUN step.
+Lifecycle: ``global_args(...)`` once per build; one :class:`StageScope` per stage
+(``StageScope.from_image`` or ``parent.child()``), fed ARG and ENV instructions in order
+(``declare``, ``set_env``); ``lookup()`` is the mapping for ``expand.expand_instruction``;
+``image_env()`` the config's Env list; ``run_env()`` the environment of a RUN step.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections.abc import Iterable, Mapping
 
 from dockyard.builder.expand import Lexer
 from dockyard.builder.instructions import Arg, Env
+from dockyard.errors import InvalidArgument
 
 PROXY_ARGS = (
     "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
@@ -36,16 +41,17 @@ PLATFORM_ARGS = (
     "BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT",
 )  # fmt: skip
 
+# BuildKit sets PATH when the base image has none (system.DefaultPathEnv for Linux).
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 
 def platform_args(target: str, build: str | None = None) -> dict[str, str]:
     """The automatic platform ARGs for ``os/arch[/variant]`` target and build platforms."""
     out: dict[str, str] = {}
     for prefix, plat in (("TARGET", target), ("BUILD", build or target)):
         parts = plat.split("/")
-        if len(parts) < 2 or not all(parts):
-            from dockyard.errors import InvalidArgument
-
-            raise InvalidArgument(f"invalid platform {plat!r}: want os/arch[/variant]")
+        if len(parts) < 2 or len(parts) > 3 or not all(parts):
+            raise InvalidArgument(f'invalid platform "{plat}": want os/arch[/variant]')
         out[prefix + "PLATFORM"] = plat
         out[prefix + "OS"] = parts[0]
         out[prefix + "ARCH"] = parts[1]
@@ -64,12 +70,24 @@ def global_args(
     lex = Lexer(escape)
     for instr in meta_args:
         for spec in instr.args:
-            name = lex.process_word(spec.name, values)
-            if name in build_args:
-                values[name] = build_args[name]
+            if spec.name in build_args:
+                values[spec.name] = build_args[spec.name]
             elif spec.default is not None:
-                values[name] = lex.process_word(spec.default, values)
+                try:
+                    values[spec.name] = lex.process_word(spec.default, values)
+                except InvalidArgument as err:
+                    raise InvalidArgument(
+                        f"dockerfile parse error on line {instr.line}: {err}"
+                    ) from None
     return values
+
+
+def _parse_env_list(env: Iterable[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in env:
+        k, _, v = item.partition("=")
+        out[k] = v
+    return out
 
 
 class StageScope:
@@ -79,45 +97,75 @@ class StageScope:
         self,
         build_args: Mapping[str, str],
         globals_: Mapping[str, str],
-        env: Mapping[str, str] | None = None,
-        args: Mapping[str, str] | None = None,
+        variables: Mapping[str, str] | None = None,
+        image_env: Mapping[str, str] | None = None,
         escape: str = "\\",
     ) -> None:
         self.build_args = dict(build_args)
         self.globals = dict(globals_)
-        self.env: dict[str, str] = dict(env or {})
-        self.args: dict[str, str] = dict(args or {})
-        self.declared: set[str] = set(self.args)
+        self.variables: dict[str, str] = dict(variables or {})
+        self.env: dict[str, str] = dict(image_env if image_env is not None else self.variables)
+        self.declared: list[str] = []
         self.escape = escape
 
+    @classmethod
+    def from_image(
+        cls,
+        build_args: Mapping[str, str],
+        globals_: Mapping[str, str],
+        image_env: Iterable[str] = (),
+        escape: str = "\\",
+    ) -> StageScope:
+        """Scope of a stage whose base is an image with config Env ``["K=V", ...]``."""
+        env = _parse_env_list(image_env)
+        env.setdefault("PATH", DEFAULT_PATH)
+        return cls(build_args, globals_, env, env, escape)
+
     def lookup(self) -> dict[str, str]:
-        """What ``$name`` means at this point: ENV over ARG."""
-        merged = dict(self.args)
-        merged.update(self.env)
-        return merged
+        """What ``$name`` means at this point of the stage."""
+        return dict(self.variables)
 
     def declare(self, instr: Arg) -> None:
-        """Apply an in-stage ARG instruction (unexpanded, as parsed)."""
+        """Apply an in-stage ARG instruction (as parsed: names are never expanded)."""
         lex = Lexer(self.escape)
         for spec in instr.args:
-            name = lex.process_word(spec.name, self.lookup())
-            self.declared.add(name)
+            name = spec.name
+            self.declared.append(name)
+            value: str | None
             if name in self.build_args:
-                self.args[name] = self.build_args[name]
+                value = self.build_args[name]
             elif spec.default is not None:
-                self.args[name] = lex.process_word(spec.default, self.lookup())
-            elif name in self.globals:
-                self.args[name] = self.globals[name]
+                try:
+                    value = lex.process_word(spec.default, self.variables)
+                except InvalidArgument as err:
+                    raise InvalidArgument(
+                        f"dockerfile parse error on line {instr.line}: {err}"
+                    ) from None
+            else:
+                value = self.globals.get(name)
+            if value is not None:
+                self.variables[name] = value
 
     def set_env(self, instr: Env) -> None:
         """Apply an ENV instruction (unexpanded): every pair sees the values before it."""
         lex = Lexer(self.escape)
         before = self.lookup()
-        for k, v in instr.pairs:
-            self.env[lex.process_word(k, before)] = lex.process_word(v, before)
+        try:
+            pairs = [
+                (lex.process_word(k, before), lex.process_word(v, before)) for k, v in instr.pairs
+            ]
+        except InvalidArgument as err:
+            raise InvalidArgument(f"dockerfile parse error on line {instr.line}: {err}") from None
+        for k, v in pairs:
+            self.variables[k] = v
+            self.env[k] = v
+
+    def image_env(self) -> list[str]:
+        """The image config's Env: base image ENV and this build's ENV, never ARG values."""
+        return [f"{k}={v}" for k, v in self.env.items()]
 
     def run_env(self) -> dict[str, str]:
-        """Environment of a RUN step: ENV, declared ARG values, and proxy build args."""
+        """Environment of a RUN step: the stage's variables plus proxy build args."""
         out = self.lookup()
         for name in PROXY_ARGS:
             if name in self.build_args and name not in out:
@@ -125,8 +173,10 @@ class StageScope:
         return out
 
     def child(self) -> StageScope:
-        """Scope for a stage built ``FROM`` this one: it inherits ENV and ARG values."""
-        return StageScope(self.build_args, self.globals, self.env, self.args, self.escape)
+        """Scope for a stage built ``FROM`` this one: it inherits variables and ENV."""
+        new = StageScope(self.build_args, self.globals, self.variables, self.env, self.escape)
+        new.declared = list(self.declared)
+        return new
 
     def unused_build_args(self, all_declared: Iterable[str]) -> list[str]:
         """Build args no ARG consumed (Docker warns about them); proxies and platform excluded."""

@@ -6,10 +6,12 @@ build_args, target)`` then
 
 * expands every FROM image and ``--platform`` with the global ARGs (``base name ... should
   not be blank`` if the image expands to nothing);
-* resolves references to other stages: ``FROM <earlier stage name>``, ``COPY --from=<name or
-  index>`` and ``RUN --mount=...,from=<name or index>`` (names are case-insensitive; a name
-  that is no stage is an image reference; an index must name an existing stage);
-* rejects duplicate stage names and dependency cycles;
+* resolves references to other stages: ``FROM <earlier stage name>`` (exact, after
+  expansion), ``COPY --from=<name or index>`` (no variables allowed there) and ``RUN
+  --mount=...,from=<name>``; a name that is no stage is an image reference; an index must
+  name an existing stage;
+* rejects duplicate stage names and dependency cycles, and (for the stages it builds) copies
+  or mounts from a stage defined later in the file, since stages are dispatched in order;
 * picks the target (``--target`` name, default the last stage) and returns the stages it
   needs, dependencies first; unreachable stages are skipped, as BuildKit skips them.
 
@@ -22,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from dockyard.builder.expand import Lexer
-from dockyard.builder.instructions import Arg, Copy, Dockerfile, From, Instruction, Onbuild, Run
+from dockyard.builder.instructions import Arg, Copy, Dockerfile, From, Instruction, Run, _suggest
 from dockyard.builder.scope import global_args
 from dockyard.errors import InvalidArgument
 
@@ -107,15 +109,46 @@ def _line_error(line: int, message: str) -> InvalidArgument:
     return InvalidArgument(f"dockerfile parse error on line {line}: {message}")
 
 
-def _sources(instr: Instruction) -> list[str]:
-    """The ``--from`` values an instruction reads from (ONBUILD triggers run elsewhere)."""
-    if isinstance(instr, Copy) and instr.from_:
-        return [instr.from_]
-    if isinstance(instr, Run):
-        return [m.from_ for m in instr.mounts if m.from_]
-    if isinstance(instr, Onbuild):
-        return []
-    return []
+def _stage_name(st: Stage) -> str:
+    return st.name if st.name is not None else f"stage-{st.index}"
+
+
+_NO_FROM_EXPANSION = (
+    "variable expansion is not supported for --from, define a new stage with FROM using ARG "
+    "from global scope as a workaround"
+)
+
+
+@dataclass(frozen=True)
+class _Ref:
+    index: int
+    line: int
+    kind: str  # "copy" | "mount"
+    target: str  # mount target, for the message
+
+
+def _refs(st: Stage, stages: list[Stage], escape: str) -> list[_Ref]:
+    """Stages that ``st``'s instructions read from (COPY --from, RUN --mount from=)."""
+    out: list[_Ref] = []
+    lex = Lexer(escape)
+    for instr in st.instructions:
+        if isinstance(instr, Copy) and instr.from_:
+            try:
+                if lex.process_word(instr.from_, {}) != instr.from_:
+                    raise InvalidArgument(_NO_FROM_EXPANSION)
+                idx = _stage_ref(instr.from_, stages, st.index)
+            except InvalidArgument as err:
+                raise _line_error(instr.line, str(err)) from None
+            if idx is not None:
+                out.append(_Ref(idx, instr.line, "copy", ""))
+        elif isinstance(instr, Run):
+            for m in instr.mounts:
+                # mounts name stages only by name (BuildKit's detectRunMount); no index
+                low = (m.from_ or "").lower()
+                for other in stages:
+                    if m.from_ and other.name == low:
+                        out.append(_Ref(other.index, instr.line, "mount", m.target))
+    return out
 
 
 def plan(
@@ -132,44 +165,66 @@ def plan(
     resolved: list[ResolvedStage] = []
     for st in stages:
         f = st.from_
-        if st.name is not None:
-            if st.name in names:
-                raise _line_error(f.line, f'duplicate stage name "{st.name}"')
         try:
             base = lex.process_word(f.image, globals_)
-            plat = lex.process_word(f.platform, globals_) if f.platform is not None else None
         except InvalidArgument as err:
             raise _line_error(f.line, str(err)) from None
         if base == "":
             raise _line_error(f.line, f"base name ({f.image}) should not be blank")
-        base_stage = names.get(base.lower())
-        deps: list[int] = [] if base_stage is None else [base_stage]
-        for instr in st.instructions:
-            for ref in _sources(instr):
-                try:
-                    expanded = lex.process_word(ref, globals_)
-                    idx = _stage_ref(expanded, list(stages), st.index)
-                except InvalidArgument as err:
-                    raise _line_error(instr.line, str(err)) from None
-                if idx == st.index:
-                    raise _line_error(
-                        instr.line, f"circular dependency detected on stage: {st.display()}"
-                    )
-                if idx is not None and idx not in deps:
-                    deps.append(idx)
+        plat = None
+        if f.platform is not None:
+            try:
+                plat = lex.process_word(f.platform, globals_)
+            except InvalidArgument as err:
+                raise _line_error(
+                    f.line, f"failed to process arguments for platform {f.platform}: {err}"
+                ) from None
+            if plat == "":
+                raise _line_error(f.line, f"empty platform value from expression {f.platform}")
+        # BuildKit looks the expanded base up among the stages named so far, case-sensitively
+        # against their lower-cased names.
+        base_stage = names.get(base)
         if st.name is not None:
+            if st.name in names:
+                raise _line_error(f.line, f'duplicate stage name "{st.name}"')
             names[st.name] = st.index
+        deps: list[int] = [] if base_stage is None else [base_stage]
+        for ref in _refs(st, list(stages), df.escape):
+            if ref.index == st.index:
+                raise _line_error(
+                    ref.line, f"circular dependency detected on stage: {_stage_name(st)}"
+                )
+            if ref.index not in deps:
+                deps.append(ref.index)
         resolved.append(ResolvedStage(st, base, base_stage, plat, tuple(deps)))
     if target:
         low = target.lower()
         if low not in names:
-            raise InvalidArgument(f"failed to reach build target {target} in Dockerfile")
+            message = f'target stage "{target}" could not be found'
+            raise InvalidArgument(_suggest(message, target, list(names), True))
         target_index = names[low]
     else:
         target_index = len(stages) - 1
     for i in range(len(resolved)):
         _order(resolved, i)  # every stage is checked for cycles, needed or not
     order = _order(resolved, target_index)
+    for i in order:
+        st = resolved[i].stage
+        for ref in _refs(st, list(stages), df.escape):
+            if ref.index > st.index:
+                # stages are dispatched in file order: a later one does not exist yet
+                src = _stage_name(stages[ref.index])
+                if ref.kind == "copy":
+                    msg = (
+                        f'cannot copy from stage "{src}", it needs to be defined before '
+                        f'current stage "{_stage_name(st)}"'
+                    )
+                else:
+                    msg = (
+                        f'cannot mount from stage "{src}" to "{ref.target}", stage needs to be '
+                        "defined before current command"
+                    )
+                raise _line_error(ref.line, msg)
     return BuildPlan(
         meta_args=meta,
         global_args=tuple(sorted(globals_.items())),
@@ -190,7 +245,7 @@ def _order(stages: list[ResolvedStage], target: int) -> tuple[int, ...]:
         if state.get(i) == "active":
             st = stages[i].stage
             raise _line_error(
-                st.from_.line, f"circular dependency detected on stage: {st.display()}"
+                st.from_.line, f"circular dependency detected on stage: {_stage_name(st)}"
             )
         state[i] = "active"
         for d in sorted(stages[i].deps):

@@ -283,7 +283,7 @@ def test_simple_instructions() -> None:
     )
     assert one('VOLUME ["/data"]').paths == ("/data",)
     assert one("EXPOSE 80 443/tcp 53/udp") == Expose(
-        ports=("80", "443/tcp", "53/udp"), line=2, end_line=2, original="EXPOSE 80 443/tcp 53/udp"
+        ports=("443/tcp", "53/udp", "80"), line=2, end_line=2, original="EXPOSE 80 443/tcp 53/udp"
     )
     assert one("STOPSIGNAL SIGKILL") == Stopsignal(
         signal="SIGKILL", line=2, end_line=2, original="STOPSIGNAL SIGKILL"
@@ -332,6 +332,8 @@ def test_healthcheck() -> None:
     assert h.end_line == 3
     h = one('HEALTHCHECK CMD ["/bin/check", "-x"]')
     assert h.test == ("CMD", "/bin/check", "-x") and h.interval is None
+    h = one("HEALTHCHECK --interval=0s --retries=0 CMD x")
+    assert (h.interval, h.retries) == (0, 0)
     h = one("HEALTHCHECK NONE")
     assert h.none and h.test == ("NONE",)
     # BuildKit does not look at the flags of HEALTHCHECK NONE
@@ -345,10 +347,10 @@ def test_healthcheck() -> None:
         ("HEALTHCHECK NONE x", "HEALTHCHECK NONE takes no arguments"),
         ("HEALTHCHECK CMD", "Missing command after HEALTHCHECK CMD"),
         ("HEALTHCHECK RUN x", 'Unknown type "RUN" in HEALTHCHECK (try CMD)'),
-        ("HEALTHCHECK --interval=0s CMD x", 'Interval "interval" cannot be less than 1ms'),
+        ("HEALTHCHECK --interval=500us CMD x", 'Interval "interval" cannot be less than 1ms'),
         ("HEALTHCHECK --timeout=abc CMD x", 'time: invalid duration "abc"'),
         ("HEALTHCHECK --timeout=5 CMD x", 'time: missing unit in duration "5"'),
-        ("HEALTHCHECK --retries=0 CMD x", "--retries must be at least 1 (not 0)"),
+        ("HEALTHCHECK --retries=-1 CMD x", "--retries cannot be negative (-1)"),
         ("HEALTHCHECK --retries=x CMD x", 'parsing "x": invalid syntax'),
         ("HEALTHCHECK --intervl=1s CMD x", "unknown flag: --intervl (did you mean --interval?)"),
     ],

@@ -559,6 +559,8 @@ def _duration(flags: _Flags, name: str) -> int | None:
         ns = parse_duration(value)
     except ValueError as err:
         raise InvalidArgument(str(err)) from None
+    if ns == 0:
+        return 0  # "0s" means "use the default" and is allowed
     if ns < MIN_HEALTH_DURATION_NS:
         raise InvalidArgument(f'Interval "{name}" cannot be less than 1ms')
     return ns
@@ -588,8 +590,8 @@ def _healthcheck(node: Node, flags: _Flags) -> Instruction:
         if re.fullmatch(r"[+-]?[0-9]+", raw) is None:  # Go's strconv.ParseInt
             raise InvalidArgument(f'strconv.ParseInt: parsing "{raw}": invalid syntax')
         retries = int(raw, 10)
-        if retries < 1:
-            raise InvalidArgument(f"--retries must be at least 1 (not {retries})")
+        if retries < 0:
+            raise InvalidArgument(f"--retries cannot be negative ({retries})")
     return Healthcheck(
         test=test,
         interval=_duration(flags, "interval"),
@@ -605,7 +607,7 @@ def _expose(node: Node, flags: _Flags) -> Instruction:
     if not node.args:
         raise _err_at_least_one("EXPOSE")
     flags.parse()
-    return Expose(ports=node.args, **_base(node))  # type: ignore[arg-type]
+    return Expose(ports=tuple(sorted(node.args)), **_base(node))  # type: ignore[arg-type]
 
 
 def _user(node: Node, flags: _Flags) -> Instruction:

@@ -257,3 +257,20 @@ def test_derive_repo_digest_scratch_and_readonly(svc: ImageService, busybox_tar:
         svc.unmount_rootfs(mnt)
     svc.remove_rootfs("ro")
     svc.remove_rootfs("scratch")
+
+
+def test_export_mount_left_by_a_dead_daemon_is_cleaned_on_start(tmp_path: Path, busybox_tar: Path) -> None:
+    s = ImageService(tmp_path / "st", snapshotter="overlay")
+    iid = _import(s, busybox_tar)
+    s.prepare_rootfs(iid, "c")
+    stale = s.root / "tmp" / "export-stale"
+    stale.mkdir()
+    s.mount_rootfs("c", stale)
+    s.close()
+    s = ImageService(tmp_path / "st", snapshotter="overlay")
+    try:
+        assert not stale.exists()
+        with open("/proc/self/mountinfo") as f:
+            assert str(stale) not in f.read()
+    finally:
+        s.close()

@@ -53,7 +53,7 @@ from dockyard.oci.identity import chain_ids
 from dockyard.snapshots.mount import Mount, mount_all, unmount_all
 from dockyard.snapshots.naive import NaiveSnapshotter
 from dockyard.snapshots.overlay import OverlaySnapshotter, overlay_supported
-from dockyard.snapshots.snapshotter import Snapshotter
+from dockyard.snapshots.snapshotter import Snapshotter, force_rmtree
 from dockyard.snapshots.storage import Kind
 
 _ID_RE = re.compile(r"^(?:sha256:)?([0-9a-f]{1,64})$")
@@ -111,11 +111,23 @@ class ImageService:
             self.snapshots = NaiveSnapshotter(self.root / "snapshots" / "naive")
         else:
             raise InvalidArgument(f"unknown snapshotter {snapshotter!r}")
-        (self.root / "tmp").mkdir(exist_ok=True)
+        self._clean_tmp()
         self._lock = threading.RLock()
         self._configs: dict[str, dict[str, Any]] = {}
         self._sweep_extractions()
         self.gc()
+
+    def _clean_tmp(self) -> None:
+        """Empty ``tmp/`` (export mounts a killed daemon left mounted, overlay checks)."""
+        tmp = self.root / "tmp"
+        tmp.mkdir(exist_ok=True)
+        for e in os.scandir(tmp):
+            p = Path(e.path)
+            try:
+                unmount_all(p)
+            except Exception:  # noqa: BLE001 - left for the next start; never fatal
+                continue
+            force_rmtree(p)
 
     def close(self) -> None:
         self.records.close()
@@ -832,8 +844,15 @@ class ImageService:
         layers = list(parent.layer_blobs if parent else ()) + [layer]
         return self._register(new, layers, tags=[tag] if tag else [], parent=parent.id if parent else "")
 
-    def export_rootfs(self, key: str, out: BinaryIO) -> None:
-        """``docker export``: the container's merged filesystem as a tar written to ``out``."""
+    def export_rootfs(self, key: str, out: BinaryIO, *, mounted: Path | None = None) -> None:
+        """``docker export``: the container's merged filesystem as a tar written to ``out``.
+
+        ``mounted``: where the caller already has it mounted (a running container's bundle
+        rootfs, seen from the daemon's mount namespace); otherwise it is mounted on a temp
+        directory for the duration (and unmounted at the next start if the daemon dies)."""
+        if mounted is not None:
+            compute.write_tree(out, Path(mounted))
+            return
         with ExitStack() as stack:
             target = Path(tempfile.mkdtemp(prefix="export-", dir=self.root / "tmp"))
             stack.callback(os.rmdir, target)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dockyard.snapshots import _mount
 from dockyard.snapshots.mount import Mount
-from dockyard.snapshots.snapshotter import Snapshotter, _rmtree
+from dockyard.snapshots.snapshotter import Snapshotter, force_rmtree
 from dockyard.snapshots.storage import Info, Kind
 
 
@@ -66,4 +66,4 @@ def overlay_supported(scratch: Path) -> bool:
         _mount.umount(d / "merged", _mount.MNT_DETACH)
         return True
     finally:
-        _rmtree(d)
+        force_rmtree(d)

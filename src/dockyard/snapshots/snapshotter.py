@@ -46,7 +46,7 @@ class Snapshotter:
         known = {str(i) for i in self.meta.ids()}
         for e in os.scandir(self.root / "s"):
             if e.name not in known:
-                _rmtree(Path(e.path))
+                force_rmtree(Path(e.path))
 
     def _dir(self, sid: int) -> Path:
         return self.root / "s" / str(sid)
@@ -62,7 +62,7 @@ class Snapshotter:
             try:
                 self._make_dirs(d, self.meta.find(parent) if parent else None)
             except BaseException:
-                _rmtree(d)
+                force_rmtree(d)
                 raise
         return self.mounts(key)
 
@@ -88,7 +88,7 @@ class Snapshotter:
     def remove(self, key: str) -> None:
         with self.meta.tx() as db:
             sid = self.meta.delete(db, key)
-        _rmtree(self._dir(sid))
+        force_rmtree(self._dir(sid))
 
     def usage(self, key: str) -> int:
         """Bytes used by the snapshot's own directory (not its parents)."""
@@ -120,7 +120,7 @@ def _du(path: Path) -> int:
     return total
 
 
-def _rmtree(path: Path) -> None:
+def force_rmtree(path: Path) -> None:
     def onerror(func, p, exc):  # type: ignore[no-untyped-def]
         # A read-only directory inside a layer (mode 0555) can't be emptied until made writable.
         try:

@@ -274,3 +274,27 @@ def test_export_mount_left_by_a_dead_daemon_is_cleaned_on_start(tmp_path: Path, 
             assert str(stale) not in f.read()
     finally:
         s.close()
+
+
+def test_concurrent_imports_of_the_same_layer(overlay_svc: ImageService, busybox_tar: Path) -> None:
+    import threading
+
+    ids: list[str] = []
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            with open(busybox_tar, "rb") as f:
+                ids.append(overlay_svc.import_tarball(f, repo_tag=f"par:{i}", changes=["CMD x"]))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    layers = {overlay_svc.get(i).layers for i in ids}
+    assert len(layers) == 1  # one shared unpacked layer
+    assert [s.key for s in overlay_svc.snapshots.list()] == [next(iter(layers))[0]]

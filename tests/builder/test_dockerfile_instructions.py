@@ -447,3 +447,41 @@ def test_parse_trigger_from_image_config() -> None:
 )
 def test_go_number_parsing(line: str, message: str) -> None:
     assert message in error(line)
+
+
+def test_mount_with_variables_is_validated_after_expansion() -> None:
+    from dockyard.builder.expand import expand_instruction
+
+    r = one("RUN --mount=type=$T,target=/c,from=base x")
+    (m,) = r.mounts
+    assert m.pending and m.from_ == "base"
+    (m,) = expand_instruction(r, {"T": "cache"}).mounts
+    assert not m.pending and (m.type, m.target, m.readonly) == ("cache", "/c", False)
+    with pytest.raises(InvalidArgument, match="line 2: unsupported mount type"):
+        expand_instruction(r, {"T": "nope"})
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "RUN --mount=from=$STAGE,target=/x x",
+            "'from' doesn't support variable expansion, define alias stage instead",
+        ),
+        (
+            "RUN --mount=type=secret,id=a,sharing=locked x",
+            "invalid cache sharing set for secret mount",
+        ),
+        (
+            "RUN --mount=type=cahce,target=/x x",
+            'unsupported mount type "cahce" (did you mean cache?)',
+        ),
+        (
+            "RUN --mount=type=cache,trget=/x x",
+            "unexpected key 'trget' in 'trget=/x' (did you mean target?)",
+        ),
+        ("RUN --mount=type=bind,dest=/x x", "unexpected key 'dest'"),
+    ],
+)
+def test_more_mount_errors(line: str, message: str) -> None:
+    assert message in error(line)

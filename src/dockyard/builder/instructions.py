@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from dockyard.builder.duration import parse_duration
 from dockyard.builder.mounts import Mount, parse_mount
 from dockyard.builder.parser import Heredoc, Node, ParseResult, parse, parse_heredoc_word
+from dockyard.builder.suggest import suggest as _suggest
 from dockyard.builder.values import parse_chmod
 from dockyard.errors import InvalidArgument
 
@@ -269,40 +270,6 @@ class _Flags:
 
     def strings(self, name: str) -> tuple[str, ...]:
         return tuple(self.values.get(name, ()))  # type: ignore[arg-type]
-
-
-def _levenshtein(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
-def _suggest(
-    message: str, value: str, options: list[str], case_sensitive: bool, prefix: str = ""
-) -> str:
-    """BuildKit's suggest.WrapError: append `` (did you mean X?)`` for a close option."""
-    val = value if case_sensitive else value.lower()
-    match, best = "", 3
-    for opt in options:
-        o = opt if case_sensitive else opt.lower()
-        if o == val:
-            return message
-        d = _levenshtein(val, o)
-        if d < best:
-            best = d
-            match = o
-            if not case_sensitive:
-                if value == value.lower():
-                    match = o.lower()
-                elif value == value.upper():
-                    match = o.upper()
-                else:
-                    match = opt
-    return f"{message} (did you mean {prefix}{match}?)" if match else message
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """``RUN --mount=...`` specifications, parsed and validated as BuildKit does.
 
 ``parse_mount("type=cache,target=/root/.cache,sharing=locked")`` -> :class:`Mount`. The spec is
-CSV (so ``"target=/a,b"`` can be quoted); keys are case-insensitive; bare ``ro``/``rw``/
-``required`` are booleans. ``expand`` (optional) expands every value first: the instruction
-layer parses once without it to validate, and ``expand.expand_instruction`` re-parses with the
+CSV; keys are case-insensitive; bare ``ro``/``rw``/``required`` are booleans. ``expand``
+(optional) expands every value first. The instruction layer parses without it: a spec with no
+``$`` is fully validated then, one with variables is only checked for a variable in ``from``
+(never allowed) and comes back ``pending``; ``expand.expand_instruction`` re-parses it with the
 stage's variables. Errors raise InvalidArgument with BuildKit's wording.
 """
 
@@ -14,12 +15,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from dockyard.builder.suggest import suggest as _suggest
 from dockyard.errors import InvalidArgument
 
 MOUNT_TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
 SHARING_MODES = ("shared", "private", "locked")
 _KEYS = (
-    "type", "from", "source", "src", "target", "dst", "destination", "dest", "readonly", "ro",
+    "type", "from", "source", "src", "target", "dst", "destination", "readonly", "ro",
     "rw", "readwrite", "required", "size", "id", "sharing", "mode", "uid", "gid", "env",
 )  # fmt: skip
 
@@ -40,6 +42,7 @@ class Mount:
     required: bool = False
     env: str | None = None
     size: int | None = None  # tmpfs size limit in bytes
+    pending: bool = False  # values hold variables: only ``spec`` and ``from_`` are meaningful
 
 
 def _bool(key: str, value: str) -> bool:
@@ -78,6 +81,17 @@ def parse_mount(spec: str, expand: Callable[[str], str] | None = None) -> Mount:
         fields = next(csv.reader([spec]), [])
     except csv.Error as err:
         raise InvalidArgument(f"failed to parse csv mounts: {err}") from None
+    if expand is None and "$" in spec:
+        from_ = ""
+        for field in fields:
+            key, eq, value = field.partition("=")
+            if eq and key.lower() == "from":
+                if re.search(r"\$.", value):
+                    raise InvalidArgument(
+                        "'from' doesn't support variable expansion, define alias stage instead"
+                    )
+                from_ = value
+        return Mount(spec=spec, from_=from_, pending=True)
     kw: dict[str, object] = {"type": "bind"}
     ro_auto = True
     for field in fields:
@@ -100,13 +114,15 @@ def parse_mount(spec: str, expand: Callable[[str], str] | None = None) -> Mount:
             value = expand(value)
         if key == "type":
             if value.lower() not in MOUNT_TYPES:
-                raise InvalidArgument(f'unsupported mount type "{value}"')
+                raise InvalidArgument(
+                    _suggest(f'unsupported mount type "{value}"', value, list(MOUNT_TYPES), True)
+                )
             kw["type"] = value.lower()
         elif key == "from":
             kw["from_"] = value
         elif key in ("source", "src"):
             kw["source"] = value
-        elif key in ("target", "dst", "destination", "dest"):
+        elif key in ("target", "dst", "destination"):
             kw["target"] = value
         elif key in ("readonly", "ro"):
             kw["readonly"], ro_auto = _bool(key, value), False
@@ -133,7 +149,9 @@ def parse_mount(spec: str, expand: Callable[[str], str] | None = None) -> Mount:
         elif key == "env":
             kw["env"] = value
         else:
-            raise InvalidArgument(f"unexpected key '{key}' in '{field}'")
+            raise InvalidArgument(
+                _suggest(f"unexpected key '{key}' in '{field}'", key, list(_KEYS), True)
+            )
     mtype = kw["type"]
     if mtype not in ("secret", "ssh", "cache"):
         for k in ("mode", "uid", "gid"):
@@ -148,6 +166,8 @@ def parse_mount(spec: str, expand: Callable[[str], str] | None = None) -> Mount:
             raise InvalidArgument("secret mount should not have a from")
         if not (kw.get("source") or kw.get("target") or kw.get("id") or kw.get("env")):
             raise InvalidArgument("invalid secret mount. one of source, target required")
+        if kw.get("sharing"):
+            raise InvalidArgument("secret mount should not define sharing")
         if kw.get("source") and kw.get("id"):
             raise InvalidArgument("both source and id can't be set")
     if mtype in ("bind", "cache", "tmpfs") and not kw.get("target"):

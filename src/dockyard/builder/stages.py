@@ -24,8 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from dockyard.builder.expand import Lexer
-from dockyard.builder.instructions import Arg, Copy, Dockerfile, From, Instruction, Run, _suggest
+from dockyard.builder.instructions import Arg, Copy, Dockerfile, From, Instruction, Run
 from dockyard.builder.scope import global_args
+from dockyard.builder.suggest import suggest as _suggest
 from dockyard.errors import InvalidArgument
 
 SCRATCH = "scratch"

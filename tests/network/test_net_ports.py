@@ -8,7 +8,7 @@ import socket
 import pytest
 from nethelpers import start_echo, tcp_ask
 
-from dockyard.errors import Conflict
+from dockyard.errors import Conflict, InvalidArgument
 from dockyard.network import rules
 from dockyard.network.manager import NetworkSpec
 from dockyard.network.portspec import parse_port_spec
@@ -170,3 +170,32 @@ def test_loopback_published_port_not_reachable_from_the_link(manager, new_contai
                    f"[s.sendto(b'evil', ('127.0.0.1', {hp})) for _ in range(3)]")
     ready, _, _ = select.select([udp.stdout], [], [], 1.0)
     assert ready == [], f"the container received: {udp.stdout.readline()}"
+
+
+def test_only_published_ports_reachable_from_outside_the_bridge(manager, new_container, outside, servers):  # type: ignore[no-untyped-def]
+    net = manager.create_network(NetworkSpec(name="p6", subnet="10.213.16.0/24"))
+    other = manager.create_network(NetworkSpec(name="p7", subnet="10.213.17.0/24"))
+    open_net = manager.create_network(NetworkSpec(
+        name="p8", subnet="10.213.18.0/24",
+        options={"com.docker.network.bridge.gateway_mode_ipv4": "nat-unprotected"}))
+    c, d, e = new_container(), new_container(), new_container()
+    ec = manager.connect(net.id, "c" * 64, c.netns, name="c")
+    manager.connect(other.id, "d" * 64, d.netns, name="d")
+    ee = manager.connect(open_net.id, "e" * 64, e.netns, name="e")
+    servers.append(start_echo(c, 80, "c80"))
+    servers.append(start_echo(c, 81, "c81"))
+    servers.append(start_echo(e, 80, "e80"))
+    hp = free_port()
+    manager.publish("c" * 64, ec, parse_port_spec(f"{hp}:80"))
+    ask = ("import socket\ntry:\n s=socket.create_connection(('{ip}', {port}), timeout=1.5); s.sendall(b'x');"
+           " print(s.recv(100).decode())\nexcept OSError as e: print('ERR', e)")
+    outside.run("ip", "route", "add", "10.213.16.0/22", "via", "10.250.0.1")
+    assert outside.python(ask.format(ip="10.250.0.1", port=hp)).startswith("c80 ")  # published
+    assert outside.python(ask.format(ip=ec.ip, port=81)).startswith("ERR")  # direct: refused
+    assert d.python(ask.format(ip=ec.ip, port=81)).startswith("ERR")  # another network: isolated
+    assert d.python(ask.format(ip="10.213.17.1", port=hp)).startswith("c80 ")  # published: fine
+    assert tcp_ask(ec.ip, 81).startswith("c81 ")  # the host itself may connect directly
+    assert outside.python(ask.format(ip=ee.ip, port=80)).startswith("e80 ")  # nat-unprotected
+    with pytest.raises(InvalidArgument, match="gateway_mode_ipv4"):
+        manager.create_network(NetworkSpec(name="bad", subnet="10.213.19.0/24",
+                               options={"com.docker.network.bridge.gateway_mode_ipv4": "wide-open"}))

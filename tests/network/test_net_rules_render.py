@@ -19,6 +19,8 @@ def test_render() -> None:
     assert 'add rule inet dockyard nets iifname "dy-i" oifname "dy-i" drop' in lines  # icc=false
     assert 'add rule ip dockyard ports tcp dport 8080 dnat to 10.213.1.2:80 comment "c1"' in lines
     assert 'add rule ip dockyard ports ip daddr 127.0.0.1 udp dport 5353 dnat to 10.213.1.3:53 comment "c2"' in lines
+    assert ('add rule inet dockyard nets oifname "dy-a" iifname != "dy-a" ct state new '
+            'ct status & dnat == 0 drop') in lines
     assert 'add rule inet dockyard guard iifname "dy-a" ip daddr 127.0.0.0/8 drop' in lines
     # chains are flushed before being refilled, in the same transaction
     assert lines.index("flush chain ip dockyard ports") < lines.index(

@@ -46,6 +46,7 @@ from dockyard.network.model import (
     DRIVER_NULL,
     OPT_BRIDGE_NAME,
     OPT_DEFAULT_BRIDGE,
+    OPT_GATEWAY_MODE,
     OPT_HOST_BINDING,
     OPT_ICC,
     OPT_MASQUERADE,
@@ -210,11 +211,16 @@ class NetworkManager:
             raise InvalidArgument(f"invalid value {opts[OPT_MTU]!r} for option {OPT_MTU}") from None
         if not 68 <= mtu <= 65535:
             raise InvalidArgument(f"invalid MTU {mtu} in option {OPT_MTU}: 68..65535")
+        mode = opts.get(OPT_GATEWAY_MODE, "nat") or "nat"
+        if mode not in ("nat", "nat-unprotected", "routed"):
+            raise InvalidArgument(f"invalid value {mode!r} for option {OPT_GATEWAY_MODE}: "
+                                  "expected nat, nat-unprotected or routed")
         n = Network(
             nid, spec.name, DRIVER_BRIDGE, created, bridge=name,
             bridge_created=br.link_index(self._ipr, name) is None, pool=pool,
             internal=spec.internal, icc=_bool_opt(opts, OPT_ICC, True),
-            masquerade=_bool_opt(opts, OPT_MASQUERADE, True), mtu=mtu,
+            masquerade=_bool_opt(opts, OPT_MASQUERADE, True) and mode != "routed",
+            protect=mode == "nat", mtu=mtu,
             host_binding_ipv4=opts.get(OPT_HOST_BINDING, ""), predefined=predefined,
             options=opts, labels=dict(spec.labels),
         )
@@ -250,7 +256,7 @@ class NetworkManager:
             fwpolicy.remove_bridge_rules(n.bridge)
 
     def _sync_rules(self) -> None:
-        nets = [rules.NetRules(n.bridge, str(n.pool.subnet), n.internal, n.icc, n.masquerade)
+        nets = [rules.NetRules(n.bridge, str(n.pool.subnet), n.internal, n.icc, n.masquerade, n.protect)
                 for n in self._nets.values() if n.driver == DRIVER_BRIDGE and n.pool]
         if not nets:
             rules.teardown()

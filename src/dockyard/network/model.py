@@ -21,6 +21,7 @@ OPT_MASQUERADE = "com.docker.network.bridge.enable_ip_masquerade"
 OPT_HOST_BINDING = "com.docker.network.bridge.host_binding_ipv4"
 OPT_MTU = "com.docker.network.driver.mtu"
 OPT_DEFAULT_BRIDGE = "com.docker.network.bridge.default_bridge"
+OPT_GATEWAY_MODE = "com.docker.network.bridge.gateway_mode_ipv4"  # nat | nat-unprotected | routed
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class Network:
     internal: bool = False
     icc: bool = True
     masquerade: bool = True
+    protect: bool = True  # only published ports reachable from outside the bridge
     mtu: int = 1500
     host_binding_ipv4: str = ""
     predefined: bool = False

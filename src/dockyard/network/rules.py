@@ -10,7 +10,8 @@ We never touch another program's tables. Everything lives in two tables::
     └── chain masq         per network: outbound masquerade, 127/8 and hairpin masquerade
     table inet dockyard                    (filter)
     ├── chain forward      filter hook forward, priority filter, policy accept: -> nets
-    ├── chain nets         per network: --internal isolation, enable_icc=false
+    ├── chain nets         per network: --internal isolation, enable_icc=false, and no new
+    │                      connection into a bridge from elsewhere unless DNATed (published)
     └── chain guard        filter hook prerouting, priority raw: per bridge, drop packets
                            from the bridge addressed to 127.0.0.0/8
 
@@ -35,6 +36,11 @@ container that can craft packets (CAP_NET_RAW is in docker's default set) send t
 127.0.0.1 through the bridge and reach services bound to localhost only (CVE-2020-8558 is the
 same flaw in kube-proxy). Legitimate replies to a DNATed 127.0.0.1 connection are addressed to
 the masqueraded gateway address at this point (conntrack reverses NAT later), so they pass.
+
+Why the "unless DNATed" rule: a neighbour that routes the subnet via this host, or a container
+on another of our networks, could otherwise open connections to any port of any container;
+docker isolates networks and, since 28.0, blocks this direct routing unless the network's
+``gateway_mode_ipv4`` is ``nat-unprotected`` or ``routed``.
 
 Why 127/8 is not DNATed in prerouting: the host's own connections to 127.0.0.1:P are DNATed
 in ``output``; a packet *arriving* for 127.0.0.1 can only come from a neighbour that routes
@@ -64,6 +70,7 @@ class NetRules:
     internal: bool = False
     icc: bool = True
     masquerade: bool = True
+    protect: bool = True  # new connections from other interfaces only through published ports
 
 
 def _base() -> list[str]:
@@ -117,6 +124,9 @@ def render(networks: Iterable[NetRules], ports: Iterable[tuple[str, PublishedPor
                 lines.append(f"add rule {NAT_TABLE} masq ip saddr {n.subnet} oifname != {br} masquerade")
             lines.append(f"add rule {NAT_TABLE} masq oifname {br} ip saddr 127.0.0.0/8 masquerade")
             lines.append(f"add rule {NAT_TABLE} masq oifname {br} ct status dnat ip saddr {n.subnet} masquerade")
+            if n.protect:
+                lines.append(f"add rule {FILTER_TABLE} nets oifname {br} iifname != {br} "
+                             "ct state new ct status & dnat == 0 drop")
         if not n.icc:
             lines.append(f"add rule {FILTER_TABLE} nets iifname {br} oifname {br} drop")
     lines += [_port_rule(owner, p) for owner, p in ports]

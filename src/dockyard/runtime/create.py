@@ -104,6 +104,14 @@ def create(root: str, cid: str, bundle: str, *, console_socket: str | None = Non
            pid_file: str | None = None, no_pivot: bool = False, preserve_fds: int = 0,
            barrier: bool = True) -> int:
     """Create container ``cid`` from ``bundle``; return the init's pid (see module doc)."""
+    return create_record(root, cid, bundle, console_socket=console_socket, pid_file=pid_file,
+                         no_pivot=no_pivot, preserve_fds=preserve_fds, barrier=barrier)["pid"]
+
+
+def create_record(root: str, cid: str, bundle: str, *, console_socket: str | None = None,
+                  pid_file: str | None = None, no_pivot: bool = False, preserve_fds: int = 0,
+                  barrier: bool = True) -> dict:
+    """Like ``create`` but return the container's state record (see ``state``)."""
     state.check_id(cid)
     from dockyard.linux import cgroups
 
@@ -223,7 +231,7 @@ def create(root: str, cid: str, bundle: str, *, console_socket: str | None = Non
         state.save(root, cid, rec)
         if pid_file:
             write_pid_file(pid_file, init_pid)
-        return init_pid
+        return rec
     except BaseException:
         if pid_i:
             try:

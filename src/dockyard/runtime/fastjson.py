@@ -40,12 +40,6 @@ def _skip(s: str, i: int) -> int:
     return i
 
 
-def _where(s: str, pos: int) -> str:
-    line = s.count("\n", 0, pos) + 1
-    col = pos - (s.rfind("\n", 0, pos) + 1) + 1
-    return f"line {line} column {col} (char {pos})"
-
-
 def loads(s: str | bytes) -> Any:
     """Parse a JSON document; raise ``ValueError`` naming the line and column on bad input."""
     if isinstance(s, bytes):
@@ -53,14 +47,21 @@ def loads(s: str | bytes) -> Any:
     i = _skip(s, 0)
     try:
         obj, end = _scan(s, i)
-    except StopIteration as e:
-        raise ValueError(f"expecting value: {_where(s, e.value)}") from None
-    except ValueError as e:  # _json raises JSONDecodeError-like ValueError via json.decoder
-        raise ValueError(str(e)) from None
-    end = _skip(s, end)
-    if end != len(s):
-        raise ValueError(f"extra data: {_where(s, end)}")
-    _Ctx.memo.clear()
+        end = _skip(s, end)
+        if end != len(s):
+            raise ValueError
+    except (StopIteration, ValueError, SystemError):
+        # Error path only: _json builds its exception from json.decoder, which it expects to be
+        # imported already; let the json module produce the exact same message.
+        import json
+
+        try:
+            json.loads(s)
+        except json.JSONDecodeError as e:
+            raise ValueError(str(e)) from None
+        raise ValueError("invalid JSON") from None
+    finally:
+        _Ctx.memo.clear()
     return obj
 
 

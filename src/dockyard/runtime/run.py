@@ -24,9 +24,10 @@ def run(root: str, cid: str, bundle: str, *, detach: bool = False,
     from dockyard.linux import syscalls as s
 
     s.prctl(s.PR_SET_CHILD_SUBREAPER, 1)
-    pid = create_mod.create(root, cid, bundle, console_socket=console_socket, pid_file=pid_file,
-                            no_pivot=no_pivot, preserve_fds=preserve_fds, barrier=False)
-    rec = state.load(root, cid)
+    rec = create_mod.create_record(root, cid, bundle, console_socket=console_socket,
+                                   pid_file=pid_file, no_pivot=no_pivot,
+                                   preserve_fds=preserve_fds, barrier=False)
+    pid = rec["pid"]
     if (rec.get("hooks") or {}).get("poststart"):
         hooks.run(rec["hooks"]["poststart"], state.public(root, rec, "running"), "poststart",
                   warn_only=True)
@@ -59,3 +60,4 @@ def run(root: str, cid: str, bundle: str, *, detach: bool = False,
 
         delete(root, cid, force=True)
     return code
+

@@ -298,3 +298,18 @@ def test_concurrent_imports_of_the_same_layer(overlay_svc: ImageService, busybox
     layers = {overlay_svc.get(i).layers for i in ids}
     assert len(layers) == 1  # one shared unpacked layer
     assert [s.key for s in overlay_svc.snapshots.list()] == [next(iter(layers))[0]]
+
+
+@pytest.mark.parametrize("kept", [False, True])
+def test_removing_a_child_prunes_its_dangling_parent_unless_kept(svc: ImageService, busybox_tar: Path,
+                                                                  kept: bool) -> None:
+    base = _import(svc, busybox_tar)
+    child = svc.derive(base, config={"Cmd": ["x"]}, repo_tag="child")
+    assert svc.remove("busybox") == [{"Untagged": "busybox:latest"}]  # has a child: only untagged
+    out = svc.remove("child", keep={base} if kept else ())
+    if kept:
+        assert out == [{"Untagged": "child:latest"}, {"Deleted": child}]
+        assert svc.get(base).id == base
+    else:
+        assert out == [{"Untagged": "child:latest"}, {"Deleted": child}, {"Deleted": base}]
+        assert svc.list() == [] and svc.snapshots.list() == []

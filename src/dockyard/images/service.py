@@ -535,13 +535,16 @@ class ImageService:
                 raise NotFound(f"No such image: {parsed.familiar()}")
             self.records.delete_ref(db, str(parsed))
 
-    def remove(self, ref: str, *, force: bool = False, noprune: bool = False) -> list[dict[str, str]]:
+    def remove(
+        self, ref: str, *, force: bool = False, noprune: bool = False, keep: Collection[str] = ()
+    ) -> list[dict[str, str]]:
         """``docker rmi``: ``[{"Untagged": ...}, {"Deleted": ...}]``.
 
         By name: untag; delete the image when that was its last reference. By id: refused
         (Conflict) when the image is referenced in several repositories unless ``force``;
         otherwise untag everything and delete. An image with child images is never deleted.
-        Container use is checked by the caller before calling."""
+        Container use of ``ref`` itself is checked by the caller before calling; ``keep`` (ids
+        of images containers use) stops the pruning of untagged parents."""
         with self._lock:
             image_id, matched = self._lookup(ref)
             out: list[dict[str, str]] = []
@@ -586,10 +589,12 @@ class ImageService:
                     f"conflict: unable to delete {image_id.split(':')[1][:12]} (cannot be forced) - "
                     "image has dependent child images"
                 )
-            out.extend(self._delete_chain(image_id, prune_parents=not noprune))
+            out.extend(self._delete_chain(image_id, prune_parents=not noprune, keep=keep))
             return out
 
-    def _delete_chain(self, image_id: str, *, prune_parents: bool) -> list[dict[str, str]]:
+    def _delete_chain(
+        self, image_id: str, *, prune_parents: bool, keep: Collection[str] = ()
+    ) -> list[dict[str, str]]:
         out: list[dict[str, str]] = []
         deleted: list[Record] = []
         cur: str | None = image_id
@@ -603,7 +608,7 @@ class ImageService:
             nxt = rec.parent
             if not (prune_parents and nxt and self.records.find(nxt)):
                 break
-            if self.records.refs_of(nxt) or self.records.children(nxt):
+            if nxt in keep or self.records.refs_of(nxt) or self.records.children(nxt):
                 break
             cur = nxt
         self._release(deleted)

@@ -485,3 +485,13 @@ def test_mount_with_variables_is_validated_after_expansion() -> None:
 )
 def test_more_mount_errors(line: str, message: str) -> None:
     assert message in error(line)
+
+
+def test_run_shebang_heredoc() -> None:
+    r = one('RUN <<EOT\n#!/usr/bin/env python\nprint("hello world")\nEOT')
+    assert r.shebang_file() == ("EOT", '#!/usr/bin/env python\nprint("hello world")\n')
+    r = one("RUN <<-EOT\n\t#!/bin/sh\n\techo hi\n\tEOT")
+    assert r.shebang_file() == ("EOT", "#!/bin/sh\necho hi\n")
+    assert one("RUN <<EOT\necho hi\nEOT").shebang_file() is None
+    assert one("RUN <<EOT cat\n#!/bin/sh\nEOT").shebang_file() is None
+    assert one("RUN echo hi").shebang_file() is None

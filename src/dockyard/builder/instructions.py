@@ -60,21 +60,33 @@ class Run(Instruction):
     def script(self) -> tuple[str, ...]:
         """The command to execute, with heredocs folded in as BuildKit does.
 
-        ``RUN <<EOF`` alone runs the (chomped) body with the shell; a body starting with
-        ``#!`` is meant to be written to a file and executed, which the caller detects with
-        ``heredocs[0].content.startswith("#!")``. Any other heredoc use hands the shell the
-        command line followed by the bodies and delimiters, so the shell reads the heredocs.
+        ``RUN <<EOF`` alone runs the body (tabs stripped for ``<<-``) with the shell, unless
+        the body starts with ``#!``: then it is meant to be written to a file and executed
+        (see :meth:`shebang_file`). Any other use of heredocs hands the shell the command line
+        followed by the bodies and their delimiters, so the shell reads the heredocs itself.
         """
         if not self.heredocs or not self.shell_form:
             return self.cmd
         line = self.cmd[0] if self.cmd else ""
-        doc = parse_heredoc_word(line)
-        if doc is not None:
+        if parse_heredoc_word(line) is not None:
             return (self.heredocs[0].chomped,)
         full = line
         for h in self.heredocs:
             full += "\n" + h.content + h.name
         return (full,)
+
+    def shebang_file(self) -> tuple[str, str] | None:
+        """``(name, content)`` when the whole command is one heredoc starting with ``#!``.
+
+        BuildKit writes such a body to ``/dev/pipes/<name>`` (mode 0755, read-only mount) and
+        executes that path without a shell.
+        """
+        if not self.heredocs or not self.shell_form or len(self.cmd) != 1:
+            return None
+        if parse_heredoc_word(self.cmd[0]) is None:
+            return None
+        body = self.heredocs[0].chomped
+        return (self.heredocs[0].name, body) if body.startswith("#!") else None
 
 
 @dataclass(frozen=True)

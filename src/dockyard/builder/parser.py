@@ -60,9 +60,9 @@ def go_trim(s: str) -> str:
 
 _WHITESPACE = re.compile(r"[\t\v\f\r ]+")
 _DIRECTIVE = re.compile(
-    r"^#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*$"
+    r"^#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*\Z"
 )
-_HEREDOC_WORD = re.compile(r"^([0-9]*)<<(-?)([^<]*)$")
+_HEREDOC_WORD = re.compile(r"^([0-9]*)<<(-?)([^<]*)\Z")
 _LEADING_TABS = re.compile(r"^\t+", re.MULTILINE)
 _BOM = "\ufeff"
 
@@ -152,7 +152,7 @@ class _Directives:
         e = re.escape(self.escape)
         # The escape char, then optional blanks, at the end of the line continues it, unless
         # the escape char is itself escaped (BuildKit's regexp, quirks included).
-        self.continuation = re.compile(rf"([^{e}]){e}[ \t]*$|^{e}[ \t]*$")
+        self.continuation = re.compile(rf"([^{e}]){e}[ \t]*\Z|^{e}[ \t]*\Z")
 
     def feed(self, line: str, lineno: int) -> None:
         if self.done:

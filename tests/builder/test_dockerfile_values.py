@@ -168,3 +168,40 @@ def test_acceptance_bad_instruction_names_line_3() -> None:
     with pytest.raises(InvalidArgument) as exc:
         parse_dockerfile("FROM busybox\nRUN true\nFROBNICATE now\n")
     assert str(exc.value) == "dockerfile parse error on line 3: unknown instruction: FROBNICATE"
+
+
+@pytest.mark.parametrize(
+    ("current", "wd", "result"),
+    [
+        ("/", "/a", "/a"),
+        ("/a", "b", "/a/b"),
+        ("/a/b", "c", "/a/b/c"),
+        ("/a", "../x/./y/", "/x/y"),
+        ("", "rel", "/rel"),
+        ("/a", "//b", "/b"),
+        ("/a", "/", "/"),
+    ],
+)
+def test_normalize_workdir(current: str, wd: str, result: str) -> None:
+    from dockyard.builder.values import normalize_workdir
+
+    assert normalize_workdir(current, wd) == result
+
+
+@pytest.mark.parametrize(
+    ("src", "kind"),
+    [
+        ("https://example.com/archive.zip", "http"),
+        ("http://x/y", "http"),
+        ("git@github.com:user/repo.git", "git"),
+        ("https://github.com/moby/buildkit.git#v0.10.1", "git"),
+        ("git@git.example.com:foo/bar.git", "git"),
+        ("./file.txt", "local"),
+        ("*.png", "local"),
+        ("git://host/repo", "git"),
+    ],
+)
+def test_source_kind(src: str, kind: str) -> None:
+    from dockyard.builder.values import source_kind
+
+    assert source_kind(src) == kind

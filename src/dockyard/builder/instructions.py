@@ -21,7 +21,7 @@ from dockyard.builder.duration import parse_duration
 from dockyard.builder.mounts import Mount, parse_mount
 from dockyard.builder.parser import Heredoc, Node, ParseResult, parse, parse_heredoc_word
 from dockyard.builder.suggest import suggest as _suggest
-from dockyard.builder.values import parse_chmod
+from dockyard.builder.values import parse_chmod, source_kind
 from dockyard.errors import InvalidArgument
 
 INSTRUCTION_NAMES = (
@@ -369,16 +369,6 @@ def _maintainer(node: Node, flags: _Flags) -> Instruction:
     return Maintainer(name=node.args[0], **_base(node))  # type: ignore[arg-type]
 
 
-def _is_http(src: str) -> bool:
-    return src.startswith(("http://", "https://"))
-
-
-def _is_git(src: str) -> bool:
-    return (
-        src.startswith("git@") or src.endswith(".git") or ".git#" in src or src.startswith("git://")
-    )
-
-
 def _copy_like(node: Node, flags: _Flags, cmd: str) -> Instruction:
     if len(node.args) < 2:
         raise _err_no_dest(cmd)
@@ -413,7 +403,7 @@ def _copy_like(node: Node, flags: _Flags, cmd: str) -> Instruction:
     if checksum is not None:
         if len(sources) != 1:
             raise InvalidArgument("checksum can't be specified for multiple sources")
-        if not (_is_http(sources[0]) or _is_git(sources[0])):
+        if source_kind(sources[0]) == "local":
             raise InvalidArgument("checksum requires HTTP(S) or Git sources")
     chmod = flags.string("chmod")
     if chmod is not None:

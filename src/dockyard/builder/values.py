@@ -6,6 +6,8 @@
 * ``parse_signal("SIGKILL")`` / ``"KILL"`` / ``"9"`` -> the signal number (moby's ParseSignal).
 * ``parse_chmod("755")`` -> 0o755 for octal modes; symbolic modes are returned as None and
   applied per file by the executor.
+* ``normalize_workdir("/a", "b/../c")`` -> ``"/a/c"``: WORKDIR relative to the previous one.
+* ``source_kind(src)`` -> ``"http"``, ``"git"`` or ``"local"`` for an ADD source.
 
 Errors raise InvalidArgument with Docker's wording (``invalid containerPort: x``, ``invalid
 proto: x``, ``invalid signal: x``).
@@ -86,3 +88,25 @@ def parse_chmod(raw: str) -> int | None:
     raise InvalidArgument(
         f"invalid chmod parameter: '{raw}'. it should be octal string and between 0 and 07777"
     )
+
+
+def normalize_workdir(current: str, wd: str) -> str:
+    """BuildKit's NormalizeWorkdir for Linux: relative paths continue from ``current``."""
+    import posixpath
+
+    if not wd.startswith("/"):
+        wd = posixpath.join("/", current or "/", wd)
+    cleaned = posixpath.normpath(wd)
+    return "/" + cleaned.lstrip("/")  # normpath keeps a leading "//"; Go's Clean does not
+
+
+_GIT_URL = re.compile(r"^(?:git://|git@[^:]+:|ssh://|https?://[^#]+\.git(?:#.*)?$|github\.com/)")
+
+
+def source_kind(src: str) -> str:
+    """How ADD treats a source: a Git repository, an HTTP(S) download, or a context path."""
+    if _GIT_URL.match(src):
+        return "git"
+    if src.startswith(("http://", "https://")):
+        return "http"
+    return "local"

@@ -145,6 +145,26 @@ def test_save_load_round_trip(svc: ImageService, busybox_tar: Path, tmp_path: Pa
         assert r.returncode == 0, r.stderr
 
 
+@pytest.mark.parametrize("comp", ["gzip", "zstd"])
+def test_load_compressed_archive(svc: ImageService, busybox_tar: Path, tmp_path: Path, comp: str) -> None:
+    with open(busybox_tar, "rb") as f:
+        iid = svc.import_tarball(f, repo_tag="busybox")
+    buf = io.BytesIO()
+    svc.save(["busybox"], buf)
+    if comp == "gzip":
+        data = gzip.compress(buf.getvalue())
+    else:
+        import zstandard
+
+        data = zstandard.ZstdCompressor().compress(buf.getvalue())
+    other = ImageService(tmp_path / "o", snapshotter=svc.snapshots.name)
+    try:
+        assert other.load(io.BytesIO(data)) == ["Loaded image: busybox:latest"]
+        assert other.resolve("busybox") == iid
+    finally:
+        other.close()
+
+
 def test_save_by_id_is_untagged(svc: ImageService, busybox_tar: Path) -> None:
     with open(busybox_tar, "rb") as f:
         iid = svc.import_tarball(f, repo_tag="busybox")

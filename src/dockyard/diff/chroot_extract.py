@@ -55,7 +55,7 @@ def _ensure_parent(path: str) -> None:
         os.makedirs(parent, mode=0o755, exist_ok=True)
 
 
-class _Forward:
+class ForwardReader:
     """A pipe that tarfile's seekable mode accepts: tell() counts, seek() may only go forward.
 
     tarfile's stream mode ("r|") re-buffers by concatenating bytes and runs at a third of the
@@ -74,6 +74,16 @@ class _Forward:
         if n == tarfile.BLOCKSIZE:
             self.last_header = data
         return data
+
+    def check_end(self) -> None:
+        """tarfile ends quietly on a truncated or garbage header after the first member. Like
+        Go's archive/tar (what docker uses), accept only a zero block or a clean EOF there."""
+        end = self.last_header
+        if end and (len(end) != tarfile.BLOCKSIZE or end.count(0) != tarfile.BLOCKSIZE):
+            raise tarfile.ReadError(
+                "unexpected end of data (truncated header)" if len(end) != tarfile.BLOCKSIZE
+                else "invalid tar header"
+            )
 
     def tell(self) -> int:
         return self._pos
@@ -99,7 +109,7 @@ def extract(stream, mode: str) -> None:  # type: ignore[no-untyped-def]
     dirs: list[tarfile.TarInfo] = []
     filter_kw = {"filter": tarfile.fully_trusted_filter} if hasattr(tarfile, "fully_trusted_filter") else {}
     # Big copy buffers: the default 16 KiB costs a syscall per 16 KiB.
-    fwd = _Forward(stream)
+    fwd = ForwardReader(stream)
     with tarfile.open(fileobj=fwd, mode="r:", copybufsize=1 << 20) as tf:
         tf.errorlevel = 1
         for m in tf:
@@ -148,14 +158,7 @@ def extract(stream, mode: str) -> None:  # type: ignore[no-untyped-def]
                     pass  # e.g. security.selinux on a host without SELinux: docker ignores too
             if m.isdir():
                 dirs.append(m)
-    # tarfile ends quietly on a truncated or garbage header after the first member. Like Go's
-    # archive/tar (what docker uses), accept only a zero block or a clean EOF at a header.
-    end = fwd.last_header
-    if end and (len(end) != tarfile.BLOCKSIZE or end.count(0) != tarfile.BLOCKSIZE):
-        raise tarfile.ReadError(
-            "unexpected end of data (truncated header)" if len(end) != tarfile.BLOCKSIZE
-            else "invalid tar header"
-        )
+    fwd.check_end()
     # Children changed the directories' mtimes: restore them last, deepest first.
     for m in sorted(dirs, key=lambda t: t.name, reverse=True):
         try:

@@ -102,3 +102,33 @@ def plain_chunks(src: BinaryIO, bufsize: int = 1 << 20) -> Iterator[bytes]:
             yield out
         chunk = src.read(bufsize)
     d.finish()
+
+
+class PlainReader:
+    """A file-like ``read(n)`` over the decompressed bytes of ``src`` (any supported format).
+
+    Raises InvalidArgument at the end if a compressed stream was truncated."""
+
+    def __init__(self, src: BinaryIO, bufsize: int = 1 << 20) -> None:
+        self._src, self._bufsize = src, bufsize
+        head = read_head(src, bufsize)
+        self.kind = detect(head)
+        self._dec = Decompressor(self.kind)
+        self._buf = bytearray(self._dec.feed(head)) if head else bytearray()
+        self._eof = not head
+
+    def read(self, n: int = -1) -> bytes:
+        while not self._eof and (n < 0 or len(self._buf) < n):
+            chunk = self._src.read(self._bufsize)
+            if not chunk:
+                self._eof = True
+                self._dec.finish()
+                break
+            self._buf += self._dec.feed(chunk)
+        if n < 0 or n >= len(self._buf):
+            out = bytes(self._buf)
+            self._buf.clear()
+        else:
+            out = bytes(self._buf[:n])
+            del self._buf[:n]
+        return out

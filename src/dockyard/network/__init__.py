@@ -39,6 +39,10 @@ with the namespace, and our netlink delete, 10-25 ms, is skipped): ``await dns_s
 ``mgr.release_container(cid)`` (unpublish + disconnect everywhere). ``docker network
 connect/disconnect`` on a running container: ``mgr.connect``/``mgr.disconnect``.
 
+Without kernel NAT (``ManagerConfig(port_nat=False)``), published ports are served by
+``proxy.UserlandProxy`` on the daemon's loop: ``await proxy.serve(cid, mgr.proxy_sockets(cid))``
+after publish, ``await proxy.stop(cid)`` before unpublish.
+
 Errors are the project's vocabulary (:mod:`dockyard.errors`) with docker's messages: Conflict
 "Bind for 0.0.0.0:8080 failed: port is already allocated", Conflict "Pool overlaps with other
 one on this address space", AlreadyExists "network with name x already exists",
@@ -48,7 +52,7 @@ removing a predefined network, NotFound for unknown networks.
 Modules: ``manager`` (the facade), ``model`` (records), ``store`` (atomic JSON, on-disk layout),
 ``ipam``, ``bridge`` (netlink), ``ifioctl`` (in-namespace interface setup), ``netns`` (setns
 on a one-shot thread), ``rules`` + ``nft`` (our nftables tables), ``portspec`` + ``portmap``
-(publishing), ``fwpolicy`` (iptables FORWARD DROP of a co-resident dockerd), ``dns`` +
+(publishing), ``proxy`` (userland proxy fallback), ``fwpolicy`` (iptables FORWARD DROP of a co-resident dockerd), ``dns`` +
 ``dnswire`` (embedded DNS), ``etcfiles`` (/etc/hosts, resolv.conf, hostname).
 IPv4 only; drivers: bridge, host and null (records only).
 """

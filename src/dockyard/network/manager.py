@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import threading
 from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
@@ -92,6 +93,7 @@ class ManagerConfig:
     default_pools: tuple[IPv4Network, ...] = ipam.DEFAULT_POOLS
     enable_ip_forward: bool = True
     handle_forward_drop: bool = True  # add ACCEPT rules when iptables FORWARD policy is DROP
+    port_nat: bool = True  # DNAT published ports; False: the daemon runs proxy.UserlandProxy
 
 
 class NetworkManager:
@@ -261,7 +263,8 @@ class NetworkManager:
         if not nets:
             rules.teardown()
             return
-        rules.apply(nets, [(cid, p) for cid, ps in self._ports.items() for p in ps])
+        nat = [(cid, p) for cid, ps in self._ports.items() for p in ps] if self.config.port_nat else []
+        rules.apply(nets, nat)
 
     def remove_network(self, ref: str) -> None:
         with self._lock:
@@ -355,8 +358,9 @@ class NetworkManager:
                     undo.callback(r.release)
                     held.append(r)
                 ports = [r.port for r in held]
-                rules.add_ports(container_id, ports)
-                undo.callback(rules.remove_ports, container_id)
+                if self.config.port_nat:
+                    rules.add_ports(container_id, ports)
+                    undo.callback(rules.remove_ports, container_id)
                 store.write_json(self.state_dir / "ports" / f"{container_id}.json",
                                  {"ports": [p.to_json() for p in ports]})
                 undo.pop_all()
@@ -364,12 +368,20 @@ class NetworkManager:
             self._ports[container_id] = ports
             return ports
 
+    def proxy_sockets(self, container_id: str) -> list[tuple[socket.socket, PublishedPort]]:
+        """Duplicates of the sockets reserving ``container_id``'s host ports, for the
+        userland proxy (the manager keeps its own, so the port stays reserved until unpublish;
+        the proxy must be stopped before unpublish so the port is really free then)."""
+        with self._lock:
+            return [(r.dup(), r.port) for r in self._reservations.get(container_id, [])
+                    if r.has_socket]
+
     def unpublish(self, container_id: str) -> None:
         with self._lock:
             ports = self._ports.pop(container_id, None)
             for r in self._reservations.pop(container_id, []):
                 r.release()
-            if ports is not None:
+            if ports is not None and self.config.port_nat:
                 rules.remove_ports(container_id)
             store.remove(self.state_dir / "ports" / f"{container_id}.json")
 

@@ -6,7 +6,7 @@ consistent (``<state_dir>/networks/<id>.json``, see :mod:`dockyard.network.store
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from dockyard.network.ipam import Pool
@@ -22,6 +22,12 @@ OPT_HOST_BINDING = "com.docker.network.bridge.host_binding_ipv4"
 OPT_MTU = "com.docker.network.driver.mtu"
 OPT_DEFAULT_BRIDGE = "com.docker.network.bridge.default_bridge"
 OPT_GATEWAY_MODE = "com.docker.network.bridge.gateway_mode_ipv4"  # nat | nat-unprotected | routed
+
+
+def _known(cls: type, d: dict[str, Any]) -> dict[str, Any]:
+    """Only the fields this version knows: a record written by a newer version still loads."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in d.items() if k in names}
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,7 @@ class Endpoint:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Endpoint:
-        return cls(**{**d, "aliases": tuple(d.get("aliases", ()))})
+        return cls(**{**_known(cls, d), "aliases": tuple(d.get("aliases", ()))})
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,7 @@ class Network:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Network:
         return cls(**{
-            **d,
+            **_known(cls, d),
             "pool": Pool.from_json(d["pool"]) if d.get("pool") else None,
             "endpoints": {k: Endpoint.from_json(e) for k, e in d.get("endpoints", {}).items()},
         })

@@ -50,6 +50,15 @@ class Reservation:
         self.port = port
         self._sock = sock
 
+    @property
+    def has_socket(self) -> bool:
+        return self._sock is not None
+
+    def dup(self) -> socket.socket:
+        """A duplicate of the reserving socket (same bound port), e.g. for the userland proxy."""
+        assert self._sock is not None
+        return self._sock.dup()
+
     def release(self) -> None:
         if self._sock is not None:
             self._sock.close()

@@ -319,3 +319,32 @@ def test_copy_json_form_still_expands_and_quotes_matter() -> None:
     assert c.sources == ("a b",)
     with pytest.raises(InvalidArgument, match="single-quote"):
         expand_instruction(instr('COPY ["it\'s", "/x"]'), {})
+
+
+ALPHABET = "abcXYZ019 _-./:=@#%+,\t!?*[]{}~^&|;<>()`é字"
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_quoting_properties(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    s = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 20)))
+    lex = Lexer("\\")
+    # single quotes keep everything literally
+    assert lex.process_word("'" + s + "'", {}) == s
+    # every character escaped is itself
+    assert lex.process_word("".join("\\" + c for c in s), {}) == s
+    # double quotes keep text without $, " and \
+    assert lex.process_word('"' + s + '"', {}) == s
+    # a variable's value is inserted verbatim, never re-scanned
+    value = s + "$X'\"\\"
+    assert lex.process_word("${V}", {"V": value}) == value
+    assert lex.process_word('"$V"', {"V": value}) == value
+    # unquoted, a value is split on blanks by process_words
+    assert lex.process_words("$V", {"V": s}) == s.split()
+    words = [
+        "".join(rng.choice("abc/._-") for _ in range(rng.randint(1, 5)))
+        for _ in range(rng.randint(1, 5))
+    ]
+    assert lex.process_words("  ".join(words), {}) == words

@@ -15,9 +15,10 @@ continuations joined).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from dockyard.builder.duration import parse_duration
+from dockyard.builder.flags import BuilderFlags
 from dockyard.builder.mounts import Mount, parse_mount
 from dockyard.builder.parser import Heredoc, Node, ParseResult, parse, parse_heredoc_word
 from dockyard.builder.suggest import suggest as _suggest
@@ -213,75 +214,7 @@ class Shell(Instruction):
 @dataclass(frozen=True)
 class Onbuild(Instruction):
     expression: str  # the trigger as stored in the image config (ContainerConfig.OnBuild)
-    inner: Instruction = field(compare=True)
-
-
-# --------------------------------------------------------------------------------------------
-# flags
-
-
-class _Flags:
-    """BuildKit's BFlags: declare the flags an instruction takes, then parse node.flags."""
-
-    def __init__(self, args: tuple[str, ...]) -> None:
-        self.args = args
-        self.kinds: dict[str, str] = {}
-        self.values: dict[str, object] = {}
-        self.used: set[str] = set()
-
-    def add_bool(self, name: str) -> None:
-        self.kinds[name] = "bool"
-
-    def add_string(self, name: str) -> None:
-        self.kinds[name] = "string"
-
-    def add_strings(self, name: str) -> None:
-        self.kinds[name] = "strings"
-        self.values[name] = []
-
-    def parse(self) -> None:
-        for arg in self.args:
-            if not arg.startswith("--"):
-                raise InvalidArgument(f"arg should start with -- : {arg}")
-            if arg == "--":
-                return
-            name, eq, value = arg[2:].partition("=")
-            kind = self.kinds.get(name)
-            if kind is None:
-                raise InvalidArgument(
-                    _suggest(f"unknown flag: --{name}", name, list(self.kinds), True, "--")
-                )
-            if name in self.used and kind != "strings":
-                raise InvalidArgument(f"duplicate flag specified: --{name}")
-            self.used.add(name)
-            if kind == "bool":
-                if eq and value == "":
-                    raise InvalidArgument(f"missing a value on flag: --{name}")
-                v = value.lower()
-                if v not in ("", "true", "false"):
-                    raise InvalidArgument(
-                        f"expecting boolean value for flag --{name}, not: {value}"
-                    )
-                self.values[name] = v != "false"
-            elif not eq:
-                raise InvalidArgument(f"missing a value on flag: --{name}")
-            elif kind == "string":
-                self.values[name] = value
-            else:
-                self.values[name].append(value)  # type: ignore[attr-defined]
-
-    def bool(self, name: str) -> bool:
-        return bool(self.values.get(name, False))
-
-    def opt_bool(self, name: str) -> bool | None:
-        return self.values.get(name)  # type: ignore[return-value]
-
-    def string(self, name: str) -> str | None:
-        v = self.values.get(name)
-        return None if v in (None, "") else str(v)
-
-    def strings(self, name: str) -> tuple[str, ...]:
-        return tuple(self.values.get(name, ()))  # type: ignore[arg-type]
+    inner: Instruction  # the trigger, typed (validated when the ONBUILD line is parsed)
 
 
 # --------------------------------------------------------------------------------------------
@@ -336,15 +269,15 @@ def _from_node(node: Node) -> Instruction:
                 False,
             )
         )
-    return handler(node, _Flags(node.flags))
+    return handler(node, BuilderFlags(node.flags))
 
 
-def _env(node: Node, flags: _Flags) -> Instruction:
+def _env(node: Node, flags: BuilderFlags) -> Instruction:
     flags.parse()
     return Env(pairs=_kvps(node.args, "ENV"), **_base(node))  # type: ignore[arg-type]
 
 
-def _label(node: Node, flags: _Flags) -> Instruction:
+def _label(node: Node, flags: BuilderFlags) -> Instruction:
     flags.parse()
     return Label(pairs=_kvps(node.args, "LABEL"), **_base(node))  # type: ignore[arg-type]
 
@@ -362,14 +295,14 @@ def _kvps(args: tuple[str, ...], cmd: str) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _maintainer(node: Node, flags: _Flags) -> Instruction:
+def _maintainer(node: Node, flags: BuilderFlags) -> Instruction:
     if len(node.args) != 1:
         raise _err_exactly_one("MAINTAINER")
     flags.parse()
     return Maintainer(name=node.args[0], **_base(node))  # type: ignore[arg-type]
 
 
-def _copy_like(node: Node, flags: _Flags, cmd: str) -> Instruction:
+def _copy_like(node: Node, flags: BuilderFlags, cmd: str) -> Instruction:
     if len(node.args) < 2:
         raise _err_no_dest(cmd)
     flags.add_string("chown")
@@ -432,18 +365,18 @@ def _validate_chmod(chmod: str) -> None:
         parse_chmod(chmod)
 
 
-def _copy(node: Node, flags: _Flags) -> Instruction:
+def _copy(node: Node, flags: BuilderFlags) -> Instruction:
     return _copy_like(node, flags, "COPY")
 
 
-def _add(node: Node, flags: _Flags) -> Instruction:
+def _add(node: Node, flags: BuilderFlags) -> Instruction:
     return _copy_like(node, flags, "ADD")
 
 
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
 
 
-def _from(node: Node, flags: _Flags) -> Instruction:
+def _from(node: Node, flags: BuilderFlags) -> Instruction:
     args = node.args
     name = None
     if len(args) == 3 and args[1].lower() == "as":
@@ -459,7 +392,7 @@ def _from(node: Node, flags: _Flags) -> Instruction:
     return From(image=args[0], name=name, platform=flags.string("platform"), **_base(node))  # type: ignore[arg-type]
 
 
-def _onbuild(node: Node, flags: _Flags) -> Instruction:
+def _onbuild(node: Node, flags: BuilderFlags) -> Instruction:
     if node.sub is None:
         raise _err_at_least_one("ONBUILD")
     flags.parse()
@@ -475,14 +408,14 @@ def _onbuild(node: Node, flags: _Flags) -> Instruction:
     return Onbuild(expression=expression, inner=inner, **_base(node))  # type: ignore[arg-type]
 
 
-def _workdir(node: Node, flags: _Flags) -> Instruction:
+def _workdir(node: Node, flags: BuilderFlags) -> Instruction:
     if len(node.args) != 1:
         raise _err_exactly_one("WORKDIR")
     flags.parse()
     return Workdir(path=node.args[0], **_base(node))  # type: ignore[arg-type]
 
 
-def _run(node: Node, flags: _Flags) -> Instruction:
+def _run(node: Node, flags: BuilderFlags) -> Instruction:
     flags.add_strings("mount")
     flags.add_string("network")
     flags.add_string("security")
@@ -507,12 +440,12 @@ def _run(node: Node, flags: _Flags) -> Instruction:
     )
 
 
-def _cmd(node: Node, flags: _Flags) -> Instruction:
+def _cmd(node: Node, flags: BuilderFlags) -> Instruction:
     flags.parse()
     return Cmd(cmd=_cmdline(node), shell_form=not node.json, **_base(node))  # type: ignore[arg-type]
 
 
-def _entrypoint(node: Node, flags: _Flags) -> Instruction:
+def _entrypoint(node: Node, flags: BuilderFlags) -> Instruction:
     flags.parse()
     cmd: tuple[str, ...] | None = _cmdline(node)
     if node.json and not node.args:
@@ -520,7 +453,7 @@ def _entrypoint(node: Node, flags: _Flags) -> Instruction:
     return Entrypoint(cmd=cmd, shell_form=not node.json, **_base(node))  # type: ignore[arg-type]
 
 
-def _duration(flags: _Flags, name: str) -> int | None:
+def _duration(flags: BuilderFlags, name: str) -> int | None:
     value = flags.string(name)
     if value is None:
         return None
@@ -535,7 +468,7 @@ def _duration(flags: _Flags, name: str) -> int | None:
     return ns
 
 
-def _healthcheck(node: Node, flags: _Flags) -> Instruction:
+def _healthcheck(node: Node, flags: BuilderFlags) -> Instruction:
     if not node.args:
         raise _err_at_least_one("HEALTHCHECK")
     typ = node.args[0].upper()
@@ -572,21 +505,21 @@ def _healthcheck(node: Node, flags: _Flags) -> Instruction:
     )
 
 
-def _expose(node: Node, flags: _Flags) -> Instruction:
+def _expose(node: Node, flags: BuilderFlags) -> Instruction:
     if not node.args:
         raise _err_at_least_one("EXPOSE")
     flags.parse()
     return Expose(ports=tuple(sorted(node.args)), **_base(node))  # type: ignore[arg-type]
 
 
-def _user(node: Node, flags: _Flags) -> Instruction:
+def _user(node: Node, flags: BuilderFlags) -> Instruction:
     if len(node.args) != 1:
         raise _err_exactly_one("USER")
     flags.parse()
     return User(user=node.args[0], **_base(node))  # type: ignore[arg-type]
 
 
-def _volume(node: Node, flags: _Flags) -> Instruction:
+def _volume(node: Node, flags: BuilderFlags) -> Instruction:
     if not node.args:
         raise _err_at_least_one("VOLUME")
     flags.parse()
@@ -599,14 +532,14 @@ def _volume(node: Node, flags: _Flags) -> Instruction:
     return Volume(paths=tuple(paths), **_base(node))  # type: ignore[arg-type]
 
 
-def _stopsignal(node: Node, flags: _Flags) -> Instruction:
+def _stopsignal(node: Node, flags: BuilderFlags) -> Instruction:
     if len(node.args) != 1:
         raise _err_exactly_one("STOPSIGNAL")
     flags.parse()
     return Stopsignal(signal=node.args[0], **_base(node))  # type: ignore[arg-type]
 
 
-def _arg(node: Node, flags: _Flags) -> Instruction:
+def _arg(node: Node, flags: BuilderFlags) -> Instruction:
     if not node.args:
         raise _err_at_least_one("ARG")
     flags.parse()
@@ -622,7 +555,7 @@ def _arg(node: Node, flags: _Flags) -> Instruction:
     return Arg(args=tuple(specs), **_base(node))  # type: ignore[arg-type]
 
 
-def _shell(node: Node, flags: _Flags) -> Instruction:
+def _shell(node: Node, flags: BuilderFlags) -> Instruction:
     flags.parse()
     if node.json and node.args:
         return Shell(shell=node.args, **_base(node))  # type: ignore[arg-type]

@@ -332,3 +332,14 @@ def test_keep_build_files() -> None:
     m = PatternMatcher(pats)
     assert not m.matches("Dockerfile") and not m.matches(".dockerignore") and m.matches("other")
     assert keep_build_files(["*.md"], "build/Dockerfile") == ["*.md"]
+
+
+def test_build_files_to_remove() -> None:
+    from dockyard.builder.dockerignore import build_files_to_remove
+
+    assert build_files_to_remove(["secret.txt"]) == []
+    assert build_files_to_remove(["*"]) == [".dockerignore", "Dockerfile"]
+    assert build_files_to_remove([".dockerignore", "docker/"], "docker/app.Dockerfile") == [
+        ".dockerignore",
+        "docker/app.Dockerfile",
+    ]

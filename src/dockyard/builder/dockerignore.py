@@ -13,7 +13,9 @@ the last pattern that matches it, or one of its parent directories, is not an ex
 Malformed patterns (``[``, ``a\\``, ``[]a]``, a lone ``!``) raise InvalidArgument.
 
 Where the file is (``find_ignore_file``): ``<Dockerfile path>.dockerignore`` next to the
-Dockerfile wins over ``<context>/.dockerignore``.
+Dockerfile wins over ``<context>/.dockerignore``. The client always sends the Dockerfile and
+.dockerignore (``keep_build_files``); the daemon drops them after reading them if the patterns
+exclude them (``build_files_to_remove``).
 
 Walking (``walk_context``): yields the included entries of a context directory as relative
 ``/`` paths, parents before children, sorted by name, without following symlinks. An excluded
@@ -287,6 +289,18 @@ def keep_build_files(patterns: list[str], dockerfile: str = "Dockerfile") -> lis
     df = dockerfile.replace(os.sep, "/")
     if PatternMatcher(out).matches(df):
         out.append("!" + df)
+    return out
+
+
+def build_files_to_remove(patterns: list[str], dockerfile: str = "Dockerfile") -> list[str]:
+    """What the daemon drops from a received context once the Dockerfile is read (moby's
+    removeDockerfile): ``.dockerignore`` and the Dockerfile, when the patterns exclude them
+    (the client sent them anyway, see ``keep_build_files``)."""
+    matcher = PatternMatcher(patterns)
+    out = []
+    for name in (".dockerignore", dockerfile.replace(os.sep, "/")):
+        if matcher.matches(name) and name not in out:
+            out.append(name)
     return out
 
 

@@ -35,6 +35,7 @@ RAW_KINDS = (NONE, GZIP, ZSTD)
 class Applied:
     diff_id: str  # sha256 of the uncompressed tar
     size: int  # uncompressed tar size in bytes
+    content_size: int  # file sizes + symlink lengths, hard links once (docker's layer SIZE)
     compression: str  # what the input was: none, gzip, zstd, xz, bzip2
     sink_compression: str  # what ``sink`` received: the raw input if none/gzip/zstd, else plain
     sink_digest: str  # sha256 of what ``sink`` received (so the writer needn't hash it again)
@@ -66,10 +67,10 @@ def apply_layer(
     # Uncompressed input: what the sink gets is what is hashed for the DiffID already.
     raw_h = hashlib.sha256() if raw_sink is not None and dec.kind != NONE else None
     raw_size = 0
-    with tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(
             [sys.executable, "-I", "-S", _EXTRACTOR, str(target), mode],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, bufsize=0,
+            stdin=subprocess.PIPE, stdout=out, stderr=err, bufsize=0,
             close_fds=True,
             # A 1 MiB pipe lets this side hash the next chunk while the child extracts.
             pipesize=_BUF,
@@ -112,9 +113,16 @@ def apply_layer(
             err.seek(0)
             msg = err.read().decode(errors="replace").strip().splitlines()
             raise InvalidArgument(msg[-1] if msg else f"layer extraction failed (status {rc})")
+        out.seek(0)
+        try:
+            content_size = int(out.read().decode().strip() or 0)
+        except ValueError:
+            content_size = 0
     diff_id = "sha256:" + h.hexdigest()
     if raw_h is not None:
         sink_digest, sink_size = "sha256:" + raw_h.hexdigest(), raw_size
     else:
         sink_digest, sink_size = diff_id, size
-    return Applied(diff_id, size, dec.kind, dec.kind if raw_sink else "none", sink_digest, sink_size)
+    return Applied(
+        diff_id, size, content_size, dec.kind, dec.kind if raw_sink else "none", sink_digest, sink_size
+    )

@@ -12,7 +12,8 @@ MODE ``overlay``: whiteouts become overlay whiteouts (``.wh.x`` -> char device 0
 target is a full copy of the parent layer and whiteouts delete (``.wh..wh..opq`` deletes the
 directory's entries that this layer did not itself add).
 
-Exit status 0 on success; 1 with one line on stderr (naming the member) on failure.
+Exit status 0 on success, printing the layer's content size (what docker shows as SIZE) on
+stdout; 1 with one line on stderr (naming the member) on failure.
 """
 
 from __future__ import annotations
@@ -104,8 +105,11 @@ class ForwardReader:
         return self._pos
 
 
-def extract(stream, mode: str) -> None:  # type: ignore[no-untyped-def]
+def extract(stream, mode: str) -> int:  # type: ignore[no-untyped-def]
+    """Apply the layer; return its content size as docker counts it (file sizes, symlink
+    target lengths, hard links once)."""
     added: set[str] = set()
+    content_size = 0
     dirs: list[tarfile.TarInfo] = []
     filter_kw = {"filter": tarfile.fully_trusted_filter} if hasattr(tarfile, "fully_trusted_filter") else {}
     # Big copy buffers: the default 16 KiB costs a syscall per 16 KiB.
@@ -146,6 +150,10 @@ def extract(stream, mode: str) -> None:  # type: ignore[no-untyped-def]
                 m.linkname = _clean(m.linkname).lstrip("/")
             tf.extract(m, "/", set_attrs=True, numeric_owner=True, **filter_kw)
             added.add(path)
+            if m.isreg():
+                content_size += m.size
+            elif m.issym():
+                content_size += len(m.linkname.encode())
             for k, v in m.pax_headers.items():
                 if not k.startswith("SCHILY.xattr."):
                     continue
@@ -168,6 +176,7 @@ def extract(stream, mode: str) -> None:  # type: ignore[no-untyped-def]
     # Drain the end-of-archive padding so the writer never sees a broken pipe.
     while stream.read(1 << 16):
         pass
+    return content_size
 
 
 def main() -> int:
@@ -180,13 +189,14 @@ def main() -> int:
         os.chroot(target)
         os.chdir("/")
         os.umask(0o022)
-        extract(stream, mode)
+        size = extract(stream, mode)
     except tarfile.ReadError as e:
         print(f"invalid layer tar: {e}", file=sys.stderr)
         return 1
     except Exception as e:  # noqa: BLE001 - reported to the parent as one line
         print(f"extracting layer: {e.__class__.__name__}: {e}", file=sys.stderr)
         return 1
+    print(size)
     return 0
 
 

@@ -14,7 +14,7 @@ class Layer:
     digest: str  # the blob's digest in the content store
     size: int  # the blob's size
     diff_id: str  # sha256 of the uncompressed tar
-    unpacked_size: int  # uncompressed tar size (what `docker history` shows as SIZE)
+    unpacked_size: int  # content size: file sizes + symlink lengths (docker's layer SIZE)
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -34,7 +34,7 @@ class Image:
     repo_digests: tuple[str, ...]  # familiar: ("busybox@sha256:...",)
     config: dict[str, Any] = field(compare=False, hash=False)  # the whole image config JSON
     created: str  # RFC 3339 from the config ("" if absent)
-    size: int  # sum of the layers' uncompressed sizes
+    size: int  # sum of the layers' content sizes (docker's image Size)
     parent: str  # parent image id (docker commit/build), "" if none
     layers: tuple[str, ...]  # chain ids, bottom first
     diff_ids: tuple[str, ...]

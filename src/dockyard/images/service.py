@@ -299,7 +299,7 @@ class ImageService:
                     if self.snapshots.exists(key):
                         self.snapshots.remove(key)
                     raise
-                sizes[layer.diff_id] = applied.size
+                sizes[layer.diff_id] = applied.content_size
             parent = chain
         return sizes
 
@@ -325,7 +325,7 @@ class ImageService:
                 self.snapshots.remove(key)
             raise
         return Layer(
-            mt.layer_type_for(applied.sink_compression), blob, w.size, applied.diff_id, applied.size
+            mt.layer_type_for(applied.sink_compression), blob, w.size, applied.diff_id, applied.content_size
         )
 
     def _register(

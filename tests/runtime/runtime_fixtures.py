@@ -66,15 +66,15 @@ class Bundle:
         return self
 
 
-@pytest.fixture
-def rt(tmp_path: Path):
+@pytest.fixture(name="rt")
+def rt_fixture(tmp_path: Path):
     r = Runtime(tmp_path / "state")
     yield r
     r.cleanup()
 
 
-@pytest.fixture
-def bundle(tmp_path: Path, busybox_rootfs: Path) -> Bundle:
+@pytest.fixture(name="bundle")
+def bundle_fixture(tmp_path: Path, busybox_rootfs: Path) -> Bundle:
     return Bundle(tmp_path / "bundle", busybox_rootfs)
 
 

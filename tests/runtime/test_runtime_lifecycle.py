@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import pytest
-from runtime_fixtures import Bundle, Runtime, bundle, cgroup_dirs_for, rt  # noqa: F401
+from runtime_fixtures import Runtime, bundle_fixture, cgroup_dirs_for, rt_fixture  # noqa: F401 - pytest fixtures
 
 pytestmark = pytest.mark.root
 

@@ -160,8 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as e:  # noqa: BLE001 - every error becomes a message and exit 1
         from dockyard.errors import DockyardError
+        from dockyard.runtime.init import describe
 
-        msg = str(e) if isinstance(e, (DockyardError, OSError)) else f"{type(e).__name__}: {e}"
+        msg = str(e) if isinstance(e, DockyardError) else describe(e) if isinstance(
+            e, OSError) else f"{type(e).__name__}: {e}"
         if cmd in ("create", "run", "exec"):
             msg = f"dockyard-runtime {cmd} failed: {msg}"
         log.error(msg)

@@ -76,8 +76,15 @@ def preload(proc: dict, cfg: dict | None = None) -> None:
             from dockyard.linux import netlo  # noqa: F401
 
 
+def describe(err: BaseException) -> str:
+    """The message for an error: our OSErrors carry the whole text in ``strerror``."""
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror + (f": {err.filename}" if err.filename else "")
+    return str(err) or type(err).__name__
+
+
 def _fail(fd: int, err: BaseException) -> None:
-    msg = str(err) or type(err).__name__
+    msg = describe(err)
     try:
         sync.send(fd, "E", f"{type(err).__name__}:{msg}")
     except OSError:
@@ -139,9 +146,7 @@ def container_init(ctx: InitContext, new_user: bool, new_net: bool) -> None:
         _after_barrier(ctx)
     except BaseException as e:  # noqa: BLE001
         try:
-            os.write(2, f"dockyard-runtime init: {e}\n".encode())
-            if not ctx.barrier:
-                sync.send(ctx.c2p, "E", f"{type(e).__name__}:{e}")
+            os.write(2, f"dockyard-runtime init: {describe(e)}\n".encode())
         except OSError:
             pass
         os._exit(127 if isinstance(e, OSError) and e.errno == 2 else 126)

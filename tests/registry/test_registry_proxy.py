@@ -35,7 +35,7 @@ def test_pull_through_cache(registry_factory: Any) -> None:
     assert r.status == 405 and r.code == "UNSUPPORTED"
 
     # with the upstream gone, what was served stays available
-    os.kill(upstream.pid, signal.SIGTERM)
+    os.kill(upstream.pid, signal.SIGKILL)
     _wait_gone(upstream)
     r = cache.req("GET", "/v2/library/busybox/manifests/latest")
     assert r.status == 200 and r.body == m
@@ -71,3 +71,26 @@ def test_pull_through_token_upstream(registry_factory: Any, tmp_path: Path) -> N
     assert cache.req("GET", f"/v2/x/y/blobs/{sha256(b'private layer')}").body == b"private layer"
 
 
+
+
+def test_pull_through_large_blob_concurrently(registry_factory: Any) -> None:
+    import concurrent.futures
+
+    upstream: Reg = registry_factory()
+    data = os.urandom(8_000_000)
+    d = upstream.push_blob("big/repo", data)
+    cache: Reg = registry_factory("--proxy-remote-url", upstream.url)
+
+    def get(_: int) -> bytes:
+        r = cache.req("GET", f"/v2/big/repo/blobs/{d}")
+        assert r.status == 200 and r.headers["Docker-Content-Digest"] == d
+        return r.body
+
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        bodies = list(ex.map(get, range(4)))
+    assert all(b == data for b in bodies)
+    # cached once, committed before any client had the whole body
+    assert (cache.root / "blobs" / "sha256" / d.split(":")[1]).stat().st_size == len(data)
+    assert not list((cache.root / "repositories" / "big" / "repo").glob("_uploads/*"))
+    r = cache.req("GET", f"/v2/big/repo/blobs/{d}", headers={"Range": "bytes=100-199"})
+    assert r.status == 206 and r.body == data[100:200]

@@ -318,6 +318,10 @@ class Registry:
         name, d = p["name"], _parse_digest(p["digest"])
         size = self.repos.has_blob(name, d)
         if size is None and self.upstream is not None:
+            if request.method == "GET" and "Range" not in request.headers:
+                streamed = await self._proxy_blob_stream(request, name, d)
+                if streamed is not None:
+                    return streamed
             await self._proxy_blob(name, d)
             size = self.repos.has_blob(name, d)
         if size is None:
@@ -330,6 +334,68 @@ class Registry:
             return web.Response(status=200, headers=headers)
         # FileResponse: sendfile, Range/If-Range, 206/416 done by aiohttp.
         return web.FileResponse(self.blobs.path(d), headers=headers)
+
+    async def _proxy_blob_stream(self, request: web.Request, name: str,
+                                 d: Digest) -> web.StreamResponse | None:
+        """Send an upstream blob to the client while caching it (tee), or None when another
+        request is already fetching it (the caller then waits for that and serves the file).
+
+        The download goes on to completion even if the client leaves, so the cache fills; the
+        blob becomes visible only after its digest was verified, like any upload. A client
+        that got bytes not matching the digest detects it itself (the connection is aborted).
+        """
+        assert self.upstream is not None
+        key = str(d)
+        lock = self._fetch_locks.setdefault(key, asyncio.Lock())
+        if lock.locked():
+            return None
+        try:
+            async with lock:
+                if self.blobs.size(d) is not None:
+                    return None
+                r, length = await self.upstream.blob(name, d)
+                resp = web.StreamResponse(headers={
+                    "Docker-Content-Digest": key, "Content-Type": "application/octet-stream"})
+                if length is not None:
+                    resp.content_length = length
+                client_ok = True
+                # The newest chunk is held back until the blob is verified and committed: a
+                # client that has the whole body then finds it cached, and a corrupt upstream
+                # body never reaches a client complete.
+                held = b""
+
+                async def send(chunk: bytes) -> None:
+                    nonlocal client_ok
+                    if client_ok and chunk:
+                        try:
+                            await resp.write(chunk)
+                        except (ConnectionError, RuntimeError):
+                            client_ok = False  # keep caching without the client
+
+                async def tee() -> AsyncIterator[bytes]:
+                    nonlocal held
+                    async for chunk in r.content.iter_any():
+                        await send(held)
+                        held = chunk
+                        yield chunk
+
+                st = self.uploads.start(name, d.algorithm)
+                try:
+                    async with r:
+                        await resp.prepare(request)
+                        await self.uploads.append(name, st.uuid, tee(), None, length)
+                    await self.uploads.finish(name, st.uuid, d, _empty(), None, 0)
+                except BaseException:
+                    self.uploads.discard(name, st.uuid)
+                    raise
+                self.repos.link_layer(name, d)
+                await send(held)
+                if client_ok:
+                    await resp.write_eof()
+                return resp
+        finally:
+            if not lock.locked():
+                self._fetch_locks.pop(key, None)
 
     async def _proxy_blob(self, name: str, d: Digest) -> None:
         assert self.upstream is not None

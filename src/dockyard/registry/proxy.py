@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -27,6 +28,8 @@ from dockyard.registry.errcodes import (
 from dockyard.registry.manifest import MANIFEST_TYPES
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+# Manifests and tag lists are small: a slow upstream should not stall a cached pull for long.
+_META_TIMEOUT = aiohttp.ClientTimeout(total=20, sock_connect=5)
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,8 @@ class Upstream:
         self._tokens[scope] = (token, time.time() + max(ttl - 10, 1))
         return token
 
-    async def _open(self, method: str, name: str, path: str,
-                    headers: dict[str, str]) -> aiohttp.ClientResponse:
+    async def _open(self, method: str, name: str, path: str, headers: dict[str, str],
+                    timeout: aiohttp.ClientTimeout | None = None) -> aiohttp.ClientResponse:
         url = f"{self.cfg.remote_url}/v2/{name}/{path}"
         scope = f"repository:{name}:pull"
         try:
@@ -88,22 +91,24 @@ class Upstream:
             cached = self._tokens.get(scope)
             if cached and cached[1] > time.time():
                 auth_hdr = {"Authorization": f"Bearer {cached[0]}"}
+            kw: dict[str, Any] = {"timeout": timeout} if timeout is not None else {}
             r = await self._sess().request(method, url, headers={**headers, **auth_hdr},
-                                           auth=None if auth_hdr else self._basic())
+                                           auth=None if auth_hdr else self._basic(), **kw)
             if r.status == 401:
                 challenge = r.headers.get("WWW-Authenticate", "")
                 r.release()
                 if challenge.lower().startswith("bearer"):
                     token = await self._token(challenge, scope)
                     r = await self._sess().request(
-                        method, url, headers={**headers, "Authorization": f"Bearer {token}"})
+                        method, url, headers={**headers, "Authorization": f"Bearer {token}"},
+                        **kw)
             return r
         except (aiohttp.ClientError, OSError, TimeoutError) as e:
             raise UpstreamUnavailable(f"upstream {self.cfg.remote_url}: {e}") from None
 
     async def manifest(self, name: str, ref: str) -> FetchedManifest:
         r = await self._open("GET", name, f"manifests/{ref}",
-                             {"Accept": ", ".join(MANIFEST_TYPES)})
+                             {"Accept": ", ".join(MANIFEST_TYPES)}, _META_TIMEOUT)
         async with r:
             if r.status == 404:
                 raise ManifestUnknown(f"manifest {name}:{ref} unknown upstream")
@@ -117,7 +122,7 @@ class Upstream:
         return FetchedManifest(body, mt, d)
 
     async def tags(self, name: str) -> list[str]:
-        r = await self._open("GET", name, "tags/list", {})
+        r = await self._open("GET", name, "tags/list", {}, _META_TIMEOUT)
         async with r:
             if r.status == 404:
                 raise NameUnknown(f"repository {name} unknown upstream", detail={"name": name})

@@ -32,7 +32,9 @@ async def serve(cfg: RegistryConfig) -> None:
     # One access-log line per request on stderr ("dockyard registry serve 2>reg.log").
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    runner = web.AppRunner(app, handle_signals=False,
+    # shutdown_timeout: aiohttp's default keeps idle keep-alive connections (e.g. a cache's
+    # pooled connection) open for 60 s after SIGTERM; clients would hang that long.
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0,
                            access_log_format='%a "%r" %s %b %Tfs')
     await runner.setup()
     ctx = _ssl_context(cfg)

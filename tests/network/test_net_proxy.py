@@ -9,6 +9,7 @@ import pytest
 from nethelpers import start_echo, tcp_ask
 from test_net_dns import LoopThread
 
+from dockyard.errors import Conflict
 from dockyard.network import rules
 from dockyard.network.manager import NetworkManager, NetworkSpec
 from dockyard.network.portspec import parse_port_spec
@@ -21,8 +22,8 @@ def test_proxy_forwards_tcp_and_udp(manager, new_container, servers, tmp_path): 
     mgr = NetworkManager(tmp_path / "proxied", dataclasses.replace(manager.config, port_nat=False))
     lt = LoopThread()
     proxy = UserlandProxy(udp_idle=5)
+    net = mgr.create_network(NetworkSpec(name="px", subnet="10.213.80.0/24"))
     try:
-        net = mgr.create_network(NetworkSpec(name="px", subnet="10.213.80.0/24"))
         c = new_container()
         ep = mgr.connect(net.id, "c" * 64, c.netns, name="c")
         servers.append(start_echo(c, 80, "tcp80"))
@@ -39,13 +40,19 @@ def test_proxy_forwards_tcp_and_udp(manager, new_container, servers, tmp_path): 
                 assert u.recv(100).decode() == f"udp53 10.213.80.1 q{i}"
         lt.call(proxy.stop("c" * 64))
         mgr.unpublish("c" * 64)
-        for p in ports:  # both ports are free again
+        for p in ports:  # both ports are free again (TIME_WAIT of proxied connections aside)
             kind = socket.SOCK_DGRAM if p.proto == "udp" else socket.SOCK_STREAM
             with socket.socket(socket.AF_INET, kind) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 s.bind(("127.0.0.1", p.host_port))
+        # and our own next reservation of the same port works despite TIME_WAIT
+        again = mgr.publish("c" * 64, ep, parse_port_spec(f"127.0.0.1:{ports[0].host_port}:80"))
+        assert again[0].host_port == ports[0].host_port
+        with pytest.raises(Conflict, match="port is already allocated"):
+            mgr.publish("d" * 64, ep, parse_port_spec(f"{ports[0].host_port}:80"))
+    finally:
         mgr.release_container("c" * 64)
         mgr.remove_network(net.id)
-    finally:
         lt.call(proxy.close())
         lt.stop()
         mgr.close()

@@ -102,7 +102,7 @@ class NetworkManager:
         self.config = config or ManagerConfig()
         self._lock = threading.RLock()
         self._ipr = IPRoute()
-        self._reserver = PortReserver()
+        self._reserver = PortReserver(reuse_addr=not self.config.port_nat)
         self._reservations: dict[str, list[Reservation]] = {}
         self._ports: dict[str, list[PublishedPort]] = {}
         self._nets: dict[str, Network] = {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dockyard.errors import Conflict, InvalidArgument, NotImplementedYet
@@ -46,9 +47,11 @@ class PublishedPort:
 
 
 class Reservation:
-    def __init__(self, port: PublishedPort, sock: socket.socket | None) -> None:
+    def __init__(self, port: PublishedPort, sock: socket.socket | None,
+                 on_release: Callable[[], None] | None = None) -> None:
         self.port = port
         self._sock = sock
+        self._on_release = on_release
 
     @property
     def has_socket(self) -> bool:
@@ -63,14 +66,19 @@ class Reservation:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        if self._on_release is not None:
+            self._on_release()
+            self._on_release = None
 
 
-def _bind(proto: str, ip: str, port: int) -> socket.socket:
+def _bind(proto: str, ip: str, port: int, reuse: bool) -> socket.socket:
     if proto == "sctp":
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP)
     else:
         s = socket.socket(socket.AF_INET, _SOCK_TYPES[proto])
     try:
+        if reuse and proto == "tcp":
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((ip, port))
     except BaseException:
         s.close()
@@ -83,6 +91,33 @@ def _in_use(ip: str, ports: str) -> Conflict:
 
 
 class PortReserver:
+    """Binds host ports; also remembers what it holds, so that two of our own reservations
+    conflict even when the kernel would let both bind (SO_REUSEADDR, see ``reuse_addr``).
+
+    ``reuse_addr`` (for the userland proxy, whose closed connections leave TIME_WAIT entries
+    on the host port that would block the next bind) sets SO_REUSEADDR on TCP sockets."""
+
+    def __init__(self, reuse_addr: bool = False) -> None:
+        self.reuse_addr = reuse_addr
+        self._held: dict[tuple[str, int], list[str]] = {}  # (proto, port) -> host ips
+
+    def _taken_by_us(self, proto: str, ip: str, port: int) -> bool:
+        ips = self._held.get((proto, port), [])
+        return bool(ips) and (ip in ips or ip == "0.0.0.0" or "0.0.0.0" in ips)
+
+    def _track(self, sock: socket.socket, pp: PublishedPort) -> Reservation:
+        key = (pp.proto, pp.host_port)
+        self._held.setdefault(key, []).append(pp.host_ip)
+
+        def forget() -> None:
+            ips = self._held.get(key, [])
+            if pp.host_ip in ips:
+                ips.remove(pp.host_ip)
+            if not ips:
+                self._held.pop(key, None)
+
+        return Reservation(pp, sock, forget)
+
     def reserve(self, binding: PortBinding, container_ip: str) -> Reservation:
         """Bind the host port(s) asked for by ``binding``; raise Conflict if taken."""
         ip = binding.host_ip or "0.0.0.0"
@@ -93,8 +128,10 @@ class PortReserver:
         else:
             candidates = list(range(binding.host_port_start, binding.host_port_end + 1))
         for port in candidates:
+            if port and self._taken_by_us(binding.proto, ip, port):
+                continue
             try:
-                s = _bind(binding.proto, ip, port)
+                s = _bind(binding.proto, ip, port, self.reuse_addr)
             except OSError as e:
                 if e.errno == errno.EADDRINUSE:
                     continue
@@ -106,13 +143,18 @@ class PortReserver:
                 raise
             pp = PublishedPort(binding.proto, ip, s.getsockname()[1], container_ip,
                                binding.container_port)
-            return Reservation(pp, s)
+            if port == 0 and self._taken_by_us(pp.proto, ip, pp.host_port):
+                s.close()  # the kernel's pick collides with a reuse_addr socket of ours
+                return self.reserve(binding, container_ip)
+            return self._track(s, pp)
         raise _in_use(ip, binding.host_port_text() or "0")
 
     def rebind(self, port: PublishedPort) -> Reservation:
         """Take a recorded port again after a restart (Conflict if someone took it meanwhile)."""
+        if self._taken_by_us(port.proto, port.host_ip, port.host_port):
+            raise _in_use(port.host_ip, str(port.host_port))
         try:
-            return Reservation(port, _bind(port.proto, port.host_ip, port.host_port))
+            return self._track(_bind(port.proto, port.host_ip, port.host_port, self.reuse_addr), port)
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
                 raise _in_use(port.host_ip, str(port.host_port)) from None

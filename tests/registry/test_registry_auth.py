@@ -47,6 +47,7 @@ def test_basic_auth(registry_factory: Any, auth_files: tuple[Path, Path]) -> Non
     assert reg.req("GET", "/v2/", auth=basic("alice", "wonder")).status == 200
     reg.auth = basic("alice", "wonder")
     d = reg.push_blob("team/app", b"secret")
+    pd = reg.push_blob("public/img", b"for everyone")
     before = _tree(reg.root)
     # bob may pull team/* but not push
     bob = basic("bob", "builder")
@@ -59,6 +60,10 @@ def test_basic_auth(registry_factory: Any, auth_files: tuple[Path, Path]) -> Non
     assert r.status == 403
     r = reg.req("POST", f"/v2/team/app/blobs/uploads/?digest={sha256(b'x')}", b"x", auth=None)
     assert r.status == 401
+    # anonymous pulls where a rule allows them (public/*), and only there
+    assert reg.req("GET", f"/v2/public/img/blobs/{pd}", auth=None).body == b"for everyone"
+    assert reg.req("GET", f"/v2/team/app/blobs/{d}", auth=None).status == 401
+    assert reg.req("POST", "/v2/public/img/blobs/uploads/", auth=None).status == 401
     assert _tree(reg.root) == before  # nothing changed by refused requests
 
 

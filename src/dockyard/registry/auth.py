@@ -83,6 +83,9 @@ class Authenticator:
                                  detail={"scope": str(s)})
             return str(claims.get("sub") or ANONYMOUS)
         creds = parse_basic(header)
+        if creds is None and scopes and all(
+                granted(self.cfg.rules, ANONYMOUS, s) == s.actions for s in scopes):
+            return ANONYMOUS  # rules open this to anonymous users (e.g. public pulls)
         if creds is None or self.htpasswd is None or not self.htpasswd.verify(*creds):
             raise self._unauthorized("authentication required", scopes, own_token_url)
         for s in scopes:

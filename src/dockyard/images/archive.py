@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from dockyard.diff.chroot_extract import ForwardReader
 from dockyard.diff.decompress import PlainReader, detect
 from dockyard.errors import InvalidArgument, NotFound
+from dockyard.images.platforms import host_platform, matches
 from dockyard.oci import mediatypes as mt
 from dockyard.oci import reference
 from dockyard.oci.digest import Digest
@@ -128,11 +129,8 @@ def _adopt(svc: ImageService, f: _File, added: list[str]) -> str:
 
 
 def _host_match(desc: dict[str, Any]) -> bool:
-    from dockyard.images.service import host_platform
-
-    p = desc.get("platform") or {}
-    os_, arch, _ = host_platform()
-    return not p or (p.get("os") == os_ and p.get("architecture") == arch)
+    ann = desc.get("annotations") or {}
+    return "vnd.docker.reference.type" not in ann and matches(desc.get("platform"), host_platform())
 
 
 def _load_oci(svc: ImageService, ar: _Archive, added: list[str]) -> list[str]:

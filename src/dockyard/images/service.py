@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform as _platform
 import re
 import secrets
 import tempfile
@@ -46,6 +45,7 @@ from dockyard.diff.apply import apply_layer
 from dockyard.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from dockyard.images.changes import apply_changes
 from dockyard.images.model import Change, DiskUsage, HistoryEntry, Image, ImageUsage, Layer
+from dockyard.images.platforms import host_platform, parse_platform
 from dockyard.images.records import Record, Records
 from dockyard.oci import mediatypes as mt
 from dockyard.oci import reference
@@ -57,25 +57,6 @@ from dockyard.snapshots.snapshotter import Snapshotter, force_rmtree
 from dockyard.snapshots.storage import Kind
 
 _ID_RE = re.compile(r"^(?:sha256:)?([0-9a-f]{1,64})$")
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}
-
-
-def host_platform() -> tuple[str, str, str]:
-    arch = _ARCH.get(_platform.machine(), _platform.machine())
-    return "linux", arch, "v7" if arch == "arm" else ""
-
-
-def parse_platform(p: str | None) -> tuple[str, str, str]:
-    """``os[/arch[/variant]]`` -> (os, arch, variant); None -> the host's."""
-    if not p:
-        return host_platform()
-    parts = p.lower().split("/")
-    if len(parts) > 3 or not all(parts):
-        raise InvalidArgument(f"invalid platform {p!r}: expected os[/arch[/variant]]")
-    os_ = parts[0]
-    arch = parts[1] if len(parts) > 1 else host_platform()[1]
-    arch = _ARCH.get(arch, arch)
-    return os_, arch, parts[2] if len(parts) > 2 else ""
 
 
 def now_rfc3339() -> str:

@@ -158,7 +158,7 @@ def run_stage(text: str, build_args: dict[str, str], stage: int = 0) -> list[tup
         if isinstance(i, Arg):
             scope.declare(i)
         elif isinstance(i, Env):
-            scope.set_env(i)
+            scope.set_env(expand_instruction(i, scope.lookup()))
         else:
             seen.append((type(i).__name__, expand_instruction(i, scope.lookup())))
             seen.append(("run_env", scope.run_env()))
@@ -230,7 +230,7 @@ def test_env_pairs_see_previous_values_and_child_scope() -> None:
     (e2,) = parse_dockerfile("FROM a\nENV abc=bye def=$abc").instructions[1:]
     (e3,) = parse_dockerfile("FROM a\nENV ghi=$abc").instructions[1:]
     for e in (e1, e2, e3):
-        scope.set_env(e)
+        scope.set_env(expand_instruction(e, scope.lookup()))
     assert scope.env == {"abc": "bye", "def": "hello", "ghi": "bye"}
     child = scope.child()
     assert child.lookup()["ghi"] == "bye"
@@ -243,7 +243,7 @@ def test_arg_after_env_wins_for_later_instructions_but_not_in_image_config() -> 
     df = parse_dockerfile("FROM a\nARG X=2\nENV Y=$X\n")
     arg, env = df.instructions[1:]
     scope.declare(arg)
-    scope.set_env(env)
+    scope.set_env(expand_instruction(env, scope.lookup()))
     assert scope.lookup()["X"] == "2" and scope.lookup()["Y"] == "2"
     assert scope.image_env() == [
         "X=1",

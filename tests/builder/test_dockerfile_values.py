@@ -142,7 +142,7 @@ def test_acceptance_dockerfile_front_to_back() -> None:
         if isinstance(i, Arg):
             scope.declare(i)
         elif isinstance(i, Env):
-            scope.set_env(i)
+            scope.set_env(expand_instruction(i, scope.lookup()))
         else:
             seen.append(expand_instruction(i, scope.lookup()))
     workdir, copy1, copy2, copy3, run, cmd = seen

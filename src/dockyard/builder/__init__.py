@@ -4,14 +4,17 @@ Pipeline, one module per step::
 
     text ──parser.parse──▶ Node* ──instructions.from_node──▶ Instruction*     (parse_dockerfile)
          ──stages.plan(build_args, target, platform)──▶ BuildPlan: stages to build, in order
-         per stage: scope.StageScope (ARG/ENV in order) + expand.expand_instruction ──▶ values
-         values.exposed_ports / parse_signal / parse_chmod at dispatch
+         per stage, per instruction: ARG ─▶ scope.StageScope.declare; others ─▶
+         expand.expand_instruction(instr, scope.lookup()) ─▶ (ENV: scope.set_env)
+         ─▶ config.ConfigBuilder.apply (metadata: image config + history line)
+            or the executor (RUN: Run.script(), scope.run_env(); COPY/ADD)
     context dir ──dockerignore.load_patterns + walk_context──▶ included files
 
 Modules: ``parser`` (directives, continuations, heredocs, exec/shell form), ``instructions``
 (one frozen dataclass per instruction, flag validation, BuildKit's messages), ``mounts``
-(``RUN --mount``), ``expand`` (BuildKit's shell lexer), ``scope`` (ARG scoping, platform and
-proxy args), ``stages`` (multi-stage resolution, ``--target``, unused stages skipped),
-``dockerignore``, ``values``, ``duration``. Every user error is ``errors.InvalidArgument`` whose
+(``RUN --mount``), ``flags`` (builder flags), ``expand`` (BuildKit's shell lexer), ``scope``
+(ARG scoping, platform and proxy args), ``stages`` (multi-stage resolution, ``--target``,
+unused stages skipped), ``config`` (metadata dispatchers), ``dockerignore``, ``values``
+(ports, signals, chmod, WORKDIR), ``duration``, ``suggest``. Every user error is ``errors.InvalidArgument`` whose
 message names the Dockerfile line: ``dockerfile parse error on line N: ...``.
 """

@@ -18,9 +18,10 @@
   declared.
 
 Lifecycle: ``global_args(...)`` once per build; one :class:`StageScope` per stage
-(``StageScope.from_image`` or ``parent.child()``), fed ARG and ENV instructions in order
-(``declare``, ``set_env``); ``lookup()`` is the mapping for ``expand.expand_instruction``;
-``image_env()`` the config's Env list; ``run_env()`` the environment of a RUN step.
+(``StageScope.from_image`` or ``parent.child()``). For each instruction in order: ARG goes
+to ``declare`` as parsed; everything else is expanded first with
+``expand.expand_instruction(instr, scope.lookup())`` and an expanded ENV then goes to
+``set_env``. ``image_env()`` is the config's Env list; ``run_env()`` the environment of a RUN.
 """
 
 from __future__ import annotations
@@ -147,16 +148,9 @@ class StageScope:
                 self.variables[name] = value
 
     def set_env(self, instr: Env) -> None:
-        """Apply an ENV instruction (unexpanded): every pair sees the values before it."""
-        lex = Lexer(self.escape)
-        before = self.lookup()
-        try:
-            pairs = [
-                (lex.process_word(k, before), lex.process_word(v, before)) for k, v in instr.pairs
-            ]
-        except InvalidArgument as err:
-            raise InvalidArgument(f"dockerfile parse error on line {instr.line}: {err}") from None
-        for k, v in pairs:
+        """Apply an ENV instruction already expanded with ``lookup()`` (every pair of one
+        instruction sees the values from before it, which that expansion guarantees)."""
+        for k, v in instr.pairs:
             self.variables[k] = v
             self.env[k] = v
 

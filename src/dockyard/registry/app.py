@@ -430,6 +430,7 @@ class Registry:
 
     # -- uploads ---------------------------------------------------------------------------
     def _upload_headers(self, name: str, uuid: str, size: int) -> dict[str, str]:
+        # Range is inclusive; distribution reports "0-0" for an empty session, not "0--1".
         return {"Location": f"/v2/{name}/blobs/uploads/{uuid}",
                 "Range": f"0-{max(size - 1, 0)}", "Docker-Upload-UUID": uuid}
 

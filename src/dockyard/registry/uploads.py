@@ -43,11 +43,6 @@ class UploadStatus:
     uuid: str
     size: int  # bytes received so far
 
-    @property
-    def range_header(self) -> str:
-        # distribution reports "0-0" for an empty session, not "0--1".
-        return f"0-{max(self.size - 1, 0)}"
-
 
 @dataclass
 class _Live:

@@ -131,7 +131,9 @@ def test_filesystem_instructions_are_not_handled() -> None:
 
 
 def test_bad_values_at_dispatch() -> None:
-    with pytest.raises(InvalidArgument, match="invalid signal: SIGNOPE"):
+    with pytest.raises(
+        InvalidArgument, match="^dockerfile parse error on line 2: invalid signal: SIGNOPE$"
+    ):
         build("STOPSIGNAL SIGNOPE\n")
     with pytest.raises(InvalidArgument, match="invalid containerPort: http"):
         build("EXPOSE http\n")

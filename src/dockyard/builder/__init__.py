@@ -15,6 +15,7 @@ Modules: ``parser`` (directives, continuations, heredocs, exec/shell form), ``in
 (``RUN --mount``), ``flags`` (builder flags), ``expand`` (BuildKit's shell lexer), ``scope``
 (ARG scoping, platform and proxy args), ``stages`` (multi-stage resolution, ``--target``,
 unused stages skipped), ``config`` (metadata dispatchers), ``dockerignore``, ``values``
-(ports, signals, chmod, WORKDIR), ``duration``, ``suggest``. Every user error is ``errors.InvalidArgument`` whose
-message names the Dockerfile line: ``dockerfile parse error on line N: ...``.
+(ports, signals, chmod, WORKDIR), ``duration``, ``suggest``. Every user error is
+``errors.InvalidArgument`` whose message names the Dockerfile line:
+``dockerfile parse error on line N: ...``.
 """

@@ -113,7 +113,15 @@ class ConfigBuilder:
         """Apply one expanded instruction; returns the history ``created_by`` text ("" when
         BuildKit records none, as for ONBUILD), or None for instructions this does not handle
         (RUN, COPY, ADD, FROM). ``variables`` (the scope after ``StageScope.declare``) gives
-        the values shown in an ARG's history line."""
+        the values shown in an ARG's history line. Errors name the instruction's line."""
+        try:
+            return self._apply(instr, variables)
+        except InvalidArgument as err:
+            if str(err).startswith("dockerfile parse error"):
+                raise
+            raise InvalidArgument(f"dockerfile parse error on line {instr.line}: {err}") from None
+
+    def _apply(self, instr: ins.Instruction, variables: Mapping[str, str] | None) -> str | None:
         c = self._config
         if isinstance(instr, ins.Env):
             env = list(c.get("Env") or [])

@@ -319,3 +319,46 @@ def test_removing_a_child_prunes_its_dangling_parent_unless_kept(svc: ImageServi
     else:
         assert out == [{"Untagged": "child:latest"}, {"Deleted": child}, {"Deleted": base}]
         assert svc.list() == [] and svc.snapshots.list() == []
+
+
+def test_kill_9_during_import_leaves_a_consistent_store(tmp_path: Path, busybox_tar: Path) -> None:
+    import os
+    import signal
+    import sys
+    import time
+
+    root = tmp_path / "st"
+    ImageService(root, snapshotter="overlay").close()
+    script = (
+        "import sys; from pathlib import Path; from dockyard.images.service import ImageService;"
+        f"s = ImageService(Path({str(root)!r}), snapshotter='overlay');"
+        "print('ready', flush=True);"
+        "s.import_tarball(sys.stdin.buffer, repo_tag='half')"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        data = busybox_tar.read_bytes()
+        assert proc.stdin is not None
+        proc.stdin.write(data[: len(data) // 2])
+        proc.stdin.flush()
+        # wait until the layer is being extracted: its snapshot directory has files in it
+        for _ in range(500):
+            if any((root / "snapshots/overlay/s").glob("*/fs/*")):
+                break
+            time.sleep(0.01)
+        assert any((root / "snapshots/overlay/s").glob("*/fs/*"))
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the importer and its extraction child
+        proc.wait()
+    s = ImageService(root, snapshotter="overlay")
+    try:
+        assert s.list() == []
+        assert s.snapshots.list() == [] and list((root / "snapshots/overlay/s").iterdir()) == []
+        assert list(s.content.walk()) == [] and list((root / "content/ingest").iterdir()) == []
+        with open(busybox_tar, "rb") as f:  # and the store still works
+            s.import_tarball(f, repo_tag="whole")
+        assert s.get("whole").repo_tags == ("whole:latest",)
+    finally:
+        s.close()

@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from typing import TypeVar
 
 from dockyard.errors import InvalidArgument
 
@@ -428,7 +429,10 @@ def expand_heredoc(content: str, env: Mapping[str, str]) -> str:
     return Lexer("\\", skip_quotes=True).process_word(content, env)
 
 
-def expand_instruction(instr: object, env: Mapping[str, str], escape: str = "\\") -> object:
+_I = TypeVar("_I")
+
+
+def expand_instruction(instr: _I, env: Mapping[str, str], escape: str = "\\") -> _I:
     """Return ``instr`` with its expandable fields expanded against ``env``.
 
     ``env`` is what the instruction sees (``scope.StageScope.lookup()``). Errors name the
@@ -477,8 +481,9 @@ def expand_instruction(instr: object, env: Mapping[str, str], escape: str = "\\"
                 chmod=opt(instr.chmod),
                 checksum=opt(instr.checksum),
                 exclude=tuple(word(e) for e in instr.exclude),
+                # BuildKit strips the tabs of <<- bodies before expanding them
                 heredocs=tuple(
-                    dataclasses.replace(h, content=expand_heredoc(h.content, env))
+                    dataclasses.replace(h, content=expand_heredoc(h.chomped, env), chomp=False)
                     if h.expand
                     else h
                     for h in instr.heredocs
@@ -493,6 +498,3 @@ def expand_instruction(instr: object, env: Mapping[str, str], escape: str = "\\"
     except InvalidArgument as err:
         line = getattr(instr, "line", 0)
         raise InvalidArgument(f"dockerfile parse error on line {line}: {err}") from None
-
-
-ExpandFn = Callable[[str], str]

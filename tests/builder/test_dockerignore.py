@@ -174,6 +174,8 @@ def test_moby_matches_or_parent_matches(pattern: str, text: str, kind: str) -> N
         (["docs/*", "!docs/README.md"], "docs/README.md", False),
         (["*.go", "!fileutils.go"], "fileutils.go", False),
         ([], "/any/path/there", False),
+        (["*.go"], ".", False),
+        (["*"], "./", False),
         (["docs", "config", ""], "config/x", True),
         (["docs", "  !docs/README.md  "], "docs/README.md", False),
     ],

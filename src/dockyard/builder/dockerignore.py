@@ -242,6 +242,8 @@ class PatternMatcher:
     def matches(self, path: str) -> bool:
         """True if ``path`` (relative, ``/``-separated) is excluded (MatchesOrParentMatches)."""
         path = go_clean(path)
+        if path == ".":
+            return False  # the context root itself is never excluded
         parent = os.path.dirname(path)
         parents = parent.split("/") if parent else []
         matched = False

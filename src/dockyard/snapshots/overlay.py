@@ -16,9 +16,28 @@ from dockyard.snapshots.snapshotter import Snapshotter, force_rmtree
 from dockyard.snapshots.storage import Info, Kind
 
 
+def _forced_off() -> tuple[str, ...]:
+    """Turn off overlay features the host enables by default that would hide changes from the
+    upper directory (a renamed directory becomes a redirect xattr, a chmod a metacopy): the
+    diff for ``docker diff``/``commit`` reads the upper directory as the whole truth."""
+    out = []
+    for feature in ("redirect_dir", "metacopy"):
+        try:
+            on = Path(f"/sys/module/overlay/parameters/{feature}").read_text().strip() in ("Y", "on")
+        except OSError:
+            on = False
+        if on:
+            out.append(f"{feature}=off")
+    return tuple(out)
+
+
 class OverlaySnapshotter(Snapshotter):
     name = "overlay"
     apply_mode = "overlay"
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self._extra = _forced_off()
 
     def _make_dirs(self, d: Path, parent: Info | None) -> None:
         super()._make_dirs(d, parent)
@@ -41,7 +60,7 @@ class OverlaySnapshotter(Snapshotter):
         return [
             Mount(
                 "overlay", "overlay",
-                (f"lowerdir={lower}", f"upperdir={fs}", f"workdir={work}", "index=off"),
+                (f"lowerdir={lower}", f"upperdir={fs}", f"workdir={work}", "index=off", *self._extra),
             )
         ]
 

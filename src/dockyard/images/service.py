@@ -19,9 +19,19 @@ Thread safety: the daemon calls from executor threads. Metadata is guarded by SQ
 transactions under a lock; unpacking the same ChainID twice concurrently is harmless (the
 second commit loses and is removed).
 
-Container root filesystems: ``prepare_rootfs(image_id, key)`` -> mounts of a writable
-snapshot; ``mount_rootfs(key, target)`` / ``unmount_rootfs(target)``; ``remove_rootfs(key)``.
-``changes(key)``, ``commit(key, ...)`` and ``export_rootfs(key, out)`` read that snapshot.
+The API, by caller:
+
+* engine: ``import_tarball``, ``resolve``, ``get``, ``list``, ``tag``, ``remove``, ``prune``,
+  ``history``, ``disk_usage``, ``load``, ``save``; container root filesystems:
+  ``prepare_rootfs(image_id, key)`` -> mounts of a writable snapshot, ``mount_rootfs(key,
+  target)`` / ``unmount_rootfs(target)``, ``remove_rootfs(key)``, ``rootfs_usage(key)``;
+  ``changes(key)``, ``commit(key, ...)``, ``export_rootfs(key, out, mounted=)`` read it.
+* builder: ``prepare_rootfs(None, key)`` (FROM scratch), ``commit(..., created_by=)`` for
+  steps with a layer, ``derive(...)`` for metadata-only steps, ``children(id)`` for the cache.
+* registry client: pull = write blobs with ``content.writer()`` (verified on commit), then
+  ``add_image(manifest_digest, repo_tags=, repo_digests=)``; push = ``manifest(image_id)`` and
+  ``content.open(digest)``, then ``set_repo_digest(image_id, "name@sha256:...")``;
+  ``images.platforms.select_manifest`` picks from an index.
 """
 
 from __future__ import annotations

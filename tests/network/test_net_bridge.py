@@ -50,3 +50,23 @@ def test_static_ip_mac_and_conflicts(manager, new_container):  # type: ignore[no
     assert manager.connect(net.id, "b" * 64, b.netns).ip == "10.213.8.128"  # from --ip-range (its .128 too)
     with pytest.raises(InvalidArgument):
         manager.connect(net.id, "c" * 64, b.netns, ip="10.99.0.1")
+
+
+def test_release_after_exit_leaves_veth_to_the_kernel(manager, new_container):  # type: ignore[no-untyped-def]
+    import time
+
+    from dockyard.network import bridge
+
+    net = manager.create_network(NetworkSpec(name="t3", subnet="10.213.6.0/24"))
+    c = new_container()
+    ep = manager.connect(net.id, "c" * 64, c.netns, name="c")
+    c.proc.kill()
+    c.proc.wait()
+    manager.release_container("c" * 64)
+    assert manager.endpoints_of("c" * 64) == []
+    for _ in range(400):  # the namespace's cleanup runs in a kernel worker
+        if ep.host_ifname not in {n for n, _ in bridge.our_links(manager._ipr)}:
+            break
+        time.sleep(0.005)
+    else:
+        raise AssertionError(f"{ep.host_ifname} still exists")

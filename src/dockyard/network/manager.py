@@ -337,8 +337,10 @@ class NetworkManager:
             ep = n.endpoints.get(container_id)
             if ep is None:
                 raise NotFound(f"container {container_id} is not connected to network {n.name}")
-            if ep.host_ifname:
+            if ep.host_ifname and os.path.exists(ep.netns_path):
                 br.detach(self._ipr, ep.host_ifname)
+            # else the container's namespace is gone and the kernel deletes both ends of the
+            # pair with it, off our path (a netlink delete waits 10-25 ms for RCU)
             pool = n.pool.release(ep.ip) if n.pool and ep.ip else n.pool
             eps = {k: v for k, v in n.endpoints.items() if k != container_id}
             self._save(replace(n, pool=pool, endpoints=eps))

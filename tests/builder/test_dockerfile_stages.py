@@ -69,10 +69,13 @@ def test_stage_refs_by_index_and_images() -> None:
     p = plan(df)
     assert p.order == (0, 1)
     assert p.stages[1].deps == (0,)
-    assert p.stage_ref("0", 1) == 0
-    assert p.stage_ref("nginx:latest", 1) is None
+    assert p.stage_ref("0") == 0
+    assert p.stage_ref("nginx:latest") is None
+    assert p.mount_ref("0") is None  # mounts name stages by name only
     with pytest.raises(InvalidArgument, match="invalid stage index 7"):
-        p.stage_ref("7", 1)
+        p.stage_ref("7")
+    with pytest.raises(InvalidArgument, match="invalid stage index -1"):
+        p.stage_ref("-1")
 
 
 def test_from_only_names_earlier_stages_as_bases() -> None:
@@ -114,7 +117,6 @@ def test_copy_from_rejects_variables() -> None:
     [
         ("RUN x\nFROM a", "dockerfile parse error on line 1: no build stage in current context"),
         ("ARG A", "dockerfile contains no stages to build"),
-        ("FROM a AS x\nFROM b AS X", 'line 2: duplicate stage name "x"'),
         ("ARG E\nFROM $E", "base name ($E) should not be blank"),
         ("FROM a AS x\nCOPY --from=x /a /b", "circular dependency detected on stage: x"),
         (
@@ -122,6 +124,7 @@ def test_copy_from_rejects_variables() -> None:
             "circular dependency detected",
         ),
         ("FROM a\nCOPY --from=3 /a /b", "line 2: invalid stage index 3"),
+        ("FROM a\nCOPY --from=+1 /a /b", "line 2: invalid stage index 1"),
         ("FROM ${A", "line 1: failed to process"),
     ],
 )
@@ -280,3 +283,13 @@ def test_arg_default_errors_name_the_line() -> None:
     meta, _ = split_stages(parse_dockerfile("ARG A=${oops\nFROM x"))
     with pytest.raises(InvalidArgument, match="line 1: failed to process"):
         global_args(meta, {})
+
+
+def test_duplicate_stage_names_warn_and_the_later_one_wins() -> None:
+    text = "FROM a AS x\nFROM x AS y\nFROM b AS x\nFROM c\nCOPY --from=x /a /b\n"
+    p = plan(parse_dockerfile(text))
+    assert p.warnings == ('line 3: Duplicate stage name "x", stage names should be unique',)
+    assert p.stages[1].base_stage == 0  # FROM sees the stages named so far
+    assert p.stages[3].deps == (2,)  # --from sees the final names
+    assert p.stage_ref("x") == 2
+    assert plan(parse_dockerfile(text), target="x").order == (2,)

@@ -152,7 +152,7 @@ def test_acceptance_dockerfile_front_to_back() -> None:
         ("/built.txt",),
         "./",
     )
-    assert p.stage_ref(copy1.from_, 1) == 0
+    assert p.stage_ref(copy1.from_) == 0
     assert (copy2.sources, copy2.dest, copy3.sources, copy3.dest) == (
         ("src/",),
         "./src/",

@@ -10,8 +10,9 @@ build_args, target)`` then
   expansion), ``COPY --from=<name or index>`` (no variables allowed there) and ``RUN
   --mount=...,from=<name>``; a name that is no stage is an image reference; an index must
   name an existing stage;
-* rejects duplicate stage names and dependency cycles, and (for the stages it builds) copies
-  or mounts from a stage defined later in the file, since stages are dispatched in order;
+* rejects dependency cycles and (for the stages it builds) copies or mounts from a stage
+  defined later in the file, since stages are dispatched in order; a duplicate stage name is
+  only a warning (the later stage answers to it afterwards);
 * picks the target (``--target`` name, default the last stage) and returns the stages it
   needs, dependencies first; unreachable stages are skipped, as BuildKit skips them.
 
@@ -20,6 +21,7 @@ Nothing here touches images or the disk.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -62,10 +64,15 @@ class BuildPlan:
     stages: tuple[ResolvedStage, ...]  # every stage, in file order
     target: int  # index of the stage whose result is the image
     order: tuple[int, ...]  # the stages to build, dependencies first, target last
+    warnings: tuple[str, ...] = ()
 
-    def stage_ref(self, ref: str, current: int) -> int | None:
-        """Resolve a ``--from`` value seen in stage ``current``: a stage index, or None (image)."""
-        return _stage_ref(ref, [s.stage for s in self.stages], current)
+    def stage_ref(self, ref: str) -> int | None:
+        """Resolve ``COPY --from=<ref>``: a stage index (by name or number), or None (image)."""
+        return _stage_ref(ref, [s.stage for s in self.stages])
+
+    def mount_ref(self, ref: str) -> int | None:
+        """Resolve ``RUN --mount=from=<ref>``: a stage index (by name only), or None (image)."""
+        return _stage_ref(ref, [s.stage for s in self.stages], by_index=False)
 
 
 def split_stages(df: Dockerfile) -> tuple[tuple[Arg, ...], tuple[Stage, ...]]:
@@ -93,14 +100,18 @@ def split_stages(df: Dockerfile) -> tuple[tuple[Arg, ...], tuple[Stage, ...]]:
     return tuple(meta), tuple(stages)
 
 
-def _stage_ref(ref: str, stages: list[Stage], current: int) -> int | None:
-    if ref.isdigit() and ref.isascii():
+_INDEX = re.compile(r"[+-]?[0-9]+")
+
+
+def _stage_ref(ref: str, stages: list[Stage], by_index: bool = True) -> int | None:
+    """A ``--from`` value as a stage index (the last stage of that name wins), or None."""
+    if by_index and _INDEX.fullmatch(ref):  # strconv.Atoi
         index = int(ref)
-        if index >= len(stages):
+        if index < 0 or index >= len(stages):
             raise InvalidArgument(f"invalid stage index {index}")
         return index
     low = ref.lower()
-    for st in stages:
+    for st in reversed(stages):
         if st.name == low:
             return st.index
     return None
@@ -137,7 +148,7 @@ def _refs(st: Stage, stages: list[Stage], escape: str) -> list[_Ref]:
             try:
                 if lex.process_word(instr.from_, {}) != instr.from_:
                     raise InvalidArgument(_NO_FROM_EXPANSION)
-                idx = _stage_ref(instr.from_, stages, st.index)
+                idx = _stage_ref(instr.from_, stages)
             except InvalidArgument as err:
                 raise _line_error(instr.line, str(err)) from None
             if idx is not None:
@@ -145,10 +156,9 @@ def _refs(st: Stage, stages: list[Stage], escape: str) -> list[_Ref]:
         elif isinstance(instr, Run):
             for m in instr.mounts:
                 # mounts name stages only by name (BuildKit's detectRunMount); no index
-                low = (m.from_ or "").lower()
-                for other in stages:
-                    if m.from_ and other.name == low:
-                        out.append(_Ref(other.index, instr.line, "mount", m.target))
+                idx = _stage_ref(m.from_, stages, by_index=False) if m.from_ else None
+                if idx is not None:
+                    out.append(_Ref(idx, instr.line, "mount", m.target))
     return out
 
 
@@ -163,6 +173,7 @@ def plan(
     globals_ = global_args(meta, build_args, platform, df.escape)
     lex = Lexer(df.escape)
     names: dict[str, int] = {}
+    warnings: list[str] = []
     resolved: list[ResolvedStage] = []
     for st in stages:
         f = st.from_
@@ -187,7 +198,10 @@ def plan(
         base_stage = names.get(base)
         if st.name is not None:
             if st.name in names:
-                raise _line_error(f.line, f'duplicate stage name "{st.name}"')
+                # BuildKit only warns (lint rule DuplicateStageName); the later stage wins
+                warnings.append(
+                    f'line {f.line}: Duplicate stage name "{st.name}", stage names should be unique'
+                )
             names[st.name] = st.index
         deps: list[int] = [] if base_stage is None else [base_stage]
         for ref in _refs(st, list(stages), df.escape):
@@ -232,6 +246,7 @@ def plan(
         stages=tuple(resolved),
         target=target_index,
         order=order,
+        warnings=tuple(warnings),
     )
 
 

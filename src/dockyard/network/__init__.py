@@ -13,6 +13,9 @@ Daemon start::
     mgr.reconcile(live_container_ids)             # remove what dead containers left behind
     dns_server = DnsServer(mgr.resolve)           # upstreams: the host's /etc/resolv.conf
 
+After a daemon restart, the DNS sockets of running containers are gone with the old process:
+for each running container on a user network, ``open_sockets`` + ``add`` again.
+
 ``docker network create/rm/ls/inspect``::
 
     net = mgr.create_network(NetworkSpec(name, subnet=..., gateway=..., ip_range=...,

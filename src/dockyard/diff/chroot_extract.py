@@ -23,6 +23,7 @@ import shutil
 import stat
 import sys
 import tarfile
+from typing import BinaryIO
 
 WH_PREFIX = ".wh."
 WH_OPAQUE = ".wh..wh..opq"
@@ -64,7 +65,7 @@ class ForwardReader:
     while reading sequentially (a backwards seek, e.g. to re-read a hard link's target, is
     refused and reported as an error)."""
 
-    def __init__(self, f) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, f: BinaryIO) -> None:
         self._f = f
         self._pos = 0
         self.last_header = b""  # the last 512-byte read: tarfile reads headers this way
@@ -105,7 +106,7 @@ class ForwardReader:
         return self._pos
 
 
-def extract(stream, mode: str) -> int:  # type: ignore[no-untyped-def]
+def extract(stream: BinaryIO, mode: str) -> int:
     """Apply the layer; return its content size as docker counts it (file sizes, symlink
     target lengths, hard links once)."""
     added: set[str] = set()

@@ -11,7 +11,7 @@ import bz2
 import lzma
 import zlib
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from dockyard.errors import InvalidArgument
 
@@ -35,7 +35,7 @@ class Decompressor:
         self.kind = kind
         self._obj = self._new()
 
-    def _new(self):  # type: ignore[no-untyped-def]
+    def _new(self) -> Any:
         if self.kind == GZIP:
             return zlib.decompressobj(wbits=31)
         if self.kind == ZSTD:

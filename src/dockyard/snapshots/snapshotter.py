@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from dockyard.errors import NotFound
@@ -121,7 +122,7 @@ def _du(path: Path) -> int:
 
 
 def force_rmtree(path: Path) -> None:
-    def onerror(func, p, exc):  # type: ignore[no-untyped-def]
+    def onerror(func: Callable[[str], object], p: str, exc: object) -> None:
         # A read-only directory inside a layer (mode 0555) can't be emptied until made writable.
         try:
             os.chmod(os.path.dirname(p), 0o700)

@@ -222,7 +222,9 @@ def test_global_args_chain_and_build_args_win() -> None:
 def test_proxy_args_reach_run_only() -> None:
     text = "FROM a\nRUN x\nWORKDIR /${HTTP_PROXY}\n"
     out = run_stage(text, {"HTTP_PROXY": "http://p:3128", "no_proxy": "localhost"})
-    assert out[1][1]["HTTP_PROXY"] == "http://p:3128" and out[1][1]["no_proxy"] == "localhost"
+    env = out[1][1]
+    assert env["HTTP_PROXY"] == env["http_proxy"] == "http://p:3128"
+    assert env["no_proxy"] == env["NO_PROXY"] == "localhost"
     assert out[2][1].path == "/"  # not expanded in instructions unless declared
     assert "HTTP_PROXY" in PROXY_ARGS
 
@@ -293,3 +295,13 @@ def test_duplicate_stage_names_warn_and_the_later_one_wins() -> None:
     assert p.stages[3].deps == (2,)  # --from sees the final names
     assert p.stage_ref("x") == 2
     assert plan(parse_dockerfile(text), target="x").order == (2,)
+
+
+def test_proxy_args_case_insensitive_and_stage_values_win() -> None:
+    scope = StageScope(
+        {"Https_Proxy": "http://h", "all_proxy": "socks://s"}, {}, {"ALL_PROXY": "mine"}
+    )
+    env = scope.run_env()
+    assert env["HTTPS_PROXY"] == env["https_proxy"] == "http://h"
+    assert env["ALL_PROXY"] == "mine" and env["all_proxy"] == "socks://s"
+    assert scope.unused_build_args([]) == []

@@ -37,6 +37,8 @@ PROXY_ARGS = (
     "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
 )  # fmt: skip
 
+_PROXY_KINDS = ("http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy")
+
 PLATFORM_ARGS = (
     "TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT",
     "BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT",
@@ -159,11 +161,20 @@ class StageScope:
         return [f"{k}={v}" for k, v in self.env.items()]
 
     def run_env(self) -> dict[str, str]:
-        """Environment of a RUN step: the stage's variables plus proxy build args."""
+        """Environment of a RUN step: the stage's variables plus the proxy settings.
+
+        A proxy build arg is matched case-insensitively (``Http_Proxy`` counts) and, as
+        BuildKit's ProxyEnv does, reaches the step under both spellings (``HTTP_PROXY`` and
+        ``http_proxy``), unless the stage itself set that variable."""
         out = self.lookup()
-        for name in PROXY_ARGS:
-            if name in self.build_args and name not in out:
-                out[name] = self.build_args[name]
+        proxies: dict[str, str] = {}
+        for key in sorted(self.build_args):  # BuildKit walks sorted keys; the last one wins
+            low = key.lower()
+            if low in _PROXY_KINDS:
+                proxies[low] = self.build_args[key]
+        for low, value in proxies.items():
+            for name in (low.upper(), low):
+                out.setdefault(name, value)
         return out
 
     def child(self) -> StageScope:
@@ -178,5 +189,5 @@ class StageScope:
         return sorted(
             k
             for k in self.build_args
-            if k not in used and k not in PROXY_ARGS and k not in PLATFORM_ARGS
+            if k not in used and k.lower() not in _PROXY_KINDS and k not in PLATFORM_ARGS
         )

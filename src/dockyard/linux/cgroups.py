@@ -67,18 +67,29 @@ class Cgroup:
         return None
 
 
+_cache: dict[str, object] = {}
+
+
 def _own() -> dict[str, str]:
-    """``/proc/self/cgroup`` as {hierarchy controllers: path}; v2 line under ``""``."""
+    """``/proc/self/cgroup`` as {hierarchy controllers: path}; v2 line under ``""``.
+
+    Cached per process (a runtime moves only its children, never itself)."""
+    key = f"own{os.getpid()}"
+    if key in _cache:
+        return _cache[key]  # type: ignore[return-value]
     out: dict[str, str] = {}
     with open("/proc/self/cgroup") as f:
         for line in f:
             _, ctrls, path = line.rstrip("\n").split(":", 2)
             out[ctrls] = path
+    _cache[key] = out
     return out
 
 
 def _v1_mounts() -> dict[str, tuple[str, str]]:
     """{controllers key: (mount point, mount root)} for every mounted v1 hierarchy."""
+    if "mounts" in _cache:
+        return _cache["mounts"]  # type: ignore[return-value]
     out: dict[str, tuple[str, str]] = {}
     with open("/proc/self/mountinfo") as f:
         for line in f:
@@ -90,6 +101,7 @@ def _v1_mounts() -> dict[str, tuple[str, str]]:
             opts = [o for o in fields[2].split(",") if o not in ("rw", "ro")]
             key = ",".join(o for o in opts if o.startswith("name=") or "=" not in o)
             out.setdefault(key, (parts[4], parts[3]))
+    _cache["mounts"] = out
     return out
 
 
@@ -209,40 +221,39 @@ def warm_up() -> None:
 
     Why: every cgroup migration takes the kernel's global cgroup_threadgroup_rwsem for
     writing, and the first writer after a quiet period waits for an RCU grace period (about
-    5 ms here). Paying it on a thread while the runtime reads the config and forks makes the
-    real migration of the container's init, a few ms later, cheap. Best effort: any error is
-    ignored. The thread only sits in one write(2); forking meanwhile is harmless.
+    5 ms here, more on a busy host) while holding cgroup_mutex. Paying it on a thread while
+    the runtime imports its modules and reads the config makes the later mkdir of the
+    container's cgroup and the migration of its init cheap. Call it as early as possible.
+    Best effort: errors are ignored. The thread only sits in one write(2); forking meanwhile
+    is harmless (the child does not inherit the thread).
     """
     try:
         own = _own()
         if is_v2():
-            path = ROOT + own.get("", "/") + "/cgroup.procs"
-        else:
-            mounts = _v1_mounts()
-            path = ""
-            for ctrls, p in own.items():
-                m = _v1_key_match(mounts, ctrls) if ctrls else None
-                if m is not None and (m[1] == "/" or p.startswith(m[1])):
-                    path = m[0] + (p[len(m[1]):] if m[1] != "/" else p) + "/cgroup.procs"
-                    break
-        if not path:
-            return
+            cands = [ROOT + own.get("", "/") + "/cgroup.procs"]
+        else:  # the usual layout, /sys/fs/cgroup/<controllers>/<path>: no mountinfo needed
+            cands = [f"{ROOT}/{c.removeprefix('name=')}{p}/cgroup.procs"
+                     for c, p in own.items() if c]
         import _thread
 
-        _thread.start_new_thread(_touch, (path, str(os.getpid())))
+        _thread.start_new_thread(_touch, (cands, str(os.getpid())))
     except (OSError, ValueError):
         pass
 
 
-def _touch(path: str, pid: str) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+def _touch(cands: list[str], pid: str) -> None:
+    for path in cands:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
         try:
             os.write(fd, pid.encode())
+        except OSError:
+            pass
         finally:
             os.close(fd)
-    except OSError:
-        pass
+        return
 
 
 def add(cg: Cgroup, pid: int) -> None:

@@ -19,7 +19,7 @@ import os
 
 from dockyard.errors import Internal, InvalidArgument
 from dockyard.runtime import config, state, sync
-from dockyard.runtime.init import InitContext, intermediate, preload
+from dockyard.runtime.init import InitContext, fork_direct, intermediate, preload
 
 # Class names the children report failures with (type name before the colon in ``E``).
 _ERR_PREFIX = "unable to start container process: "
@@ -113,9 +113,6 @@ def create_record(root: str, cid: str, bundle: str, *, console_socket: str | Non
                   barrier: bool = True) -> dict:
     """Like ``create`` but return the container's state record (see ``state``)."""
     state.check_id(cid)
-    from dockyard.linux import cgroups
-
-    cgroups.warm_up()
     bundle = os.path.abspath(bundle)
     cfg = config.load(bundle)
     linux = cfg["linux"]
@@ -178,11 +175,18 @@ def create_record(root: str, cid: str, bundle: str, *, console_socket: str | Non
                           p2c=p2c_r, fifo_fd=fifo_fd, console_fd=console_fd,
                           seccomp=seccomp_filter, no_pivot=no_pivot, barrier=barrier,
                           preserve_fds=preserve_fds, state_for_hooks=hook_state)
-        pid_i = os.fork()
-        if pid_i == 0:
-            os.close(c2p_r)
-            os.close(p2c_w)
-            intermediate(ctx)
+        nss = linux.get("namespaces") or []
+        cgroupns = any(n["type"] == "cgroup" and not n.get("path") for n in nss)
+        if any(n["type"] == "user" for n in nss):
+            pid_i = os.fork()
+            if pid_i == 0:
+                os.close(c2p_r)
+                os.close(p2c_w)
+                intermediate(ctx)
+        else:
+            init_pid = fork_direct(ctx)
+            if not cgroupns:
+                cgroups.add(cg, init_pid)  # concurrently with the init's rootfs setup
         for fd in (c2p_w, p2c_r):
             os.close(fd)
             fds.remove(fd)
@@ -197,8 +201,7 @@ def create_record(root: str, cid: str, bundle: str, *, console_socket: str | Non
                 sync.send(p2c_w, "u")
             elif tag == "P":
                 init_pid = int(payload)
-                if not any(n["type"] == "cgroup" and not n.get("path")
-                           for n in linux.get("namespaces") or []):
+                if not cgroupns:
                     cgroups.add(cg, init_pid)  # concurrently with the init's rootfs setup
                 os.waitpid(pid_i, 0)
                 pid_i = 0

@@ -38,13 +38,20 @@ def delete(root: str, cid: str, force: bool = False) -> None:
             if st == "paused":
                 cgroups.freeze(cg, False)
         kill_and_reap(rec["pid"])
-    if cg is not None:
+    destroy(root, rec)
+
+
+def destroy(root: str, rec: dict) -> None:
+    """Remove a stopped container: kill stragglers left in its cgroup, rmdir the cgroup,
+    remove the state directory, run the poststop hooks (failures only warn)."""
+    if rec.get("cgroup"):
         from dockyard.linux import cgroups
 
+        cg = cgroups.Cgroup.from_dict(rec["cgroup"])
         for p in cgroups.procs(cg):  # stragglers outside the pid namespace (joined by path)
             kill_and_reap(p)
         cgroups.destroy(cg)
-    remove_dir(state.container_dir(root, cid))
+    remove_dir(state.container_dir(root, rec["id"]))
     rec_hooks = rec.get("hooks") or {}
     if rec_hooks.get("poststop"):
         hooks.run(rec_hooks["poststop"], state.public(root, rec, "stopped"), "poststop",

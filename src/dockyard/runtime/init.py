@@ -131,6 +131,69 @@ def intermediate(ctx: InitContext) -> None:
         _fail(ctx.c2p, e)
 
 
+def fork_direct(ctx: InitContext) -> int:
+    """Fork the init straight from the runtime (no intermediate process); return its pid.
+
+    Only for configs without a user namespace (a new pid namespace must be owned by the
+    user namespace, which only a child can create first). The runtime enters the new (or
+    given) pid namespace for its *children* only, forks, and switches back at once, so the
+    init is its direct child, pid 1 of the new namespace, and its pid is known immediately.
+    """
+    nss = ctx.cfg["linux"].get("namespaces") or []
+    pidns = next((n for n in nss if n["type"] == "pid"), None)
+    own = -1
+    if pidns is not None:
+        own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if pidns.get("path"):
+                fd = os.open(pidns["path"], os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    s.setns(fd, s.CLONE_NEWPID)
+                finally:
+                    os.close(fd)
+            else:
+                s.unshare(s.CLONE_NEWPID)
+        except BaseException:
+            os.close(own)
+            raise
+    try:
+        pid = os.fork()
+        if pid == 0:
+            _direct_child(ctx, nss)
+    finally:
+        if own >= 0:
+            s.setns(own, s.CLONE_NEWPID)
+            os.close(own)
+    return pid
+
+
+def _direct_child(ctx: InitContext, nss: list[dict]) -> None:
+    """The init when forked by ``fork_direct``: join/create the other namespaces, then init."""
+    try:
+        if ctx.cgroup is not None and any(n["type"] == "cgroup" and not n.get("path")
+                                          for n in nss):
+            from dockyard.linux import cgroups
+
+            cgroups.add(ctx.cgroup, 0)  # a new cgroup namespace is rooted where we are
+        flags = 0
+        for ns in nss:
+            if ns["type"] == "pid":
+                continue
+            if ns.get("path"):
+                fd = os.open(ns["path"], os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    s.setns(fd, NS_FLAGS[ns["type"]])
+                finally:
+                    os.close(fd)
+            else:
+                flags |= NS_FLAGS[ns["type"]]
+        if flags:
+            s.unshare(flags)
+    except BaseException as e:  # noqa: BLE001
+        _fail(ctx.c2p, e)
+    container_init(ctx, False, bool(flags & s.CLONE_NEWNET))
+
+
 def _ns_types(cfg: dict) -> set[str]:
     return {ns["type"] for ns in cfg["linux"].get("namespaces") or []}
 

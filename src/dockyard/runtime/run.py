@@ -56,8 +56,8 @@ def run(root: str, cid: str, bundle: str, *, detach: bool = False,
             code = 128 - code if code < 0 else code
             break
     if not keep:
-        from dockyard.runtime.delete import delete
+        from dockyard.runtime.delete import destroy
 
-        delete(root, cid, force=True)
+        destroy(root, rec)  # the init is reaped: no status check, nothing to kill
     return code
 

@@ -194,3 +194,39 @@ def test_bad_archives_are_refused_and_leave_nothing(svc: ImageService, case: str
         svc.load(arch)
     assert _store_files(svc) == before
     assert svc.list() == []
+
+
+@pytest.mark.parametrize("case", ["layer-not-object", "config-not-object", "layer-blob-missing", "bad-diff-id"])
+def test_hostile_oci_manifests_are_refused(svc: ImageService, case: str) -> None:
+    before = _store_files(svc)
+    raw = _layer({"f": b"x"})
+    cfg = _config([_sha(raw)], ["sh"])
+    if case == "config-not-object":
+        cfg = b"[1, 2]"
+    if case == "bad-diff-id":
+        cfg = _config(["sha256:../../etc"], ["sh"])
+    layer: object = {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": _sha(raw), "size": len(raw)}
+    if case == "layer-not-object":
+        layer = "sha256:" + "0" * 64
+    man = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": _sha(cfg), "size": len(cfg)},
+        "layers": [layer],
+    }).encode()
+    index = json.dumps({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": _sha(man), "size": len(man),
+    }]}).encode()
+    blobs = [cfg, man] + ([] if case == "layer-blob-missing" else [raw])
+    arch = _tar({"oci-layout": b'{"imageLayoutVersion":"1.0.0"}', "index.json": index,
+                 **{f"blobs/sha256/{_sha(b)[7:]}": b for b in blobs}})
+    with pytest.raises(InvalidArgument):
+        svc.load(arch)
+    assert _store_files(svc) == before
+
+
+def test_ingest_blob_verifies(svc: ImageService) -> None:
+    data = b"blob"
+    assert svc.ingest_blob(io.BytesIO(data), _sha(data), len(data)) == _sha(data)
+    with pytest.raises(InvalidArgument):
+        svc.ingest_blob(io.BytesIO(b"other"), "sha256:" + "1" * 64)
+    assert svc.content.read(_sha(data)) == data

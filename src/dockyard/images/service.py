@@ -59,6 +59,8 @@ from dockyard.images.platforms import host_platform, parse_platform
 from dockyard.images.records import Record, Records
 from dockyard.oci import mediatypes as mt
 from dockyard.oci import reference
+from dockyard.oci.descriptor import Descriptor
+from dockyard.oci.digest import Digest
 from dockyard.oci.identity import chain_ids
 from dockyard.snapshots.mount import Mount, mount_all, unmount_all
 from dockyard.snapshots.naive import NaiveSnapshotter
@@ -382,6 +384,16 @@ class ImageService:
             config["variant"] = variant
         return self._register(config, [layer], tags=[tag] if tag else [])
 
+    def ingest_blob(self, src: BinaryIO, digest: str, size: int | None = None) -> str:
+        """Store a blob (a pulled layer, config or manifest), verifying digest and size.
+
+        A blob already present is not read again."""
+        if self.content.exists(digest):
+            return digest
+        with self.content.writer() as w:
+            w.copy_from(src)
+            return w.commit(expected_digest=digest, expected_size=size)
+
     def add_image(
         self,
         manifest_digest: str,
@@ -395,43 +407,46 @@ class ImageService:
         For the registry client (pull) and ``load``: unpacks the layers (verifying DiffIDs),
         then records it. ``repo_tags``/``repo_digests`` are references in any form docker
         accepts; they are normalised here."""
-        try:
-            man = json.loads(self.content.read(manifest_digest))
-        except json.JSONDecodeError as e:
-            raise InvalidArgument(f"manifest {manifest_digest}: invalid JSON: {e}") from None
-        if not isinstance(man, dict) or not isinstance(man.get("config"), dict):
-            raise InvalidArgument(f"manifest {manifest_digest}: no config descriptor")
-        if man.get("mediaType") in mt.INDEX_TYPES or "manifests" in man:
-            raise InvalidArgument(f"manifest {manifest_digest} is an index, not an image manifest")
-        cfg_digest = man["config"].get("digest", "")
-        cfg_bytes = self.content.read(cfg_digest)
-        try:
-            cfg = json.loads(cfg_bytes)
-        except json.JSONDecodeError as e:
-            raise InvalidArgument(f"image config {cfg_digest}: invalid JSON: {e}") from None
-        diff_ids = list((cfg.get("rootfs") or {}).get("diff_ids") or [])
-        descs = man.get("layers") or []
-        if len(descs) != len(diff_ids):
-            raise InvalidArgument(
-                f"image config {cfg_digest} lists {len(diff_ids)} diff_ids but the manifest has {len(descs)} layers"
-            )
-        layers: list[Layer] = []
-        for i, (d, diff_id) in enumerate(zip(descs, diff_ids, strict=True)):
-            digest = d.get("digest", "")
-            size = self.content.size(digest)
-            if d.get("size") not in (None, size):
-                raise InvalidArgument(f"layer {i} ({digest}): size {d.get('size')} but the blob has {size} bytes")
-            layers.append(Layer(d.get("mediaType") or mt.OCI_LAYER, digest, size, diff_id, 0))
-        layers = self._with_unpacked_sizes(layers)
+        # References first: bad input must fail before any layer is unpacked.
         tags = [str(reference.parse_normalized(t)) for t in repo_tags]
         digests = []
         for r in repo_digests:
             p = reference.parse(r)
             digests.append(str(p.name_only().with_digest(p.digest or manifest_digest)))
-        return self._register(
-            cfg_bytes, layers, tags=tags, digests=digests, parent=parent,
-            manifest=self.content.read(manifest_digest),
-        )
+        man_bytes = self.content.read(manifest_digest)
+        man = _json_object(man_bytes, f"manifest {manifest_digest}")
+        if man.get("mediaType") in mt.INDEX_TYPES or "manifests" in man:
+            raise InvalidArgument(f"manifest {manifest_digest} is an index, not an image manifest")
+        cfg_desc = Descriptor.from_dict(man.get("config"), where=f"manifest {manifest_digest}: config")
+        try:
+            cfg_bytes = self.content.read(cfg_desc.digest)
+        except NotFound:
+            raise InvalidArgument(f"image config {cfg_desc.digest} is missing") from None
+        cfg = _json_object(cfg_bytes, f"image config {cfg_desc.digest}")
+        rootfs = cfg.get("rootfs")
+        diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+        if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
+            raise InvalidArgument(f"image config {cfg_desc.digest}: rootfs.diff_ids must be a list of digests")
+        for d in diff_ids:
+            Digest.parse(d)
+        descs = man.get("layers") or []
+        if not isinstance(descs, list) or len(descs) != len(diff_ids):
+            raise InvalidArgument(
+                f"image config {cfg_desc.digest} lists {len(diff_ids)} diff_ids but the manifest "
+                f"has {len(descs) if isinstance(descs, list) else 'no'} layers"
+            )
+        layers: list[Layer] = []
+        for i, (d, diff_id) in enumerate(zip(descs, diff_ids, strict=True)):
+            desc = Descriptor.from_dict(d, where=f"manifest {manifest_digest}: layer {i}")
+            try:
+                size = self.content.size(desc.digest)
+            except NotFound:
+                raise InvalidArgument(f"layer {i}: blob {desc.digest} is missing") from None
+            if desc.size != size:
+                raise InvalidArgument(f"layer {i} ({desc.digest}): size {desc.size} but the blob has {size} bytes")
+            layers.append(Layer(desc.media_type or mt.OCI_LAYER, desc.digest, size, diff_id, 0))
+        layers = self._with_unpacked_sizes(layers)
+        return self._register(cfg_bytes, layers, tags=tags, digests=digests, parent=parent, manifest=man_bytes)
 
     def _with_unpacked_sizes(self, layers: list[Layer]) -> list[Layer]:
         """Unpack (if needed) and fill in each layer's uncompressed size."""
@@ -869,6 +884,16 @@ class ImageService:
         from dockyard.images.archive import save_archive
 
         save_archive(self, refs, out)
+
+
+def _json_object(data: bytes, what: str) -> dict[str, Any]:
+    try:
+        v = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InvalidArgument(f"{what}: invalid JSON: {e}") from None
+    if not isinstance(v, dict):
+        raise InvalidArgument(f"{what}: expected a JSON object")
+    return v
 
 
 def _labels_match(labels: dict[str, str], want: list[str], not_want: list[str]) -> bool:

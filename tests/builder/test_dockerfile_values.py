@@ -205,3 +205,42 @@ def test_source_kind(src: str, kind: str) -> None:
     from dockyard.builder.values import source_kind
 
     assert source_kind(src) == kind
+
+
+@pytest.mark.parametrize(
+    ("src", "rel"),
+    [
+        ("file.txt", "file.txt"),
+        ("/abs/x", "abs/x"),
+        ("../something", "something"),
+        ("something/", "something"),
+        (".", "."),
+        ("./", "."),
+        ("/", "."),
+        ("a/../../b", "b"),
+        ("*.png", "*.png"),
+    ],
+)
+def test_context_source(src: str, rel: str) -> None:
+    from dockyard.builder.values import context_source
+
+    assert context_source(src) == rel
+
+
+@pytest.mark.parametrize(
+    ("workdir", "dest", "result"),
+    [
+        ("/", "/abs/", "/abs/"),
+        ("/", "/abs", "/abs"),
+        ("/usr/src/app", "rel/", "/usr/src/app/rel/"),
+        ("/app", "./", "/app/"),
+        ("/app", ".", "/app/"),
+        ("/app", "x/../y", "/app/y"),
+        ("", "a", "/a"),
+        ("/app", "/", "/"),
+    ],
+)
+def test_copy_dest(workdir: str, dest: str, result: str) -> None:
+    from dockyard.builder.values import copy_dest
+
+    assert copy_dest(workdir, dest) == result

@@ -8,6 +8,10 @@
   applied per file by the executor.
 * ``normalize_workdir("/a", "b/../c")`` -> ``"/a/c"``: WORKDIR relative to the previous one.
 * ``source_kind(src)`` -> ``"http"``, ``"git"`` or ``"local"`` for an ADD source.
+* ``context_source(src)`` -> the path inside the context/stage root a COPY source names
+  (leading ``/`` and ``..`` cannot leave the root; a trailing ``/`` does not matter).
+* ``copy_dest(workdir, dest)`` -> the absolute destination, relative to WORKDIR, keeping a
+  trailing ``/`` (which means "into this directory").
 
 Errors raise InvalidArgument with Docker's wording (``invalid containerPort: x``, ``invalid
 proto: x``, ``invalid signal: x``).
@@ -110,3 +114,26 @@ def source_kind(src: str) -> str:
     if src.startswith(("http://", "https://")):
         return "http"
     return "local"
+
+
+def context_source(src: str) -> str:
+    """Where a COPY/ADD source points inside its root, as a clean relative path ("." = all)."""
+    import posixpath
+
+    cleaned = posixpath.normpath("/" + src)  # ".." cannot climb above "/"
+    rel = cleaned.lstrip("/")
+    return rel or "."
+
+
+def copy_dest(workdir: str, dest: str) -> str:
+    """BuildKit's pathRelativeToWorkingDir: absolute dest, trailing "/" kept."""
+    import posixpath
+
+    keep_slash = dest.endswith("/") or dest in ("", ".")  # "" and "." mean "the workdir itself"
+    if dest in ("", "."):
+        dest = "./"
+    base = dest if dest.startswith("/") else posixpath.join(workdir or "/", dest)
+    cleaned = "/" + posixpath.normpath(base).lstrip("/")
+    if keep_slash and not cleaned.endswith("/"):
+        cleaned += "/"
+    return cleaned

@@ -70,3 +70,34 @@ def test_release_after_exit_leaves_veth_to_the_kernel(manager, new_container):  
         time.sleep(0.005)
     else:
         raise AssertionError(f"{ep.host_ifname} still exists")
+
+
+def test_named_netns_connect_before_any_process(manager, tmp_path):  # type: ignore[no-untyped-def]
+    """The engine's flow: a named namespace, connected, then joined by the container."""
+    import subprocess
+    import time
+
+    from dockyard.network import bridge, netns
+
+    path = str(tmp_path / "ns-c")
+    netns.create_named(path)
+    try:
+        net = manager.create_network(NetworkSpec(name="t4", subnet="10.213.4.0/24"))
+        ep = manager.connect(net.id, "c" * 64, path, name="c")
+        out = subprocess.run(["nsenter", f"--net={path}", "busybox", "ping", "-c", "1", "-W", "2",
+                              "10.213.4.1"], capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "UP" in subprocess.run(["nsenter", f"--net={path}", "ip", "link", "show", "lo"],
+                                      capture_output=True, text=True).stdout
+    finally:
+        netns.remove_named(path)
+    assert path not in open("/proc/self/mountinfo").read()
+    manager.release_container("c" * 64)  # namespace gone: the kernel removes the pair
+    for _ in range(400):
+        if ep.host_ifname not in {n for n, _ in bridge.our_links(manager._ipr)}:
+            break
+        time.sleep(0.005)
+    else:
+        raise AssertionError("veth of a removed named namespace is still there")
+    with pytest.raises(FileExistsError):
+        netns.create_named(str(tmp_path))  # an existing path is refused, nothing mounted

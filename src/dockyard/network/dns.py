@@ -28,19 +28,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import socket
 import struct
 from collections.abc import Callable, Iterable
 
 from dockyard.errors import InvalidArgument
-from dockyard.network import dnswire
+from dockyard.network import dnswire, ifioctl
 from dockyard.network.netns import run_in_netns
 
 DNS_ADDRESS = "127.0.0.11"
-_SIOCGIFFLAGS = 0x8913
-_SIOCSIFFLAGS = 0x8914
-_IFF_UP = 0x1
 Resolve = Callable[[str, str], list[str] | None]  # (key, name) -> addresses, None if unknown
 
 
@@ -50,7 +46,7 @@ def open_sockets(netns_path: str, address: str = DNS_ADDRESS, port: int = 53) ->
     def make() -> tuple[socket.socket, socket.socket]:
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            _lo_up(udp)
+            ifioctl.set_up(udp, "lo")  # 127.0.0.11 is unreachable while lo is down
         except BaseException:
             udp.close()
             raise
@@ -67,15 +63,6 @@ def open_sockets(netns_path: str, address: str = DNS_ADDRESS, port: int = 53) ->
         return udp, tcp
 
     return run_in_netns(netns_path, make)
-
-
-def _lo_up(sock: socket.socket) -> None:
-    """Bring lo up (SIOCGIFFLAGS/SIOCSIFFLAGS): 127.0.0.11 is unreachable while lo is down,
-    as in a fresh namespace that has no other interface yet."""
-    req = struct.pack("16sH", b"lo", 0)
-    flags = struct.unpack("16sH", fcntl.ioctl(sock.fileno(), _SIOCGIFFLAGS, req + b"\0" * 22)[:18])[1]
-    if not flags & _IFF_UP:
-        fcntl.ioctl(sock.fileno(), _SIOCSIFFLAGS, struct.pack("16sH", b"lo", flags | _IFF_UP) + b"\0" * 22)
 
 
 def upstreams_from_resolv_conf(path: str = "/etc/resolv.conf") -> list[tuple[str, int]]:

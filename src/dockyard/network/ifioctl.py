@@ -86,6 +86,12 @@ def has_default_route(proc_route: str = "/proc/thread-self/net/route") -> bool:
                    for p in (ln.split() for ln in f) if len(p) > 7)
 
 
+def lo_up() -> None:
+    """Bring lo up in the calling thread's namespace."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        set_up(s, "lo")
+
+
 def configure(ifname: str, ip: str, prefixlen: int, gateway: str | None) -> None:
     """Address + up on ``ifname``, lo up, default route via ``gateway`` unless one exists:
     a container on a second network keeps the first network's default route (SIOCADDRT would

@@ -1,54 +1,47 @@
-"""mount(2)/umount2(2) for the snapshotters, via ctypes (Python has no binding).
+"""mount(2)/umount2(2) as the snapshotters use them.
 
-Private to snapshots/: the linux/ package had no mount wrapper when this was written; move to
-linux/mount.py's when it exists. Errors name the syscall and its arguments. Both calls are
-safe from a threaded process (no fork).
+The syscalls themselves are linux/syscalls.py's (the one seam to the kernel); this adapter
+turns their ``OSError`` into the project's ``Unavailable`` (the message still names the
+syscall and its arguments) and adds :func:`is_mountpoint`. Both calls are safe from a threaded
+process (no fork).
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 from pathlib import Path
 
 from dockyard.errors import Unavailable
+from dockyard.linux import syscalls
 
-MS_RDONLY = 0x1
-MS_REMOUNT = 0x20
-MS_BIND = 0x1000
-MS_REC = 0x4000
-MNT_DETACH = 0x2
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+MS_RDONLY = syscalls.MS_RDONLY
+MS_REMOUNT = syscalls.MS_REMOUNT
+MS_BIND = syscalls.MS_BIND
+MS_REC = syscalls.MS_REC
+MNT_DETACH = syscalls.MNT_DETACH
 
 
 def mount(source: str, target: str | Path, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
-    rc = _libc.mount(
-        source.encode(), os.fsencode(target), fstype.encode() if fstype else None, flags,
-        data.encode() if data else None,
-    )
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise Unavailable(
-            f"mount({source!r}, {str(target)!r}, {fstype!r}, {flags:#x}, {data!r}): {os.strerror(err)}"
-        )
+    try:
+        syscalls.mount(source, os.fspath(target), fstype, flags, data)
+    except OSError as e:
+        raise Unavailable(str(e.strerror)) from None
 
 
 def umount(target: str | Path, flags: int = 0) -> None:
-    rc = _libc.umount2(os.fsencode(target), flags)
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise Unavailable(f"umount2({str(target)!r}, {flags:#x}): {os.strerror(err)}")
+    try:
+        syscalls.umount2(os.fspath(target), flags)
+    except OSError as e:
+        raise Unavailable(str(e.strerror)) from None
 
 
 def is_mountpoint(path: str | Path) -> bool:
-    p = os.fsdecode(os.path.realpath(path))
-    with open("/proc/self/mountinfo") as f:
+    """Is ``path`` (resolved) a mount point in this mount namespace?"""
+    p = os.path.realpath(path)
+    with open("/proc/self/mountinfo", "rb") as f:
         for line in f:
-            mp = line.split()[4].encode().decode("unicode_escape")
+            # Field 5 is the mount point, with space, tab, newline and backslash octal-escaped.
+            mp = line.split()[4].decode("unicode_escape").encode("latin-1").decode()
             if mp == p:
                 return True
     return False

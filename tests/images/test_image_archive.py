@@ -230,3 +230,35 @@ def test_ingest_blob_verifies(svc: ImageService) -> None:
     with pytest.raises(InvalidArgument):
         svc.ingest_blob(io.BytesIO(b"other"), "sha256:" + "1" * 64)
     assert svc.content.read(_sha(data)) == data
+
+
+def test_pull_flow_ingest_layer_then_add_image(svc: ImageService) -> None:
+    """What a registry client does: layers stored and unpacked in one pass, then the image."""
+    l1 = _layer({"a": b"1"})
+    l2raw = _layer({"b": b"22"})
+    l2 = gzip.compress(l2raw)
+    cfg = _config([_sha(l1), _sha(l2raw)], ["sh"])
+    man = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": _sha(cfg), "size": len(cfg)},
+        "layers": [
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": _sha(l1), "size": len(l1)},
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": _sha(l2), "size": len(l2)},
+        ],
+    }).encode()
+    with pytest.raises(InvalidArgument, match="does not match the config's diff_id"):
+        svc.ingest_layer(io.BytesIO(l1), digest=_sha(l1), size=len(l1), diff_id=_sha(l2raw), parent_chain=None)
+    with pytest.raises(InvalidArgument, match="digest mismatch"):
+        svc.ingest_layer(io.BytesIO(l1), digest=_sha(l2), size=None, diff_id=_sha(l1), parent_chain=None)
+    assert svc.snapshots.list() == [] and list(svc.content.walk()) == []
+    a = svc.ingest_layer(io.BytesIO(l1), digest=_sha(l1), size=len(l1), diff_id=_sha(l1), parent_chain=None)
+    assert svc.has_layer(_sha(l1), _sha(l1), None)
+    b = svc.ingest_layer(io.BytesIO(l2), digest=_sha(l2), size=len(l2), diff_id=_sha(l2raw), parent_chain=a.diff_id)
+    assert b.media_type.endswith("+gzip") and b.unpacked_size == 2
+    svc.ingest_blob(io.BytesIO(cfg), _sha(cfg))
+    svc.ingest_blob(io.BytesIO(man), _sha(man))
+    iid = svc.add_image(_sha(man), repo_tags=["localhost:5000/team/app:1"],
+                        repo_digests=[f"localhost:5000/team/app@{_sha(man)}"])
+    img = svc.get("localhost:5000/team/app:1")
+    assert img.id == iid and img.repo_digests == (f"localhost:5000/team/app@{_sha(man)}",)
+    assert img.size == 3 and len(svc.snapshots.list()) == 2  # nothing unpacked twice

@@ -107,6 +107,7 @@ class ImageService:
         self._clean_tmp()
         self._lock = threading.RLock()
         self._configs: dict[str, dict[str, Any]] = {}
+        self._sizes: dict[str, int] = {}  # DiffID -> content size of layers unpacked by this process
         self._sweep_extractions()
         self.gc()
 
@@ -296,7 +297,15 @@ class ImageService:
             parent = chain
         return sizes
 
-    def _ingest_and_unpack(self, src: BinaryIO, parent_chain: str | None) -> Layer:
+    def _ingest_and_unpack(
+        self,
+        src: BinaryIO,
+        parent_chain: str | None,
+        *,
+        expect_digest: str | None = None,
+        expect_size: int | None = None,
+        expect_diff_id: str | None = None,
+    ) -> Layer:
         """Store a layer blob and unpack it on ``parent_chain`` in one pass."""
         key = f"extract-{secrets.token_hex(8)}"
         self.snapshots.prepare(key, parent_chain)
@@ -305,20 +314,56 @@ class ImageService:
                 applied = apply_layer(
                     src, self.snapshots.writable_dir(key), self.snapshots.apply_mode, sink=w.write
                 )
-                blob = w.commit(expected_digest=applied.sink_digest, expected_size=applied.sink_size)
-            diff_ids = [applied.diff_id]
+                if expect_digest is not None and applied.sink_compression != applied.compression:
+                    raise InvalidArgument(
+                        f"layer {expect_digest}: {applied.compression} compression is not a layer media type"
+                    )
+                if expect_digest is not None and applied.sink_digest != expect_digest:
+                    raise InvalidArgument(
+                        f"layer digest mismatch: expected {expect_digest}, got {applied.sink_digest}"
+                    )
+                if expect_diff_id is not None and applied.diff_id != expect_diff_id:
+                    raise InvalidArgument(
+                        f"layer {applied.sink_digest}: uncompressed digest {applied.diff_id} does not "
+                        f"match the config's diff_id {expect_diff_id}"
+                    )
+                blob = w.commit(expected_digest=applied.sink_digest, expected_size=expect_size)
             if parent_chain is not None:
                 # chain(parent + d) = sha256(parent_chain + " " + d): chain_ids of [parent, d].
                 chain = chain_ids([parent_chain, applied.diff_id])[-1]
             else:
-                chain = diff_ids[0]
+                chain = applied.diff_id
             self._commit_layer(key, chain)
         except BaseException:
             if self.snapshots.exists(key):
                 self.snapshots.remove(key)
             raise
+        self._sizes[applied.diff_id] = applied.content_size
         return Layer(
             mt.layer_type_for(applied.sink_compression), blob, w.size, applied.diff_id, applied.content_size
+        )
+
+    def has_layer(self, digest: str, diff_id: str, parent_chain: str | None) -> bool:
+        """Is this layer blob stored and unpacked on ``parent_chain``? (a pull skips it then)"""
+        chain = chain_ids([parent_chain, diff_id])[-1] if parent_chain else diff_id
+        return self.content.exists(digest) and self.snapshots.exists(chain)
+
+    def ingest_layer(
+        self,
+        src: BinaryIO,
+        *,
+        digest: str,
+        size: int | None,
+        diff_id: str,
+        parent_chain: str | None,
+    ) -> Layer:
+        """Store and unpack a pulled layer in one pass, verifying digest, size and DiffID.
+
+        ``parent_chain``: the ChainID of the layers below (None for the first); returns the
+        layer, whose ChainID is ``chain_ids([parent_chain, diff_id])[-1]``. Then
+        :meth:`add_image` records the image without unpacking again. Nothing is kept on error."""
+        return self._ingest_and_unpack(
+            src, parent_chain, expect_digest=digest, expect_size=size, expect_diff_id=diff_id
         )
 
     def _register(
@@ -458,6 +503,8 @@ class ImageService:
         ]
 
     def _known_unpacked_size(self, diff_id: str) -> int:
+        if diff_id in self._sizes:
+            return self._sizes[diff_id]
         for rec in self.records.all():
             for x in rec.layers:
                 if x.diff_id == diff_id:

@@ -24,8 +24,11 @@ for each running container on a user network, ``open_sockets`` + ``add`` again.
     # Network: id, name, driver, created, bridge, pool (subnet, gateway, ip_range), internal,
     #          options, labels, endpoints {container_id: Endpoint(ip, prefixlen, mac, ...)}
 
-Container start (after the runtime created the container's network namespace, before the
-process runs)::
+Container start, the simple way: ``container.setup(mgr, ContainerNetworkSpec(...), netns_path,
+host_resolv_text)`` creates a named namespace at ``netns_path`` (the runtime joins it by path),
+connects, publishes and returns the /etc files' text; ``container.teardown(mgr, cid,
+netns_path)`` undoes it. The pieces it is made of, for other flows (``docker network
+connect`` on a running container)::
 
     ep = mgr.connect(net_ref, cid, f"/proc/{pid}/ns/net", name=cname, aliases=(...),
                      ip=None, mac=None)          # veth, eth<n>, MAC 02:42:<ip>, route, lo up
@@ -52,7 +55,7 @@ one on this address space", AlreadyExists "network with name x already exists",
 InvalidArgument for bad -p specs ("invalid hostPort: 70000") and options, PermissionDenied for
 removing a predefined network, NotFound for unknown networks.
 
-Modules: ``manager`` (the facade), ``model`` (records), ``store`` (atomic JSON, on-disk layout),
+Modules: ``container`` (the one-call start/stop step), ``manager`` (the facade), ``model`` (records), ``store`` (atomic JSON, on-disk layout),
 ``ipam``, ``bridge`` (netlink), ``ifioctl`` (in-namespace interface setup), ``netns`` (setns
 on a one-shot thread), ``rules`` + ``nft`` (our nftables tables), ``portspec`` + ``portmap``
 (publishing), ``proxy`` (userland proxy fallback), ``fwpolicy`` (iptables FORWARD DROP of a co-resident dockerd), ``dns`` +

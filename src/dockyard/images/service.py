@@ -28,8 +28,9 @@ The API, by caller:
   ``changes(key)``, ``commit(key, ...)``, ``export_rootfs(key, out, mounted=)`` read it.
 * builder: ``prepare_rootfs(None, key)`` (FROM scratch), ``commit(..., created_by=)`` for
   steps with a layer, ``derive(...)`` for metadata-only steps, ``children(id)`` for the cache.
-* registry client: pull = write blobs with ``content.writer()`` (verified on commit), then
-  ``add_image(manifest_digest, repo_tags=, repo_digests=)``; push = ``manifest(image_id)`` and
+* registry client: pull = ``has_layer``/``ingest_layer(stream, digest=, size=, diff_id=,
+  parent_chain=)`` per layer (stored and unpacked in one verified pass), ``ingest_blob`` for
+  config and manifest, then ``add_image(manifest_digest, repo_tags=, repo_digests=)``; push = ``manifest(image_id)`` and
   ``content.open(digest)``, then ``set_repo_digest(image_id, "name@sha256:...")``;
   ``images.platforms.select_manifest`` picks from an index.
 """

@@ -40,9 +40,9 @@ connect`` on a running container)::
     resolv = etcfiles.resolv_conf(open("/etc/resolv.conf").read(), embedded_dns=..., dns=..., ...)
     hostname_text = etcfiles.hostname_file(hostname)
 
-Container stop (best after its processes are gone: the kernel then usually has removed the veth
-with the namespace, and our netlink delete, 10-25 ms, is skipped): ``await dns_server.remove(cid)`` then
-``mgr.release_container(cid)`` (unpublish + disconnect everywhere). ``docker network
+Container stop (best after its processes are gone: the kernel then has removed the veth with
+the namespace, and our netlink delete, 10-25 ms, is skipped): ``await dns_server.remove(cid)``
+then ``mgr.release_container(cid)`` (unpublish + disconnect everywhere). ``docker network
 connect/disconnect`` on a running container: ``mgr.connect``/``mgr.disconnect``.
 
 Without kernel NAT (``ManagerConfig(port_nat=False)``), published ports are served by
@@ -55,10 +55,11 @@ one on this address space", AlreadyExists "network with name x already exists",
 InvalidArgument for bad -p specs ("invalid hostPort: 70000") and options, PermissionDenied for
 removing a predefined network, NotFound for unknown networks.
 
-Modules: ``container`` (the one-call start/stop step), ``manager`` (the facade), ``model`` (records), ``store`` (atomic JSON, on-disk layout),
-``ipam``, ``bridge`` (netlink), ``ifioctl`` (in-namespace interface setup), ``netns`` (setns
-on a one-shot thread), ``rules`` + ``nft`` (our nftables tables), ``portspec`` + ``portmap``
-(publishing), ``proxy`` (userland proxy fallback), ``fwpolicy`` (iptables FORWARD DROP of a co-resident dockerd), ``dns`` +
-``dnswire`` (embedded DNS), ``etcfiles`` (/etc/hosts, resolv.conf, hostname).
+Modules: ``container`` (the one-call start/stop step), ``manager`` (the facade), ``model``
+(records), ``store`` (atomic JSON, on-disk layout), ``ipam``, ``bridge`` (netlink),
+``ifioctl`` (in-namespace interface setup), ``netns`` (one-shot setns threads, named
+namespaces), ``rules`` + ``nft`` (our nftables tables), ``portspec`` + ``portmap``
+(publishing), ``proxy`` (userland proxy fallback), ``fwpolicy`` (iptables FORWARD DROP of a
+co-resident dockerd), ``dns`` + ``dnswire`` (embedded DNS), ``etcfiles`` (/etc files).
 IPv4 only; drivers: bridge, host and null (records only).
 """

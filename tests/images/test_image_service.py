@@ -61,6 +61,24 @@ def test_import_gzip_same_diff_id(svc: ImageService, busybox_tar: Path) -> None:
     assert svc.get(gid).layer_blobs[0].media_type.endswith("+gzip")
 
 
+@pytest.mark.parametrize("comp", ["xz", "bzip2", "zstd"])
+def test_import_other_compressions(svc: ImageService, busybox_tar: Path, comp: str) -> None:
+    import bz2
+    import lzma
+
+    import zstandard
+
+    raw = busybox_tar.read_bytes()
+    data = {"xz": lzma.compress, "bzip2": bz2.compress, "zstd": zstandard.ZstdCompressor().compress}[comp](raw)
+    iid = svc.import_tarball(io.BytesIO(data), repo_tag=f"c:{comp}")
+    layer = svc.get(iid).layer_blobs[0]
+    if comp == "zstd":
+        assert layer.media_type.endswith("+zstd") and layer.size == len(data)
+    else:  # no OCI media type for these: stored uncompressed, so a registry and docker load accept it
+        assert layer.media_type == "application/vnd.oci.image.layer.v1.tar" and layer.digest == layer.diff_id
+        assert svc.content.read(layer.digest) == raw
+
+
 def test_not_found_message_is_dockers(svc: ImageService) -> None:
     with pytest.raises(NotFound, match=r"^No such image: busybox:latest$"):
         svc.resolve("busybox")

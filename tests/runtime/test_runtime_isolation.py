@@ -296,3 +296,10 @@ def test_same_view_as_runc(tmp_path, bundle):
     ours = Runtime(tmp_path / "ours")("run", "-b", str(bundle.path), "cmp")
     assert runc.returncode == ours.returncode == 0
     assert ours.stdout.decode() == runc.stdout.decode()
+
+
+def test_new_network_namespace_has_loopback_up(rt, bundle):
+    p = run_sh(rt, bundle, "ip -o link | wc -l; ip -o link show lo")
+    out = p.stdout.decode()
+    assert out.split()[0] == "1"  # only lo: a private network namespace
+    assert "<LOOPBACK,UP" in out

@@ -193,6 +193,47 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         raise _fail(f"capset(eff={effective:#x}, perm={permitted:#x}, inh={inheritable:#x})")
 
 
+def setrlimit(resource: int, soft: int, hard: int) -> None:
+    """setrlimit(2); ``resource`` is the RLIMIT_* number (struct rlimit: two unsigned longs)."""
+    lim = min(soft, 2**64 - 1).to_bytes(8, sys.byteorder) + min(hard, 2**64 - 1).to_bytes(
+        8, sys.byteorder)
+    if libc().setrlimit(resource, lim) != 0:
+        raise _fail(f"setrlimit({resource}, {soft}, {hard})")
+
+
+class _Char(_ctypes._SimpleCData):
+    _type_ = "c"
+
+
+class _IfReq(_ctypes.Array):
+    # struct ifreq: 16-byte interface name + a 24-byte union (we use ifr_flags, a short)
+    _type_ = _Char
+    _length_ = 40
+
+
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+
+
+def interface_up(name: str) -> None:
+    """Set IFF_UP on ``name`` (e.g. ``lo`` in a new network namespace) with two ioctls."""
+    fd = libc().socket(2, 2 | 0o2000000, 0)  # AF_INET, SOCK_DGRAM|SOCK_CLOEXEC
+    if fd < 0:
+        raise _fail("socket(AF_INET, SOCK_DGRAM)")
+    try:
+        req = _IfReq()
+        req.raw = name.encode().ljust(40, b"\0")  # type: ignore[attr-defined]
+        if libc().ioctl(fd, _ULong(_SIOCGIFFLAGS), req) != 0:
+            raise _fail(f"ioctl(SIOCGIFFLAGS, {name!r})")
+        raw = req.raw  # type: ignore[attr-defined]
+        flags = int.from_bytes(raw[16:18], sys.byteorder) | 0x1  # IFF_UP
+        req.raw = raw[:16] + flags.to_bytes(2, sys.byteorder) + raw[18:]  # type: ignore[attr-defined]
+        if libc().ioctl(fd, _ULong(_SIOCSIFFLAGS), req) != 0:
+            raise _fail(f"ioctl(SIOCSIFFLAGS, {name!r}, IFF_UP)")
+    finally:
+        os.close(fd)
+
+
 def close_range_cloexec(first: int) -> None:
     """Mark every fd >= ``first`` close-on-exec (close_range(2), falling back to /proc)."""
     if libc().syscall(_Long(_SYS_CLOSE_RANGE), _UInt(first), _UInt(0xFFFFFFFF),

@@ -56,14 +56,11 @@ class InitContext:
 def preload(proc: dict, cfg: dict | None = None) -> None:
     """Import, before fork, every module the children may need: after pivot_root the host's
     Python library is out of reach."""
-    import fcntl  # noqa: F401
-
     if proc.get("capabilities") is not None:
         from dockyard.linux import caps  # noqa: F401
-    if proc.get("rlimits"):
-        import resource  # noqa: F401
     if proc.get("terminal"):
         import _socket  # noqa: F401
+        import fcntl  # noqa: F401
     if cfg is not None:
         from dockyard.linux import cgroups  # noqa: F401
 

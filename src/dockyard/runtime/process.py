@@ -52,15 +52,11 @@ def lookpath(arg0: str, env: dict[str, str]) -> str:
 def set_rlimits(rlimits: list[dict] | None) -> None:
     if not rlimits:
         return
-    import resource
+    from dockyard.linux import syscalls
+    from dockyard.runtime.config import RLIMITS
 
     for r in rlimits:
-        num = getattr(resource, r["type"])
-        try:
-            resource.setrlimit(num, (r["soft"], r["hard"]))
-        except (OSError, ValueError) as e:
-            raise OSError(getattr(e, "errno", 1) or 1,
-                          f"setrlimit({r['type']}, {r['soft']}, {r['hard']}): {e}") from None
+        syscalls.setrlimit(RLIMITS.index(r["type"]), r["soft"], r["hard"])
 
 
 def finalize_and_exec(proc: dict, path: str, seccomp_filter: Any, preserve_fds: int = 0) -> None:

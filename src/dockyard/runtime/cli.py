@@ -152,10 +152,6 @@ def main(argv: list[str] | None = None) -> int:
             need = f"exactly {lo}" if lo == hi else f"a minimum of {lo}"
             raise UsageError(f'"{cmd}" requires {need} argument(s)')
         root = gopts.get("root") or "/run/dockyard-runtime"
-        if cmd in ("run", "create", "exec"):
-            from dockyard.linux import cgroups
-
-            cgroups.warm_up()  # overlaps a kernel RCU grace period with our imports
         return _dispatch(cmd, root, opts, pos)
     except UsageError as e:
         log.error(f"dockyard-runtime: {e}")

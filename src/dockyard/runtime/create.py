@@ -176,7 +176,6 @@ def create_record(root: str, cid: str, bundle: str, *, console_socket: str | Non
                           seccomp=seccomp_filter, no_pivot=no_pivot, barrier=barrier,
                           preserve_fds=preserve_fds, state_for_hooks=hook_state)
         nss = linux.get("namespaces") or []
-        cgroupns = any(n["type"] == "cgroup" and not n.get("path") for n in nss)
         if any(n["type"] == "user" for n in nss):
             pid_i = os.fork()
             if pid_i == 0:
@@ -185,8 +184,6 @@ def create_record(root: str, cid: str, bundle: str, *, console_socket: str | Non
                 intermediate(ctx)
         else:
             init_pid = fork_direct(ctx)
-            if not cgroupns:
-                cgroups.add(cg, init_pid)  # concurrently with the init's rootfs setup
         for fd in (c2p_w, p2c_r):
             os.close(fd)
             fds.remove(fd)
@@ -201,8 +198,6 @@ def create_record(root: str, cid: str, bundle: str, *, console_socket: str | Non
                 sync.send(p2c_w, "u")
             elif tag == "P":
                 init_pid = int(payload)
-                if not cgroupns:
-                    cgroups.add(cg, init_pid)  # concurrently with the init's rootfs setup
                 os.waitpid(pid_i, 0)
                 pid_i = 0
             elif tag == "H":
@@ -213,8 +208,6 @@ def create_record(root: str, cid: str, bundle: str, *, console_socket: str | Non
                 hookmod.run(hooks.get("createRuntime"), hs, "createRuntime")
                 sync.send(p2c_w, "h")
             elif tag == "R":
-                if not barrier:
-                    sync.send(p2c_w, "g")
                 break
             elif tag == "E":
                 raise _error_from_child(payload)

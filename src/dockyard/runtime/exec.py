@@ -128,7 +128,7 @@ def _intermediate(c2p: int, cg: object, ns_fds: list[tuple[int, int]], proc: dic
         if cg is not None:
             from dockyard.linux import cgroups
 
-            cgroups.add(cg, 0)  # type: ignore[arg-type]
+            cgroups.join_self(cg)  # type: ignore[arg-type]  # single-threaded: cheap
         for fd, flag in ns_fds:
             s.setns(fd, flag)
         pid = os.fork()

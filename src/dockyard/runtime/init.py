@@ -93,14 +93,12 @@ def intermediate(ctx: InitContext) -> None:
     """Run in I. Never returns."""
     try:
         nss = ctx.cfg["linux"].get("namespaces") or []
-        if ctx.cgroup is not None and any(n["type"] == "cgroup" and not n.get("path")
-                                          for n in nss):
-            # A new cgroup namespace is rooted at the cgroup we are in when unsharing.
-            # Otherwise the runtime moves the init into the cgroup while the init sets its
-            # rootfs up (the first cgroup v1 migration waits for an RCU grace period, ~5 ms).
+        if ctx.cgroup is not None:
+            # Before unsharing: a new cgroup namespace is rooted where we are; and the init
+            # forked below inherits the cgroup.
             from dockyard.linux import cgroups
 
-            cgroups.add(ctx.cgroup, 0)
+            cgroups.join_self(ctx.cgroup)
         # Join namespaces given by path; the user namespace first (it owns the others).
         for ns in sorted((n for n in nss if n.get("path")), key=lambda n: n["type"] != "user"):
             fd = os.open(ns["path"], os.O_RDONLY | os.O_CLOEXEC)
@@ -167,11 +165,10 @@ def fork_direct(ctx: InitContext) -> int:
 def _direct_child(ctx: InitContext, nss: list[dict]) -> None:
     """The init when forked by ``fork_direct``: join/create the other namespaces, then init."""
     try:
-        if ctx.cgroup is not None and any(n["type"] == "cgroup" and not n.get("path")
-                                          for n in nss):
+        if ctx.cgroup is not None:
             from dockyard.linux import cgroups
 
-            cgroups.add(ctx.cgroup, 0)  # a new cgroup namespace is rooted where we are
+            cgroups.join_self(ctx.cgroup)  # first: a new cgroup namespace is rooted here
         flags = 0
         for ns in nss:
             if ns["type"] == "pid":
@@ -278,11 +275,7 @@ def _setup(ctx: InitContext, new_user: bool, new_net: bool) -> None:
     env = process.env_dict(proc.get("env"))
     ctx.exe = process.lookpath(proc["args"][0], env)
     sync.send(ctx.c2p, "R")
-    if not ctx.barrier:
-        msg = sync.recv(ctx.p2c)  # "g": the runtime has placed us in the cgroup
-        if msg is None or msg[0] != "g":
-            os._exit(1)
-    else:
+    if ctx.barrier:
         os.close(ctx.c2p)
         os.close(ctx.p2c)
         fd = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)

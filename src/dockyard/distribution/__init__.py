@@ -1,1 +1,14 @@
+"""The registry client of the engine: pull, push, login (OCI distribution spec, Docker's flows).
 
+Modules, one idea each::
+
+    progress.py    docker's JSON progress messages (what the docker CLI renders)
+    auth.py        credentials (X-Registry-Auth, ~/.docker/config.json), challenges, token cache
+    endpoints.py   which base URLs serve a registry host (mirrors, https/http, insecure)
+    client.py      one repository on one endpoint: ping, manifests, blobs (Range resume), uploads
+    pull.py        pull(ref) -> blobs verified into the content store -> ImageService.add_image
+    push.py        push(ref) -> HEAD/mount/upload stored blobs as they are -> manifest PUT
+    login.py       check credentials against a registry (POST /auth)
+    inspect.py     descriptor + platforms of a remote reference (GET /distribution/{name}/json)
+    service.py     Distribution: the daemon-wide object (config, token cache) the API calls
+"""

@@ -1,0 +1,405 @@
+"""One repository on one registry endpoint: ping, manifests, blobs, uploads, with auth.
+
+Lifecycle: a :class:`RepoClient` is made for (endpoint, repository, credentials, actions)
+inside an ``aiohttp.ClientSession`` the caller owns; :meth:`RepoClient.ping` learns the
+endpoint's auth challenge from ``GET /v2/`` (raising :class:`EndpointUnreachable` when the
+endpoint cannot be reached, so the caller may try the next one); every later request carries
+the right ``Authorization`` and is retried once after a 401 with fresh credentials.
+
+Errors use the project vocabulary: 401/403 -> PermissionDenied, 404 -> NotFound, unreachable
+-> Unavailable (EndpointUnreachable), a registry that sends content other than what it
+promised -> InvalidArgument naming the digest. Registry error bodies
+(``{"errors": [{"code": "DENIED", "message": ...}]}``) become docker's text:
+``denied: requested access to the resource is denied``.
+
+Blob downloads go straight into a content store ingest, hashed while written and committed
+only when digest and size match; a dropped connection resumes with ``Range: bytes=N-``
+(a registry that ignores Range and answers 200 restarts the ingest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import quote, urlencode, urljoin
+
+import aiohttp
+import yarl
+
+from dockyard.content.store import ContentStore
+from dockyard.distribution.auth import Challenge, Credentials, TokenCache, parse_challenges
+from dockyard.distribution.endpoints import Endpoint
+from dockyard.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
+from dockyard.oci import mediatypes as mt
+
+MANIFEST_ACCEPT = ", ".join([mt.OCI_MANIFEST, mt.DOCKER_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST_LIST])
+MAX_MANIFEST = 4 << 20  # as containerd: a manifest larger than this is refused
+CHUNK = 1 << 20
+MAX_RESUMES = 5
+TIMEOUT = aiohttp.ClientTimeout(total=None, connect=15, sock_connect=15, sock_read=120)
+
+Progress = Callable[[int], Awaitable[None]]
+
+
+class EndpointUnreachable(Unavailable):
+    """The endpoint could not be reached at all (connection, TLS): the next one may be tried."""
+
+
+def registry_message(status: int, body: bytes) -> str:
+    """Docker's rendering of a registry error body: ``code: message`` (lower-case code)."""
+    try:
+        errs = json.loads(body).get("errors") or []
+        parts = [f"{str(e.get('code', '')).lower().replace('_', ' ')}: {e.get('message', '')}"
+                 for e in errs if isinstance(e, dict)]
+        if parts:
+            return "; ".join(parts)
+    except (ValueError, AttributeError):
+        pass
+    text = body.decode(errors="replace").strip()[:200]
+    return f"unexpected status {status}" + (f": {text}" if text else "")
+
+
+def error_for(status: int, body: bytes, what: str = "") -> Exception:
+    msg = registry_message(status, body)
+    if what:
+        msg = f"{what}: {msg}"
+    if status in (401, 403):
+        return PermissionDenied(msg)
+    if status == 404:
+        return NotFound(msg)
+    if status in (400, 405, 409, 413, 415, 416, 422):
+        return InvalidArgument(msg)
+    return Unavailable(msg)
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class RepoClient:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        endpoint: Endpoint,
+        repo: str,
+        *,
+        creds: Credentials,
+        tokens: TokenCache,
+        actions: str = "pull",
+        extra_scopes: tuple[str, ...] = (),
+    ) -> None:
+        self.session = session
+        self.endpoint = endpoint
+        self.repo = repo
+        self.creds = creds
+        self.tokens = tokens
+        self.scopes = (f"repository:{repo}:{actions}", *extra_scopes)
+        self.challenge: Challenge | None = None
+        self._ssl: Any = None if endpoint.tls_verify else False
+
+    # ------------------------------------------------------------------ plumbing
+
+    def url(self, path: str) -> str:
+        return self.endpoint.url + path
+
+    async def _send(self, method: str, url: str, *, headers: dict[str, str] | None = None,
+                    data: Any = None, allow_redirects: bool = True) -> aiohttp.ClientResponse:
+        try:
+            return await self.session.request(
+                method, yarl.URL(url, encoded=True), headers=headers, data=data, ssl=self._ssl,
+                allow_redirects=allow_redirects, timeout=TIMEOUT,
+            )
+        except (TimeoutError, aiohttp.ClientConnectorError, aiohttp.ClientSSLError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as e:
+            raise EndpointUnreachable(f'{method.capitalize() if method != "GET" else "Get"} "{url}": {e or type(e).__name__}') from None
+
+    async def ping(self) -> None:
+        """``GET /v2/``: learn the challenge. Unreachable or not a registry -> EndpointUnreachable."""
+        url = self.url("/v2/")
+        try:
+            resp = await self._send("GET", url)
+        except aiohttp.ClientResponseError as e:
+            raise EndpointUnreachable(f'Get "{url}": {e}') from None
+        async with resp:
+            await resp.read()
+            if resp.status == 401:
+                self._learn(resp)
+            elif resp.status >= 400 and resp.status != 404:
+                # a plain-http server answering a TLS probe, or something that is no registry
+                raise EndpointUnreachable(f'Get "{url}": unexpected status {resp.status}')
+
+    def _learn(self, resp: aiohttp.ClientResponse) -> None:
+        chs = parse_challenges(resp.headers.getall("WWW-Authenticate", []))
+        for ch in chs:
+            if ch.scheme == "bearer":
+                self.challenge = ch
+                return
+        for ch in chs:
+            if ch.scheme == "basic":
+                self.challenge = ch
+                return
+
+    def _token_key(self) -> tuple[str, str, str, str]:
+        assert self.challenge is not None
+        return (self.challenge.realm, self.challenge.params.get("service", ""),
+                " ".join(self.scopes), self.creds.username)
+
+    async def fetch_token(self, scopes: tuple[str, ...] | None = None) -> str:
+        """Ask the challenge's realm for a bearer token (Docker's token flow)."""
+        assert self.challenge is not None and self.challenge.scheme == "bearer"
+        if self.creds.registry_token:
+            return self.creds.registry_token
+        realm = self.challenge.realm
+        if not realm:
+            raise PermissionDenied("unauthorized: the registry's bearer challenge has no realm")
+        service = self.challenge.params.get("service", "")
+        scopes = self.scopes if scopes is None else scopes
+        if self.creds.identity_token:
+            form = {"grant_type": "refresh_token", "refresh_token": self.creds.identity_token,
+                    "service": service, "client_id": "dockyard", "scope": " ".join(scopes)}
+            resp = await self._send("POST", realm, data=form)
+        else:
+            q: list[tuple[str, str]] = [("service", service)] if service else []
+            q += [("scope", s) for s in scopes]
+            if self.creds.username:
+                q.append(("account", self.creds.username))
+            url = realm + ("&" if "?" in realm else "?") + urlencode(q, quote_via=quote)
+            h = {}
+            basic = self.creds.basic_header()
+            if basic:
+                h["Authorization"] = basic
+            resp = await self._send("GET", url, headers=h)
+        async with resp:
+            body = await resp.read()
+            if resp.status in (401, 403):
+                raise PermissionDenied(
+                    f'Get "{realm}": {registry_message(resp.status, body) if body else "unauthorized"}'
+                )
+            if resp.status != 200:
+                raise Unavailable(f'Get "{realm}": {registry_message(resp.status, body)}')
+            try:
+                doc = json.loads(body)
+                token = doc.get("token") or doc.get("access_token")
+            except (ValueError, AttributeError):
+                token = None
+            if not token:
+                raise Unavailable(f'Get "{realm}": the token server sent no token')
+            if scopes is self.scopes:
+                self.tokens.put(self._token_key(), token, int(doc.get("expires_in") or 60))
+            return str(token)
+
+    async def _auth_header(self, fresh: bool = False) -> str | None:
+        ch = self.challenge
+        if ch is None:
+            return None
+        if ch.scheme == "basic":
+            return self.creds.basic_header()
+        if ch.scheme == "bearer":
+            token = None if fresh else self.tokens.get(self._token_key())
+            if token is None:
+                token = await self.fetch_token()
+            return f"Bearer {token}"
+        return None
+
+    async def request(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None,
+        data: Any = None, data_factory: Callable[[], Any] | None = None,
+        allow_redirects: bool = True,
+    ) -> aiohttp.ClientResponse:
+        """Send with auth; after a 401, learn the challenge, get fresh credentials, retry once.
+
+        ``path`` is ``/v2/...`` or an absolute URL (an upload Location). A body that can only be
+        sent once is given as ``data_factory`` (called per attempt)."""
+        url = path if path.startswith(("http://", "https://")) else self.url(path)
+        for attempt in (0, 1):
+            h = dict(headers or {})
+            auth = await self._auth_header(fresh=attempt == 1)
+            if auth:
+                h["Authorization"] = auth
+            body = data_factory() if data_factory is not None else data
+            resp = await self._send(method, url, headers=h, data=body, allow_redirects=allow_redirects)
+            if resp.status != 401 or attempt == 1:
+                return resp
+            had = self.challenge
+            self._learn(resp)
+            if self.challenge is None or (had is not None and had.scheme == "basic"
+                                          and self.challenge.scheme == "basic"):
+                return resp
+            if self.challenge.scheme == "basic" and not self.creds.username:
+                return resp
+            await resp.read()
+            resp.release()
+        raise AssertionError("unreachable")
+
+    # ------------------------------------------------------------------ manifests
+
+    async def get_manifest(self, reference: str) -> tuple[bytes, str, str]:
+        """(bytes, media type, digest) of a manifest by tag or digest, digest verified."""
+        resp = await self.request("GET", f"/v2/{self.repo}/manifests/{reference}",
+                                  headers={"Accept": MANIFEST_ACCEPT})
+        async with resp:
+            if resp.status != 200:
+                body = await resp.read()
+                raise error_for(resp.status, body)
+            data = bytearray()
+            async for chunk in resp.content.iter_chunked(CHUNK):
+                data += chunk
+                if len(data) > MAX_MANIFEST:
+                    raise InvalidArgument(f"manifest {reference}: larger than {MAX_MANIFEST} bytes")
+            ctype = resp.headers.get("Content-Type", "").split(";")[0].strip()
+            header_digest = resp.headers.get("Docker-Content-Digest", "")
+        body = bytes(data)
+        digest = sha256(body)
+        if reference.startswith("sha256:") and digest != reference:
+            raise InvalidArgument(
+                f"manifest verification failed for digest {reference}: the registry sent content "
+                f"with digest {digest}"
+            )
+        if header_digest.startswith("sha256:") and header_digest != digest:
+            raise InvalidArgument(
+                f"manifest for {reference}: Docker-Content-Digest {header_digest} does not match "
+                f"the content ({digest})"
+            )
+        try:
+            doc = json.loads(body)
+        except ValueError as e:
+            raise InvalidArgument(f"manifest {reference}: invalid JSON: {e}") from None
+        if not isinstance(doc, dict):
+            raise InvalidArgument(f"manifest {reference}: not a JSON object")
+        media_type = doc.get("mediaType") or ctype
+        if media_type not in mt.MANIFEST_TYPES | mt.INDEX_TYPES:
+            if "manifests" in doc:
+                media_type = mt.OCI_INDEX
+            elif "layers" in doc:
+                media_type = mt.OCI_MANIFEST
+            else:
+                raise InvalidArgument(f"manifest {reference}: unsupported media type {media_type!r}")
+        return body, media_type, digest
+
+    async def put_manifest(self, reference: str, data: bytes, media_type: str) -> str:
+        resp = await self.request("PUT", f"/v2/{self.repo}/manifests/{reference}",
+                                  headers={"Content-Type": media_type}, data=data)
+        async with resp:
+            body = await resp.read()
+            if resp.status not in (200, 201):
+                raise error_for(resp.status, body)
+        return sha256(data)
+
+    # ------------------------------------------------------------------ blobs
+
+    async def fetch_blob(self, store: ContentStore, digest: str, size: int,
+                         progress: Progress | None = None) -> None:
+        """Download a blob into ``store``, verified; resume a dropped transfer with Range."""
+        writer = store.writer()
+        try:
+            received = 0
+            resumes = 0
+            while True:
+                h = {"Range": f"bytes={received}-"} if received else {}
+                try:
+                    resp = await self.request("GET", f"/v2/{self.repo}/blobs/{digest}", headers=h)
+                    async with resp:
+                        if resp.status == 206 and received:
+                            cr = resp.headers.get("Content-Range", "")
+                            if not cr.startswith(f"bytes {received}-"):
+                                raise InvalidArgument(f"blob {digest}: the registry answered "
+                                                      f"a Range request with {cr!r}")
+                        elif resp.status == 200:
+                            if received:  # no Range support: start again
+                                writer.abort()
+                                writer = store.writer()
+                                received = 0
+                        else:
+                            raise error_for(resp.status, await resp.read(), f"blob {digest}")
+                        async for chunk in resp.content.iter_chunked(CHUNK):
+                            if received + len(chunk) > size:
+                                raise InvalidArgument(
+                                    f"filesystem layer verification failed for digest {digest}: "
+                                    f"the registry sent more than the {size} bytes announced"
+                                )
+                            writer.write(chunk)
+                            received += len(chunk)
+                            if progress is not None:
+                                await progress(received)
+                    if received >= size:
+                        break
+                    raise aiohttp.ClientPayloadError("response ended early")
+                except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, EndpointUnreachable) as e:
+                    resumes += 1
+                    if resumes > MAX_RESUMES:
+                        raise Unavailable(
+                            f"blob {digest}: download failed after {received} of {size} bytes "
+                            f"and {MAX_RESUMES} resumes: {e or type(e).__name__}"
+                        ) from None
+            try:
+                writer.commit(expected_digest=digest, expected_size=size)
+            except InvalidArgument as e:
+                raise InvalidArgument(f"filesystem layer verification failed for digest {digest}: {e}") from None
+        finally:
+            writer.abort() if writer.digest is None else None
+
+    async def blob_exists(self, digest: str) -> bool:
+        resp = await self.request("HEAD", f"/v2/{self.repo}/blobs/{digest}")
+        async with resp:
+            if resp.status == 200:
+                return True
+            if resp.status == 404:
+                return False
+            raise error_for(resp.status, await resp.read(), f"blob {digest}")
+
+    async def start_upload(self, mount: str | None = None, from_repo: str | None = None) -> str | None:
+        """POST an upload. Returns its absolute Location, or None when the mount succeeded."""
+        q = f"?mount={mount}&from={quote(from_repo, safe='/')}" if mount and from_repo else ""
+        resp = await self.request("POST", f"/v2/{self.repo}/blobs/uploads/{q}")
+        async with resp:
+            body = await resp.read()
+            if resp.status == 201 and q:
+                return None
+            if resp.status != 202:
+                raise error_for(resp.status, body)
+            loc = resp.headers.get("Location")
+            if not loc:
+                raise Unavailable("the registry started an upload without a Location")
+        return urljoin(self.endpoint.url + "/", loc)
+
+    async def upload_blob(self, store: ContentStore, digest: str, size: int,
+                          progress: Progress | None = None, location: str | None = None) -> None:
+        """Monolithic upload of a stored blob, sent as it is (POST, then PUT ?digest=)."""
+        loc = location or await self.start_upload()
+        assert loc is not None
+        url = loc + ("&" if "?" in loc else "?") + "digest=" + quote(digest, safe="")
+
+        async def body() -> AsyncIterator[bytes]:
+            sent = 0
+            with store.open(digest) as f:
+                while chunk := f.read(CHUNK):
+                    yield chunk
+                    sent += len(chunk)
+                    if progress is not None:
+                        await progress(sent)
+
+        resp = await self.request(
+            "PUT", url, headers={"Content-Type": "application/octet-stream",
+                                 "Content-Length": str(size)},
+            data_factory=body,
+        )
+        async with resp:
+            rbody = await resp.read()
+            if resp.status not in (201, 204):
+                raise error_for(resp.status, rbody, f"blob {digest}")
+
+    async def get_small_blob(self, digest: str, limit: int = MAX_MANIFEST) -> bytes:
+        """A small blob (an image config) in memory, verified."""
+        resp = await self.request("GET", f"/v2/{self.repo}/blobs/{digest}")
+        async with resp:
+            if resp.status != 200:
+                raise error_for(resp.status, await resp.read(), f"blob {digest}")
+            data = bytearray()
+            async for chunk in resp.content.iter_chunked(CHUNK):
+                data += chunk
+                if len(data) > limit:
+                    raise InvalidArgument(f"blob {digest}: larger than {limit} bytes")
+        if sha256(bytes(data)) != digest:
+            raise InvalidArgument(f"blob {digest}: the registry sent content with another digest")
+        return bytes(data)

@@ -1,0 +1,192 @@
+"""pull(ref): resolve a manifest, download what is missing (verified), record the image.
+
+Order, so that a failure at any step leaves no image record and no unverified bytes::
+
+    GET manifest (tag or digest; digest verified)      -> "Pulling from <repo>"  <tag|digest>
+      index? pick the platform's manifest, GET it by digest (verified)
+    config blob          (skipped when present)        -> content store, verified on commit
+    layer blobs, 3 at a time (skipped when present: "Already exists"), each streamed into a
+      content-store ingest, hashed as written, committed only if digest and size match;
+      a dropped connection resumes with Range
+    manifest blob        -> content store
+    ImageService.add_image(manifest, repo_tags=[name:tag], repo_digests=[name@digest])
+      unpacks each layer and verifies its DiffID; the image record is written last
+
+``digest`` (what ``Digest:`` prints and RepoDigests records) is the digest of what the tag
+resolved to: the index when the tag names an index, as docker does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from dockyard.distribution import progress as pg
+from dockyard.distribution.auth import ANONYMOUS, Credentials
+from dockyard.distribution.client import RepoClient
+from dockyard.distribution.endpoints import Endpoint
+from dockyard.distribution.service import Distribution
+from dockyard.errors import InvalidArgument, NotFound, PermissionDenied
+from dockyard.images.platforms import parse_platform, select_manifest
+from dockyard.oci import mediatypes as mt
+from dockyard.oci import reference
+from dockyard.oci.descriptor import Descriptor
+
+DOWNLOAD_CONCURRENCY = 3  # docker's default max-concurrent-downloads
+
+
+@dataclass(frozen=True, slots=True)
+class PullResult:
+    image_id: str
+    digest: str  # what the reference resolved to (index or manifest digest)
+    reference: str  # familiar form, as printed in "Status: ..."
+    up_to_date: bool
+
+
+async def _noop(_: pg.Message) -> None:
+    return None
+
+
+def _access_error(ref: reference.Reference, e: Exception) -> Exception:
+    if isinstance(e, PermissionDenied):
+        return PermissionDenied(
+            f"pull access denied for {ref.familiar_name}, repository does not exist or may require "
+            f"'docker login': {e}"
+        )
+    if isinstance(e, NotFound):
+        shown = ref.familiar_name + (f"@{ref.digest}" if ref.digest else f":{ref.tag}")
+        return NotFound(f"manifest for {shown} not found: {e}")
+    return e
+
+
+async def resolve(dist: Distribution, session: Any, ref: reference.Reference, creds: Credentials,
+                  ) -> tuple[RepoClient, bytes, str, str]:
+    """(client, manifest bytes, media type, digest) of ``ref``, trying mirrors first."""
+    tag_or_digest = ref.digest or ref.tag or reference.DEFAULT_TAG
+
+    async def attempt(ep: Endpoint) -> tuple[RepoClient, bytes, str, str]:
+        rc = await dist.open_repo(session, ep, ref.path, creds=ANONYMOUS if ep.mirror else creds)
+        body, media_type, digest = await rc.get_manifest(tag_or_digest)
+        return rc, body, media_type, digest
+
+    try:
+        return await dist.with_endpoints(ref.domain, for_pull=True, attempt=attempt)
+    except (PermissionDenied, NotFound) as e:
+        raise _access_error(ref, e) from None
+
+
+def _manifest_parts(body: bytes, digest: str) -> tuple[Descriptor, list[Descriptor]]:
+    doc = json.loads(body)
+    if doc.get("schemaVersion") != 2:
+        raise InvalidArgument(f"manifest {digest}: unsupported schemaVersion {doc.get('schemaVersion')!r}")
+    config = Descriptor.from_dict(doc.get("config"), where=f"manifest {digest}: config")
+    layers = []
+    for i, d in enumerate(doc.get("layers") or []):
+        desc = Descriptor.from_dict(d, where=f"manifest {digest}: layers[{i}]")
+        if desc.media_type not in mt.LAYER_TYPES:
+            raise InvalidArgument(f"manifest {digest}: layers[{i}]: unsupported media type {desc.media_type!r}")
+        layers.append(desc)
+    return config, layers
+
+
+async def pull(
+    dist: Distribution,
+    images: Any,
+    ref: str,
+    *,
+    creds: Credentials = ANONYMOUS,
+    platform: str | None = None,
+    emit: pg.Emit = _noop,
+) -> PullResult:
+    """Pull ``ref`` (``busybox``, ``host:port/repo:tag``, ``repo@sha256:...``) into ``images``."""
+    parsed = reference.parse_normalized(ref)
+    wanted = parse_platform(platform) if platform else None
+    tag_or_digest = parsed.digest or parsed.tag or reference.DEFAULT_TAG
+    loop = asyncio.get_running_loop()
+    async with dist.session() as session:
+        rc, body, media_type, digest = await resolve(dist, session, parsed, creds)
+        await emit(pg.status(f"Pulling from {parsed.path}", tag_or_digest))
+        top_digest = digest
+        if media_type in mt.INDEX_TYPES:
+            desc = select_manifest(json.loads(body), platform)
+            d = Descriptor.from_dict(desc, where=f"index {digest}: manifest")
+            body, media_type, digest = await rc.get_manifest(d.digest)
+            if media_type not in mt.MANIFEST_TYPES:
+                raise InvalidArgument(f"index {top_digest}: entry {d.digest} is not an image manifest")
+        config, layers = _manifest_parts(body, digest)
+        store = images.content
+        if not store.exists(config.digest):
+            await rc.fetch_blob(store, config.digest, config.size)
+        cfg = json.loads(store.read(config.digest))
+        if wanted is not None:
+            actual = parse_platform("/".join(x for x in (cfg.get("os"), cfg.get("architecture"),
+                                                         cfg.get("variant")) if x))
+            if actual[:2] != wanted[:2] or (wanted[2] and actual[2] and wanted[2] != actual[2]):
+                raise NotFound(
+                    f"image with reference {parsed.familiar()} was found but does not match the "
+                    f"specified platform: wanted {'/'.join(x for x in wanted if x)}, actual: "
+                    f"{'/'.join(x for x in actual if x)}"
+                )
+        todo: list[Descriptor] = []
+        seen: set[str] = set()
+        for layer in layers:
+            ident = pg.short_id(layer.digest)
+            if layer.digest in seen:
+                continue
+            seen.add(layer.digest)
+            if store.exists(layer.digest):
+                await emit(pg.layer("Already exists", ident))
+            else:
+                todo.append(layer)
+                await emit(pg.layer("Pulling fs layer", ident))
+        for layer in todo[DOWNLOAD_CONCURRENCY:]:
+            await emit(pg.layer("Waiting", pg.short_id(layer.digest)))
+        sem = asyncio.Semaphore(DOWNLOAD_CONCURRENCY)
+
+        async def download(layer: Descriptor) -> None:
+            ident = pg.short_id(layer.digest)
+            throttle = pg.Throttle(layer.size)
+
+            async def report(current: int) -> None:
+                if throttle.due(current):
+                    await emit(pg.transfer("Downloading", ident, current, layer.size))
+
+            async with sem:
+                await rc.fetch_blob(store, layer.digest, layer.size, report)
+            await emit(pg.layer("Verifying Checksum", ident))
+            await emit(pg.layer("Download complete", ident))
+
+        async with asyncio.TaskGroup() as tg:
+            for layer in todo:
+                tg.create_task(download(layer))
+
+        store.put(body, expected_digest=digest)
+        name = parsed.name_only()
+        tag_ref = str(parsed) if parsed.tag is not None and parsed.digest is None else None
+        repo_digest = str(name.with_digest(top_digest))
+        before = _current(images, tag_ref or repo_digest)
+        for layer in todo:
+            await emit(pg.transfer("Extracting", pg.short_id(layer.digest), layer.size, layer.size))
+        image_id = await loop.run_in_executor(
+            None, lambda: images.add_image(digest, repo_tags=[tag_ref] if tag_ref else [],
+                                           repo_digests=[repo_digest]),
+        )
+        for layer in todo:
+            await emit(pg.layer("Pull complete", pg.short_id(layer.digest)))
+        shown = parsed.familiar()
+        up_to_date = before == image_id
+        await emit(pg.status(f"Digest: {top_digest}"))
+        await emit(pg.status(
+            f"Status: Image is up to date for {shown}" if up_to_date
+            else f"Status: Downloaded newer image for {shown}"
+        ))
+        return PullResult(image_id, top_digest, shown, up_to_date)
+
+
+def _current(images: Any, ref: str) -> str | None:
+    try:
+        return str(images.resolve(ref))
+    except (NotFound, InvalidArgument):
+        return None

@@ -1,0 +1,162 @@
+"""push(ref): send a local image's stored blobs and manifest to its registry, as they are.
+
+Per tag (``ref`` without a tag pushes every tag of that repository, as the Engine API does)::
+
+    "The push refers to repository [<name>]"
+    each layer, 5 at a time ("Preparing"):
+      HEAD blob -> 200: "Layer already exists"
+      else, when the same image is known in another repository of that registry (its
+        RepoDigests): POST ?mount=<digest>&from=<repo> -> 201: "Mounted from <repo>"
+      else POST upload -> PUT <Location>&digest=<digest> streaming the stored blob (no
+        recompression, which is what makes docker push slow) -> "Pushed"
+    config blob the same way (no progress lines, as docker)
+    PUT manifest <tag> with its stored bytes and media type (the digest is unchanged)
+    "<tag>: digest: sha256:... size: N" + aux {"Tag", "Digest", "Size"}
+    RepoDigests += name@digest
+
+Layer ids in progress lines are the short DiffIDs, as docker prints them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from dockyard.distribution import progress as pg
+from dockyard.distribution.auth import ANONYMOUS, Credentials
+from dockyard.distribution.client import RepoClient, sha256
+from dockyard.distribution.endpoints import Endpoint
+from dockyard.distribution.service import Distribution
+from dockyard.errors import InvalidArgument, NotFound
+from dockyard.oci import reference
+from dockyard.oci.descriptor import Descriptor
+
+UPLOAD_CONCURRENCY = 5  # docker's default max-concurrent-uploads
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    tag: str
+    digest: str
+    size: int
+
+
+async def _noop(_: pg.Message) -> None:
+    return None
+
+
+def _tags_to_push(images: Any, parsed: reference.Reference) -> list[str]:
+    if parsed.tag is not None:
+        return [parsed.tag]
+    tags = sorted(
+        r.split(":")[-1] for r, _, kind in images.records.all_refs()
+        if kind == "tag" and r.rsplit(":", 1)[0] == parsed.name
+    )
+    if not tags:
+        raise NotFound(f"An image does not exist locally with the tag: {parsed.familiar_name}")
+    return tags
+
+
+def _mount_sources(images: Any, image_id: str, parsed: reference.Reference) -> list[str]:
+    """Other repositories on the same registry that hold this image (so its blobs)."""
+    out = []
+    for r, _kind in images.records.refs_of(image_id):
+        p = reference.parse(r)
+        if p.domain == parsed.domain and p.path != parsed.path and p.path not in out:
+            out.append(p.path)
+    return out
+
+
+async def push(
+    dist: Distribution,
+    images: Any,
+    ref: str,
+    *,
+    creds: Credentials = ANONYMOUS,
+    emit: pg.Emit = _noop,
+) -> list[PushResult]:
+    parsed = reference.parse(ref)
+    if parsed.digest is not None:
+        raise InvalidArgument(f"cannot push a digest reference: {ref}")
+    tags = _tags_to_push(images, parsed)
+    # Validate every tag before sending anything.
+    ids = [images.resolve(str(parsed.with_tag(t))) for t in tags]
+    results = []
+    await emit(pg.status(f"The push refers to repository [{parsed.name}]"))
+    async with dist.session() as session:
+        for tag, image_id in zip(tags, ids, strict=True):
+            results.append(await _push_one(dist, session, images, parsed.with_tag(tag), image_id,
+                                           creds, emit))
+    return results
+
+
+async def _push_one(dist: Distribution, session: Any, images: Any, ref: reference.Reference,
+                    image_id: str, creds: Credentials, emit: pg.Emit) -> PushResult:
+    assert ref.tag is not None
+    img = images.get(image_id)
+    body, media_type = images.manifest(image_id)
+    doc = json.loads(body)
+    config = Descriptor.from_dict(doc.get("config"), where="manifest config")
+    layers = [Descriptor.from_dict(d, where=f"manifest layers[{i}]")
+              for i, d in enumerate(doc.get("layers") or [])]
+    diff_ids = list(img.diff_ids)
+    sources = _mount_sources(images, image_id, ref)
+
+    async def attempt(ep: Endpoint) -> RepoClient:
+        return await dist.open_repo(session, ep, ref.path, creds=creds, actions="pull,push",
+                                    extra_scopes=tuple(f"repository:{s}:pull" for s in sources))
+
+    rc = await dist.with_endpoints(ref.domain, for_pull=False, attempt=attempt)
+    store = images.content
+
+    def ident(i: int) -> str:
+        return pg.short_id(diff_ids[i] if i < len(diff_ids) else layers[i].digest)
+
+    for i in range(len(layers)):
+        await emit(pg.layer("Preparing", ident(i)))
+    sem = asyncio.Semaphore(UPLOAD_CONCURRENCY)
+    done: set[str] = set()
+
+    async def send(i: int, desc: Descriptor, quiet: bool = False) -> None:
+        async with sem:
+            if desc.digest in done:
+                return
+            if await rc.blob_exists(desc.digest):
+                done.add(desc.digest)
+                if not quiet:
+                    await emit(pg.layer("Layer already exists", ident(i)))
+                return
+            location = None
+            for src in sources:
+                location = await rc.start_upload(mount=desc.digest, from_repo=src)
+                if location is None:
+                    done.add(desc.digest)
+                    if not quiet:
+                        await emit(pg.layer(f"Mounted from {src}", ident(i)))
+                    return
+                break  # not mountable: the session the registry opened is used below
+            throttle = pg.Throttle(desc.size)
+
+            async def report(current: int) -> None:
+                if not quiet and throttle.due(current):
+                    await emit(pg.transfer("Pushing", ident(i), current, desc.size))
+
+            await rc.upload_blob(store, desc.digest, store.size(desc.digest), report, location)
+            done.add(desc.digest)
+            if not quiet:
+                await emit(pg.layer("Pushed", ident(i)))
+
+    async with asyncio.TaskGroup() as tg:
+        for i, desc in enumerate(layers):
+            tg.create_task(send(i, desc))
+    await send(-1, config, quiet=True)
+    digest = await rc.put_manifest(ref.tag, body, media_type)
+    if digest != sha256(body):
+        raise InvalidArgument("internal: manifest digest changed")
+    await asyncio.get_running_loop().run_in_executor(
+        None, images.set_repo_digest, image_id, str(ref.name_only().with_digest(digest)))
+    await emit(pg.status(f"{ref.tag}: digest: {digest} size: {len(body)}"))
+    await emit(pg.aux({"Tag": ref.tag, "Digest": digest, "Size": len(body)}))
+    return PushResult(ref.tag, digest, len(body))

@@ -1,0 +1,163 @@
+"""Push to and pull from a real ``dockyard registry serve``: digests, progress, platforms."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from dockyard.distribution import progress as pg
+from dockyard.distribution.auth import ANONYMOUS
+from dockyard.distribution.endpoints import Endpoint
+from dockyard.distribution.pull import pull
+from dockyard.distribution.push import push
+from dockyard.distribution.service import Distribution
+from dockyard.errors import NotFound
+from dockyard.images.platforms import host_platform
+from dockyard.images.service import ImageService
+from dockyard.oci import mediatypes as mt
+
+pytestmark = pytest.mark.root
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.messages: list[pg.Message] = []
+
+    async def __call__(self, m: pg.Message) -> None:
+        json.dumps(m)  # every message must be JSON
+        self.messages.append(m)
+
+    def statuses(self) -> list[str]:
+        return [m.get("status", "") for m in self.messages]
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_push_wipe_pull_same_digest(registry: Callable[..., str], store_factory: Callable[[str], ImageService],
+                                    busybox_image: Callable[..., str]) -> None:
+    host = registry()
+    a = store_factory("a")
+    image_id = busybox_image(a)
+    a.tag("busybox:latest", f"{host}/team/app", "1")
+    dist = Distribution()
+    rec = Recorder()
+    [res] = run(push(dist, a, f"{host}/team/app:1", emit=rec))
+    assert rec.messages[0] == {"status": f"The push refers to repository [{host}/team/app]"}
+    diff_short = pg.short_id(a.get(image_id).diff_ids[0])
+    assert {"status": "Preparing", "progressDetail": {}, "id": diff_short} in rec.messages
+    assert {"status": "Pushed", "progressDetail": {}, "id": diff_short} in rec.messages
+    assert any(m.get("status") == "Pushing" and m["progressDetail"]["current"] > 0 for m in rec.messages)
+    manifest, _ = a.manifest(image_id)
+    assert res.size == len(manifest)
+    assert rec.messages[-2] == {"status": f"1: digest: {res.digest} size: {len(manifest)}"}
+    assert rec.messages[-1] == {"progressDetail": {}, "aux": {"Tag": "1", "Digest": res.digest, "Size": len(manifest)}}
+    assert f"{host}/team/app@{res.digest}" in a.get(image_id).repo_digests
+
+    # a second push finds every layer there
+    rec2 = Recorder()
+    run(push(dist, a, f"{host}/team/app:1", emit=rec2))
+    assert {"status": "Layer already exists", "progressDetail": {}, "id": diff_short} in rec2.messages
+
+    # another repository on the same registry: the layer is mounted, not sent again
+    a.tag(image_id, f"{host}/other/app", "2")
+    rec3 = Recorder()
+    run(push(dist, a, f"{host}/other/app:2", emit=rec3))
+    assert {"status": "Mounted from team/app", "progressDetail": {}, "id": diff_short} in rec3.messages
+
+    # a fresh store pulls it back: same image id and manifest digest
+    b = store_factory("b")
+    rec4 = Recorder()
+    pr = run(pull(dist, b, f"{host}/team/app:1", emit=rec4))
+    assert pr.digest == res.digest and pr.image_id == image_id and not pr.up_to_date
+    layer_short = pg.short_id(a.get(image_id).layer_blobs[0].digest)
+    st = rec4.statuses()
+    assert rec4.messages[0] == {"status": "Pulling from team/app", "id": "1"}
+    for s in ("Pulling fs layer", "Downloading", "Verifying Checksum", "Download complete",
+              "Extracting", "Pull complete"):
+        assert s in st, s
+    assert all(m["id"] == layer_short for m in rec4.messages[1:-2])
+    assert st[-2:] == [f"Digest: {res.digest}", f"Status: Downloaded newer image for {host}/team/app:1"]
+    img = b.get(f"{host}/team/app:1")
+    assert img.manifest_digest == a.get(image_id).manifest_digest
+    assert img.repo_digests == (f"{host}/team/app@{res.digest}",)
+
+    # pulled again: nothing downloaded
+    rec5 = Recorder()
+    pr2 = run(pull(dist, b, f"{host}/team/app:1", emit=rec5))
+    assert pr2.up_to_date
+    assert {"status": "Already exists", "progressDetail": {}, "id": layer_short} in rec5.messages
+    assert "Downloading" not in rec5.statuses()
+    assert rec5.statuses()[-1] == f"Status: Image is up to date for {host}/team/app:1"
+
+    # by digest, into a third store
+    c = store_factory("c")
+    pr3 = run(pull(dist, c, f"{host}/team/app@{res.digest}"))
+    assert pr3.image_id == image_id
+    assert c.get(f"{host}/team/app@{res.digest}").repo_tags == ()
+
+    # unknown tag: docker's message, nothing recorded
+    with pytest.raises(NotFound, match=r"manifest for .*/team/app:nope not found: manifest unknown"):
+        run(pull(dist, c, f"{host}/team/app:nope"))
+
+
+
+
+def test_index_picks_host_platform(registry: Callable[..., str], store_factory: Callable[[str], ImageService],
+                                   busybox_image: Callable[..., str]) -> None:
+    host = registry()
+    a = store_factory("a")
+    image_id = busybox_image(a)
+    a.tag(image_id, f"{host}/multi/app", "build")
+    dist = Distribution()
+    [res] = run(push(dist, a, f"{host}/multi/app:build"))
+    manifest, media_type = a.manifest(image_id)
+    # a second platform: the same layer, a config that says arm64 (not the host's)
+    _, harch, _ = host_platform()
+    other_arch = "arm64" if harch != "arm64" else "amd64"
+    cfg = dict(a.config_of(image_id))
+    cfg["architecture"] = other_arch
+    cfg_bytes = json.dumps(cfg).encode()
+    man = json.loads(manifest)
+
+    async def build() -> str:
+        async with dist.session() as s:
+            rc = await dist.open_repo(s, Endpoint(f"http://{host}", tls_verify=False), "multi/app",
+                                      creds=ANONYMOUS, actions="pull,push")
+            from dockyard.distribution.client import sha256
+            d = sha256(cfg_bytes)
+            loc = await rc.start_upload()
+            assert loc is not None
+            resp = await rc.request("PUT", f"{loc}{'&' if '?' in loc else '?'}digest={d}", data=cfg_bytes)
+            async with resp:
+                assert resp.status == 201
+            man["config"] = {"mediaType": mt.OCI_CONFIG, "digest": d, "size": len(cfg_bytes)}
+            other = json.dumps(man).encode()
+            other_digest = await rc.put_manifest(sha256(other), other, media_type)
+            index = json.dumps({
+                "schemaVersion": 2, "mediaType": mt.OCI_INDEX,
+                "manifests": [
+                    {"mediaType": media_type, "digest": other_digest, "size": len(other),
+                     "platform": {"os": "linux", "architecture": other_arch}},
+                    {"mediaType": media_type, "digest": res.digest, "size": len(manifest),
+                     "platform": {"os": "linux", "architecture": harch}},
+                ],
+            }).encode()
+            return await rc.put_manifest("multi", index, mt.OCI_INDEX)
+
+    index_digest = run(build())
+    b = store_factory("b")
+    pr = run(pull(dist, b, f"{host}/multi/app:multi"))
+    assert pr.image_id == image_id  # the host's entry, though listed second
+    assert pr.digest == index_digest  # RepoDigests carry the index digest, as docker's
+    assert b.get(pr.image_id).repo_digests == (f"{host}/multi/app@{index_digest}",)
+    pr2 = run(pull(dist, b, f"{host}/multi/app:multi", platform=f"linux/{other_arch}"))
+    assert pr2.image_id != image_id
+    assert b.get(f"{host}/multi/app:multi").config["architecture"] == other_arch
+    with pytest.raises(NotFound, match="no matching manifest for linux/s390x"):
+        run(pull(dist, b, f"{host}/multi/app:multi", platform="linux/s390x"))

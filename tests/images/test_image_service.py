@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import subprocess
 import tarfile
 from pathlib import Path
@@ -380,3 +381,57 @@ def test_kill_9_during_import_leaves_a_consistent_store(tmp_path: Path, busybox_
         assert s.get("whole").repo_tags == ("whole:latest",)
     finally:
         s.close()
+
+
+def test_init_layer_hides_runtime_mount_points_from_diff_and_commit(svc: ImageService, busybox_tar: Path,
+                                                                     tmp_path: Path) -> None:
+    iid = _import(svc, busybox_tar)
+    svc.prepare_rootfs(iid, "c")
+    assert svc.changes("c") == []
+    mnt = tmp_path / "m"
+    mnt.mkdir()
+    svc.mount_rootfs("c", mnt)
+    try:
+        for p in (".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf", "dev/console"):
+            assert (mnt / p).is_file(), p
+        assert (mnt / "dev/pts").is_dir() and (mnt / "dev/shm").is_dir()
+        assert os.readlink(mnt / "etc/mtab") == "/proc/mounts"
+        assert (mnt / "etc/passwd").read_text().startswith("root:")  # the image's own files stay
+        (mnt / "etc/hostname").write_text("changed\n")  # what a runtime bind mount would hide
+    finally:
+        svc.unmount_rootfs(mnt)
+    # overlay copies /etc up (so it shows as changed, as with docker's overlay2); a copy doesn't
+    assert [(c.path, c.kind) for c in svc.changes("c") if c.path != "/etc"] == [("/etc/hostname", 0)]
+    nid = svc.commit("c", parent_image_id=iid)
+    top = svc.get(nid).layer_blobs[-1]
+    with svc.content.open(top.digest) as f:
+        names = tarfile.open(fileobj=f).getnames()
+    assert "etc/hostname" in names and ".dockerenv" not in names and "etc/mtab" not in names
+    svc.remove_rootfs("c")
+    assert {i.key for i in svc.snapshots.list()} == set(svc.get(nid).layers)
+
+
+def test_init_layer_never_follows_image_symlinks(svc: ImageService, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, target in (("etc", str(outside)), (".dockerenv", str(outside / "planted"))):
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.linkname = tarfile.SYMTYPE, target
+            tf.addfile(ti)
+        ti = tarfile.TarInfo("dev")  # a file where a directory is expected
+        ti.size = 1
+        tf.addfile(ti, io.BytesIO(b"x"))
+    buf.seek(0)
+    iid = svc.import_tarball(buf, repo_tag="evil")
+    svc.prepare_rootfs(iid, "c")
+    assert list(outside.iterdir()) == []
+    fs = svc.snapshots.writable_dir("c-init")
+    assert sorted(os.listdir(fs)) in (["proc", "sys"], [".dockerenv", "dev", "etc", "proc", "sys"])
+    if svc.snapshots.apply_mode == "overlay":
+        assert sorted(os.listdir(fs)) == ["proc", "sys"]
+    else:  # a full copy: the image's own entries are there, untouched
+        assert os.readlink(fs / "etc") == str(outside)
+    svc.remove_rootfs("c")
+    assert svc.snapshots.exists("c-init") is False

@@ -54,6 +54,7 @@ from dockyard.content.store import ContentStore
 from dockyard.diff import compute
 from dockyard.diff.apply import apply_layer
 from dockyard.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from dockyard.images import initlayer
 from dockyard.images.changes import apply_changes
 from dockyard.images.model import Change, DiskUsage, HistoryEntry, Image, ImageUsage, Layer
 from dockyard.images.platforms import host_platform, parse_platform
@@ -798,17 +799,45 @@ class ImageService:
 
     # ------------------------------------------------------------------ container filesystems
 
-    def prepare_rootfs(self, image_id: str | None, key: str) -> list[Mount]:
+    def prepare_rootfs(self, image_id: str | None, key: str, *, init_layer: bool = True) -> list[Mount]:
         """A writable snapshot for a container (``key``, e.g. its id) on top of the image.
 
-        ``image_id`` None: an empty root filesystem (``FROM scratch`` in a build)."""
+        ``image_id`` None: an empty root filesystem (``FROM scratch`` in a build). With
+        ``init_layer`` (docker's behaviour) a committed ``<key>-init`` snapshot with the
+        runtime's mount points sits between the image and the container (images/initlayer.py),
+        so they never show in ``changes``/``commit``. ``remove_rootfs`` removes both."""
         parent = None
         if image_id is not None:
             img = self.get(image_id)
             # Unpacked layers may be missing after a crash between blob and snapshot commit.
             self._unpack(list(img.layer_blobs))
             parent = img.layers[-1] if img.layers else None
-        return self.snapshots.prepare(key, parent)
+        if not init_layer:
+            return self.snapshots.prepare(key, parent)
+        init = f"{key}-init"
+        tmp = f"extract-{secrets.token_hex(8)}"
+        self.snapshots.prepare(tmp, parent)
+        try:
+            lowers = self._lower_dirs(tmp) if self.snapshots.apply_mode == "overlay" else []
+            initlayer.populate(self.snapshots.writable_dir(tmp), lowers)
+            self.snapshots.commit(init, tmp)
+        except BaseException:
+            self.snapshots.remove(tmp)
+            raise
+        try:
+            return self.snapshots.prepare(key, init)
+        except BaseException:
+            self.snapshots.remove(init)
+            raise
+
+    def _lower_dirs(self, key: str) -> list[Path]:
+        """The directories of the snapshot's ancestors, nearest first."""
+        out = []
+        p = self.snapshots.info(key).parent
+        while p is not None:
+            out.append(self.snapshots.writable_dir(p))
+            p = self.snapshots.info(p).parent
+        return out
 
     def rootfs_mounts(self, key: str, *, readonly: bool = False) -> list[Mount]:
         """Mount descriptions of ``key`` (with ``ro`` added when ``readonly``)."""
@@ -826,7 +855,10 @@ class ImageService:
         unmount_all(Path(target))
 
     def remove_rootfs(self, key: str) -> None:
+        """Remove the container's snapshot and its init layer."""
         self.snapshots.remove(key)
+        if self.snapshots.exists(f"{key}-init"):
+            self.snapshots.remove(f"{key}-init")
 
     def rootfs_usage(self, key: str) -> int:
         """Bytes in the container's writable layer (``SizeRw``)."""
@@ -836,12 +868,7 @@ class ImageService:
         info = self.snapshots.info(key)
         upper = self.snapshots.writable_dir(key)
         if self.snapshots.apply_mode == "overlay":
-            lowers = []
-            p = info.parent
-            while p is not None:
-                lowers.append(self.snapshots.writable_dir(p))
-                p = self.snapshots.info(p).parent
-            return compute.overlay_changes(upper, lowers), upper
+            return compute.overlay_changes(upper, self._lower_dirs(key)), upper
         old = self.snapshots.writable_dir(info.parent) if info.parent else None
         return compute.naive_changes(upper, old), upper
 

@@ -113,18 +113,7 @@ def manager(netns_host: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     mgr = NetworkManager(tmp_path / "netstate", cfg)
     yield mgr
     try:
-        for n in mgr.list_networks():
-            for cid in list(n.endpoints):
-                mgr.release_container(cid)
-        for cid in list(mgr._ports):
-            mgr.unpublish(cid)
-        for n in mgr.list_networks():
-            if not n.predefined:
-                mgr.remove_network(n.id)
-            else:  # predefined ones are never removed by users; tear down for the test
-                mgr._nets.pop(n.id)
-                mgr._tear_down(n) if n.bridge else None
-        mgr._sync_rules()
+        mgr.purge()
     finally:
         mgr.close()
 

@@ -136,8 +136,6 @@ def test_reconcile_after_crash(manager, new_container, tmp_path):  # type: ignor
         mgr.remove_network(net.id)
     finally:
         mgr.close()
-    manager._nets.clear()
-    manager._ports.clear()
 
 
 def test_icc_false_isolates_containers_but_not_gateway(manager, new_container):  # type: ignore[no-untyped-def]
@@ -152,3 +150,16 @@ def test_icc_false_isolates_containers_but_not_gateway(manager, new_container): 
     eb = manager.connect(net.id, "b" * 64, b.netns, name="b")
     assert a.run("busybox", "ping", "-c", "1", "-W", "1", eb.ip, check=False).returncode != 0
     a.run("busybox", "ping", "-c", "1", "-W", "2", "10.213.40.1")
+
+
+def test_purge_removes_everything(manager, new_container):  # type: ignore[no-untyped-def]
+    manager.ensure_predefined()
+    net = manager.create_network(NetworkSpec(name="pg", subnet="10.213.95.0/24"))
+    c = new_container()
+    ep = manager.connect(net.id, "c" * 64, c.netns, name="c")
+    manager.publish("c" * 64, ep, parse_port_spec("80"))
+    manager.purge()
+    assert manager.list_networks() == [] and manager.ports_of("c" * 64) == []
+    assert list((manager.state_dir / "networks").glob("*.json")) == []
+    assert bridge.our_links(manager._ipr) == [] and rules.tables_present() == []
+    assert "eth0" not in c.run("ip", "-o", "link").stdout

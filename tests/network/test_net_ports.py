@@ -98,8 +98,6 @@ def test_publish_on_loopback_ip_random_and_udp(manager, new_container, servers):
         again.remove_network(net.id)
     finally:
         again.close()
-    manager._nets.clear()
-    manager._ports.clear()
 
 
 def test_failed_publish_leaves_nothing(manager, new_container):  # type: ignore[no-untyped-def]

@@ -24,7 +24,7 @@ import subprocess
 
 from dockyard.errors import Internal
 
-COMMENT = "dockyard"
+COMMENT = "dockyard"  # the main daemon's; others pass naming.Naming.comment
 
 
 def _variants() -> list[str]:
@@ -51,8 +51,8 @@ def forward_policy_drops() -> bool:
     return any(_drops(exe) for exe in _variants())
 
 
-def _specs(bridge: str, internal: bool) -> list[list[str]]:
-    tag = ["-m", "comment", "--comment", COMMENT]
+def _specs(bridge: str, internal: bool, comment: str) -> list[list[str]]:
+    tag = ["-m", "comment", "--comment", comment]
     if internal:
         return [["-i", bridge, "-o", bridge, *tag, "-j", "ACCEPT"]]
     return [
@@ -61,28 +61,28 @@ def _specs(bridge: str, internal: bool) -> list[list[str]]:
     ]
 
 
-def ensure_bridge_rules(bridge: str, internal: bool = False) -> bool:
+def ensure_bridge_rules(bridge: str, internal: bool = False, comment: str = COMMENT) -> bool:
     """Insert our ACCEPT rules where FORWARD drops; True if any back end needed them."""
     needed = False
     for exe in _variants():
         if not _drops(exe):
             continue
         needed = True
-        for spec in _specs(bridge, internal):
+        for spec in _specs(bridge, internal, comment):
             if _run(exe, ["-C", "FORWARD", *spec], check=False).returncode != 0:
                 _run(exe, ["-I", "FORWARD", "1", *spec])
     return needed
 
 
-def _ours(exe: str) -> list[str]:
+def _ours(exe: str, comment: str) -> list[str]:
     p = _run(exe, ["-t", "filter", "-S", "FORWARD"], check=False)
     return [ln for ln in p.stdout.splitlines()
-            if ln.startswith("-A ") and f"--comment {COMMENT}" in ln]
+            if ln.startswith("-A ") and f"--comment {comment} " in ln + " "]
 
 
-def our_rules() -> list[str]:
+def our_rules(comment: str = COMMENT) -> list[str]:
     """Our rules as ``iptables -S`` lines (all back ends)."""
-    return [ln for exe in _variants() for ln in _ours(exe)]
+    return [ln for exe in _variants() for ln in _ours(exe, comment)]
 
 
 def _bridges_of(line: str) -> set[str]:
@@ -90,16 +90,16 @@ def _bridges_of(line: str) -> set[str]:
     return {words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-i", "-o")}
 
 
-def remove_bridge_rules(bridge: str | None = None) -> int:
+def remove_bridge_rules(bridge: str | None = None, comment: str = COMMENT) -> int:
     """Delete our rules for ``bridge`` (every bridge when None); the number deleted."""
     n = 0
     for exe in _variants():
-        for line in _ours(exe):
+        for line in _ours(exe, comment):
             if bridge is None or bridge in _bridges_of(line):
                 _run(exe, ["-D", *line.split()[1:]])
                 n += 1
     return n
 
 
-def bridges_with_rules() -> set[str]:
-    return {b for line in our_rules() for b in _bridges_of(line)}
+def bridges_with_rules(comment: str = COMMENT) -> set[str]:
+    return {b for line in our_rules(comment) for b in _bridges_of(line)}

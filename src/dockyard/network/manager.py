@@ -55,6 +55,7 @@ from dockyard.network.model import (
     Endpoint,
     Network,
 )
+from dockyard.network.naming import Naming
 from dockyard.network.portmap import PortReserver, PublishedPort, Reservation
 from dockyard.network.portspec import PortBinding
 
@@ -94,6 +95,7 @@ class ManagerConfig:
     enable_ip_forward: bool = True
     handle_forward_drop: bool = True  # add ACCEPT rules when iptables FORWARD policy is DROP
     port_nat: bool = True  # DNAT published ports; False: the daemon runs proxy.UserlandProxy
+    instance: str = ""  # "" for the main daemon; others (tests) get names of their own: naming
 
 
 class NetworkManager:
@@ -101,7 +103,9 @@ class NetworkManager:
         self.state_dir = Path(state_dir)
         self.config = config or ManagerConfig()
         self._lock = threading.RLock()
+        self.naming = Naming(self.config.instance)
         self._ipr = IPRoute()
+        self._closed = False
         self._reserver = PortReserver(reuse_addr=not self.config.port_nat)
         self._reservations: dict[str, list[Reservation]] = {}
         self._ports: dict[str, list[PublishedPort]] = {}
@@ -208,7 +212,8 @@ class NetworkManager:
                                         self.config.default_pools)
             pool = ipam.make_pool(str(subnet), user_subnet=False)
         default = opts.get(OPT_DEFAULT_BRIDGE) == "true"
-        name = opts.get(OPT_BRIDGE_NAME) or (br.DEFAULT_BRIDGE if default else br.bridge_name_for(nid))
+        name = opts.get(OPT_BRIDGE_NAME) or (self.naming.default_bridge if default
+                                             else self.naming.bridge_for(nid))
         br.check_ifname(name)
         if any(n.bridge == name for n in self._nets.values()):
             raise Conflict(f"bridge name {name} is used by another network")
@@ -249,7 +254,7 @@ class NetworkManager:
             if not n.internal and self.config.enable_ip_forward:
                 br.set_ip_forward()
             if self.config.handle_forward_drop:
-                fwpolicy.ensure_bridge_rules(n.bridge, n.internal)
+                fwpolicy.ensure_bridge_rules(n.bridge, n.internal, self.naming.comment)
         except BaseException:
             self._tear_down(n)
             raise
@@ -260,16 +265,16 @@ class NetworkManager:
         elif n.pool is not None:  # someone else's bridge: take back only our gateway address
             br.remove_address(self._ipr, n.bridge, str(n.pool.gateway), n.pool.subnet.prefixlen)
         if self.config.handle_forward_drop:
-            fwpolicy.remove_bridge_rules(n.bridge)
+            fwpolicy.remove_bridge_rules(n.bridge, self.naming.comment)
 
     def _sync_rules(self) -> None:
         nets = [rules.NetRules(n.bridge, str(n.pool.subnet), n.internal, n.icc, n.masquerade, n.protect)
                 for n in self._nets.values() if n.driver == DRIVER_BRIDGE and n.pool]
         if not nets:
-            rules.teardown()
+            rules.teardown(self.naming.table)
             return
         nat = [(cid, p) for cid, ps in self._ports.items() for p in ps] if self.config.port_nat else []
-        rules.apply(nets, nat)
+        rules.apply(nets, nat, self.naming.table)
 
     def remove_network(self, ref: str) -> None:
         with self._lock:
@@ -291,7 +296,7 @@ class NetworkManager:
             if "bridge" not in names:
                 self.create_network(NetworkSpec(
                     name="bridge", subnet=self.config.default_bridge_subnet,
-                    options={OPT_DEFAULT_BRIDGE: "true", OPT_BRIDGE_NAME: br.DEFAULT_BRIDGE,
+                    options={OPT_DEFAULT_BRIDGE: "true", OPT_BRIDGE_NAME: self.naming.default_bridge,
                              OPT_ICC: "true", OPT_MASQUERADE: "true"},
                 ), predefined=True)
             if "host" not in names:
@@ -319,7 +324,7 @@ class NetworkManager:
             ep = Endpoint(
                 epid, n.id, container_id, name, tuple(aliases), str(addr), n.pool.subnet.prefixlen,
                 mac or br.mac_for_ip(str(addr)), None if n.internal else str(n.pool.gateway),
-                br.veth_name_for(epid), ifname, netns_path,
+                self.naming.veth_for(epid), ifname, netns_path,
             )
             br.attach(self._ipr, br.Attachment(
                 n.bridge, ep.host_ifname, netns_path, ep.ifname, ep.mac, ep.ip, ep.prefixlen,
@@ -366,8 +371,8 @@ class NetworkManager:
                     held.append(r)
                 ports = [r.port for r in held]
                 if self.config.port_nat:
-                    rules.add_ports(container_id, ports)
-                    undo.callback(rules.remove_ports, container_id)
+                    rules.add_ports(container_id, ports, self.naming.table)
+                    undo.callback(rules.remove_ports, container_id, self.naming.table)
                 store.write_json(self.state_dir / "ports" / f"{container_id}.json",
                                  {"ports": [p.to_json() for p in ports]})
                 undo.pop_all()
@@ -389,7 +394,7 @@ class NetworkManager:
             for r in self._reservations.pop(container_id, []):
                 r.release()
             if ports is not None and self.config.port_nat:
-                rules.remove_ports(container_id)
+                rules.remove_ports(container_id, self.naming.table)
             store.remove(self.state_dir / "ports" / f"{container_id}.json")
 
     def release_container(self, container_id: str) -> None:
@@ -442,24 +447,51 @@ class NetworkManager:
                     done.append(f"disconnected {cid} from {n.name}")
             bridges = {n.bridge for n in self._nets.values() if n.bridge}
             veths = {e.host_ifname for n in self._nets.values() for e in n.endpoints.values()}
-            for name, kind in br.our_links(self._ipr):
+            for name, kind in br.our_links(self._ipr, self.naming):
                 if name in bridges or name in veths:
                     continue
                 if kind == "bridge" or kind == "veth":
                     if br.delete_link(self._ipr, name):
                         done.append(f"deleted {kind} {name}")
             if self.config.handle_forward_drop:
-                for b in fwpolicy.bridges_with_rules() - bridges:
-                    fwpolicy.remove_bridge_rules(b)
+                for b in fwpolicy.bridges_with_rules(self.naming.comment) - bridges:
+                    fwpolicy.remove_bridge_rules(b, self.naming.comment)
                     done.append(f"deleted iptables FORWARD rules of {b}")
             self._sync_rules()
         return done
 
+    def purge(self) -> None:
+        """Remove everything of this instance: ports, endpoints, every network (predefined
+        ones too) with their records, bridges, veths, nft tables and iptables rules. For test
+        daemons' teardown and an uninstall; the main daemon keeps its networks across stops."""
+        with self._lock:
+            if self._closed:  # a teardown utility: works after close() too
+                self._ipr = IPRoute()
+                self._closed = False
+            for cid in list(self._ports):
+                self.unpublish(cid)
+            for n in list(self._nets.values()):
+                for cid in list(n.endpoints):
+                    self.disconnect(n.id, cid)
+            for n in list(self._nets.values()):
+                self._forget(n.id)
+                store.remove(self.state_dir / "networks" / f"{n.id}.json")
+                if n.driver == DRIVER_BRIDGE:
+                    self._tear_down(n)
+            for name, _kind in br.our_links(self._ipr, self.naming):
+                br.delete_link(self._ipr, name)
+            if self.config.handle_forward_drop:
+                fwpolicy.remove_bridge_rules(None, self.naming.comment)
+            rules.teardown(self.naming.table)
+
     def close(self) -> None:
-        """Release port sockets and the netlink socket (kernel objects stay: restore() later)."""
+        """Release port sockets and the netlink socket (kernel objects stay: restore() later).
+        Idempotent."""
         with self._lock:
             for held in self._reservations.values():
                 for r in held:
                     r.release()
             self._reservations.clear()
-            self._ipr.close()
+            if not self._closed:
+                self._ipr.close()
+                self._closed = True

@@ -1,6 +1,7 @@
 """nftables rules for bridge networks and published ports, in tables of our own.
 
-We never touch another program's tables. Everything lives in two tables::
+We never touch another program's tables. Everything lives in two tables (named ``dockyard``
+for the main daemon, ``dockyard_<instance>`` for others: :mod:`dockyard.network.naming`)::
 
     table ip dockyard                      (NAT)
     ├── chain prerouting   nat hook prerouting, priority dstnat: daddr local, not 127/8 -> ports
@@ -59,8 +60,11 @@ from dataclasses import dataclass
 from dockyard.network import nft
 from dockyard.network.portmap import PublishedPort
 
-NAT_TABLE = "ip dockyard"
-FILTER_TABLE = "inet dockyard"
+DEFAULT_TABLE = "dockyard"
+
+
+def _tables(table: str) -> tuple[str, str]:
+    return f"ip {table}", f"inet {table}"
 
 
 @dataclass(frozen=True)
@@ -73,28 +77,29 @@ class NetRules:
     protect: bool = True  # new connections from other interfaces only through published ports
 
 
-def _base() -> list[str]:
+def _base(table: str) -> list[str]:
+    nat, filt = _tables(table)
     return [
-        f"add table {NAT_TABLE}",
-        f"add chain {NAT_TABLE} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}",
-        f"add chain {NAT_TABLE} output {{ type nat hook output priority -100; policy accept; }}",
-        f"add chain {NAT_TABLE} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}",
-        f"add chain {NAT_TABLE} ports",
-        f"add chain {NAT_TABLE} masq",
-        f"add table {FILTER_TABLE}",
-        f"add chain {FILTER_TABLE} forward {{ type filter hook forward priority filter; policy accept; }}",
-        f"add chain {FILTER_TABLE} nets",
-        f"add chain {FILTER_TABLE} guard {{ type filter hook prerouting priority raw; policy accept; }}",
+        f"add table {nat}",
+        f"add chain {nat} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}",
+        f"add chain {nat} output {{ type nat hook output priority -100; policy accept; }}",
+        f"add chain {nat} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}",
+        f"add chain {nat} ports",
+        f"add chain {nat} masq",
+        f"add table {filt}",
+        f"add chain {filt} forward {{ type filter hook forward priority filter; policy accept; }}",
+        f"add chain {filt} nets",
+        f"add chain {filt} guard {{ type filter hook prerouting priority raw; policy accept; }}",
         # the jumps are re-added after a flush of the base chains, so there is exactly one each
-        f"flush chain {NAT_TABLE} prerouting",
-        f"flush chain {NAT_TABLE} output",
-        f"flush chain {NAT_TABLE} postrouting",
-        f"flush chain {FILTER_TABLE} forward",
+        f"flush chain {nat} prerouting",
+        f"flush chain {nat} output",
+        f"flush chain {nat} postrouting",
+        f"flush chain {filt} forward",
         # never from outside to 127/8: see "Why 127/8 is not DNATed in prerouting" above
-        f"add rule {NAT_TABLE} prerouting ip daddr != 127.0.0.0/8 fib daddr type local jump ports",
-        f"add rule {NAT_TABLE} output fib daddr type local jump ports",
-        f"add rule {NAT_TABLE} postrouting jump masq",
-        f"add rule {FILTER_TABLE} forward jump nets",
+        f"add rule {nat} prerouting ip daddr != 127.0.0.0/8 fib daddr type local jump ports",
+        f"add rule {nat} output fib daddr type local jump ports",
+        f"add rule {nat} postrouting jump masq",
+        f"add rule {filt} forward jump nets",
     ]
 
 
@@ -102,61 +107,67 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', "") + '"'
 
 
-def _port_rule(owner: str, p: PublishedPort) -> str:
+def _port_rule(owner: str, p: PublishedPort, table: str) -> str:
+    nat = _tables(table)[0]
     match = "" if p.host_ip == "0.0.0.0" else f"ip daddr {p.host_ip} "
-    return (f"add rule {NAT_TABLE} ports {match}{p.proto} dport {p.host_port} "
+    return (f"add rule {nat} ports {match}{p.proto} dport {p.host_port} "
             f"dnat to {p.container_ip}:{p.container_port} comment {_q(owner)}")
 
 
-def render(networks: Iterable[NetRules], ports: Iterable[tuple[str, PublishedPort]]) -> str:
+def render(networks: Iterable[NetRules], ports: Iterable[tuple[str, PublishedPort]],
+           table: str = DEFAULT_TABLE) -> str:
     """The nft transaction that makes the rule chains say exactly this."""
-    lines = _base()
-    lines += [f"flush chain {NAT_TABLE} ports", f"flush chain {NAT_TABLE} masq",
-              f"flush chain {FILTER_TABLE} nets", f"flush chain {FILTER_TABLE} guard"]
+    nat, filt = _tables(table)
+    lines = _base(table)
+    lines += [f"flush chain {nat} ports", f"flush chain {nat} masq",
+              f"flush chain {filt} nets", f"flush chain {filt} guard"]
     for n in networks:
         br = _q(n.bridge)
-        lines.append(f"add rule {FILTER_TABLE} guard iifname {br} ip daddr 127.0.0.0/8 drop")
+        lines.append(f"add rule {filt} guard iifname {br} ip daddr 127.0.0.0/8 drop")
         if n.internal:
-            lines.append(f"add rule {FILTER_TABLE} nets iifname {br} oifname != {br} drop")
-            lines.append(f"add rule {FILTER_TABLE} nets oifname {br} iifname != {br} drop")
+            lines.append(f"add rule {filt} nets iifname {br} oifname != {br} drop")
+            lines.append(f"add rule {filt} nets oifname {br} iifname != {br} drop")
         else:
             if n.masquerade:
-                lines.append(f"add rule {NAT_TABLE} masq ip saddr {n.subnet} oifname != {br} masquerade")
-            lines.append(f"add rule {NAT_TABLE} masq oifname {br} ip saddr 127.0.0.0/8 masquerade")
-            lines.append(f"add rule {NAT_TABLE} masq oifname {br} ct status dnat ip saddr {n.subnet} masquerade")
+                lines.append(f"add rule {nat} masq ip saddr {n.subnet} oifname != {br} masquerade")
+            lines.append(f"add rule {nat} masq oifname {br} ip saddr 127.0.0.0/8 masquerade")
+            lines.append(f"add rule {nat} masq oifname {br} ct status dnat ip saddr {n.subnet} masquerade")
             if n.protect:
-                lines.append(f"add rule {FILTER_TABLE} nets oifname {br} iifname != {br} "
+                lines.append(f"add rule {filt} nets oifname {br} iifname != {br} "
                              "ct state new ct status & dnat == 0 drop")
         if not n.icc:
-            lines.append(f"add rule {FILTER_TABLE} nets iifname {br} oifname {br} drop")
-    lines += [_port_rule(owner, p) for owner, p in ports]
+            lines.append(f"add rule {filt} nets iifname {br} oifname {br} drop")
+    lines += [_port_rule(owner, p, table) for owner, p in ports]
     return "\n".join(lines) + "\n"
 
 
-def apply(networks: Iterable[NetRules], ports: Iterable[tuple[str, PublishedPort]]) -> None:
+def apply(networks: Iterable[NetRules], ports: Iterable[tuple[str, PublishedPort]],
+          table: str = DEFAULT_TABLE) -> None:
     """Make our tables say exactly this (one transaction)."""
-    nft.run(render(networks, ports))
+    nft.run(render(networks, ports, table))
 
 
-def add_ports(owner: str, ports: Iterable[PublishedPort]) -> None:
+def add_ports(owner: str, ports: Iterable[PublishedPort], table: str = DEFAULT_TABLE) -> None:
     """Append DNAT rules for ``owner``'s ports (the tables must exist: :func:`apply` first)."""
-    text = "".join(_port_rule(owner, p) + "\n" for p in ports)
+    text = "".join(_port_rule(owner, p, table) + "\n" for p in ports)
     if text:
         nft.run(text)
 
 
-def remove_ports(owner: str) -> None:
+def remove_ports(owner: str, table: str = DEFAULT_TABLE) -> None:
     """Delete every DNAT rule tagged with ``owner`` (nothing to do if there is none)."""
-    handles = [o["rule"]["handle"] for o in nft.list_json(f"chain {NAT_TABLE} ports")
+    nat = _tables(table)[0]
+    handles = [o["rule"]["handle"] for o in nft.list_json(f"chain {nat} ports")
                if "rule" in o and o["rule"].get("comment") == owner]
     if handles:
-        nft.run("".join(f"delete rule {NAT_TABLE} ports handle {h}\n" for h in handles))
+        nft.run("".join(f"delete rule {nat} ports handle {h}\n" for h in handles))
 
 
-def port_rules() -> list[tuple[str, int]]:
+def port_rules(table: str = DEFAULT_TABLE) -> list[tuple[str, int]]:
     """(owner comment, host port) of the DNAT rules present; for tests and reconcile."""
+    nat = _tables(table)[0]
     out: list[tuple[str, int]] = []
-    for o in nft.list_json(f"chain {NAT_TABLE} ports"):
+    for o in nft.list_json(f"chain {nat} ports"):
         if "rule" in o:
             dport = next((e["match"]["right"] for e in o["rule"]["expr"]
                           if "match" in e and e["match"]["left"].get("payload", {}).get("field") == "dport"), 0)
@@ -164,13 +175,12 @@ def port_rules() -> list[tuple[str, int]]:
     return out
 
 
-def teardown() -> None:
+def teardown(table: str = DEFAULT_TABLE) -> None:
     """Delete our tables (no error when they are absent)."""
-    cmds = [f"delete table {t}" for t in (NAT_TABLE, FILTER_TABLE)
-            if nft.table_exists(*t.split())]
+    cmds = [f"delete table {t}" for t in _tables(table) if nft.table_exists(*t.split())]
     if cmds:
         nft.run("\n".join(cmds) + "\n")
 
 
-def tables_present() -> list[str]:
-    return [t for t in (NAT_TABLE, FILTER_TABLE) if nft.table_exists(*t.split())]
+def tables_present(table: str = DEFAULT_TABLE) -> list[str]:
+    return [t for t in _tables(table) if nft.table_exists(*t.split())]

@@ -13,6 +13,12 @@ Daemon start::
     mgr.reconcile(live_container_ids)             # remove what dead containers left behind
     dns_server = DnsServer(mgr.resolve)           # upstreams: the host's /etc/resolv.conf
 
+A second daemon on the same host (tests, the acceptance scripts' private daemon) must pass
+``ManagerConfig(instance="t1")`` (1-3 of [a-z0-9]): its bridges, veths, nft tables and
+iptables rules then get names of their own (:mod:`~dockyard.network.naming`), so neither
+daemon's reconcile touches the other's; ``mgr.purge()`` removes all of an instance's objects
+and records (test teardown, uninstall).
+
 After a daemon restart, the DNS sockets of running containers are gone with the old process:
 for each running container on a user network, ``open_sockets`` + ``add`` again.
 

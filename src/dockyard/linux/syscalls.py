@@ -194,9 +194,13 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
 
 
 def setrlimit(resource: int, soft: int, hard: int) -> None:
-    """setrlimit(2); ``resource`` is the RLIMIT_* number (struct rlimit: two unsigned longs)."""
-    lim = min(soft, 2**64 - 1).to_bytes(8, sys.byteorder) + min(hard, 2**64 - 1).to_bytes(
-        8, sys.byteorder)
+    """setrlimit(2); ``resource`` is the RLIMIT_* number (struct rlimit: two unsigned longs).
+    A negative value (Python's ``resource.RLIM_INFINITY``) or >= 2**64 means unlimited."""
+
+    def rlim(v: int) -> bytes:
+        return (2**64 - 1 if v < 0 or v >= 2**64 else v).to_bytes(8, sys.byteorder)
+
+    lim = rlim(soft) + rlim(hard)
     if libc().setrlimit(resource, lim) != 0:
         raise _fail(f"setrlimit({resource}, {soft}, {hard})")
 

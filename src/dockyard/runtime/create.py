@@ -1,12 +1,18 @@
 """``create``: set a container up and leave its process blocked before exec.
 
 Contract: ``create(root, cid, bundle, ...)`` returns the init's host pid once the container
-is ``created`` (or, with ``barrier=False``, as ``run`` uses it, once it is about to exec).
-The init is a *grandchild* of the caller: the intermediate process exits after forking it,
-so the init is re-parented to the caller's nearest child subreaper (make the caller one:
-``prctl(PR_SET_CHILD_SUBREAPER)``, as containerd-shim is) or to pid 1. The init inherits the
-caller's fds 0, 1 and 2 as the container's stdio (unless ``process.terminal``: then the pty
-master is sent over ``console_socket``).
+is ``created`` (or, with ``barrier=False``, as ``run`` uses it, once it is about to exec);
+``create_record`` returns the whole state record instead. Without a user namespace the init
+is a direct child of the caller (see ``init.fork_direct``); with one it is a grandchild (the
+intermediate process exits after forking it). Either way, once the caller exits or if it
+is not the parent, the init belongs to the caller's nearest child subreaper: the caller is
+responsible for reaping (make it one with ``prctl(PR_SET_CHILD_SUBREAPER)``, as
+containerd-shim is). The init inherits the caller's fds 0, 1 and 2 as the container's stdio
+(unless ``process.terminal``: then the pty master is sent over ``console_socket``), like runc.
+
+In-process use (the engine's monitor): single-threaded callers only. ``fork_direct`` briefly
+points the caller's *children* at the new pid namespace (unshare(CLONE_NEWPID), fork, setns
+back); a fork by another thread in that window would land in the container's namespace.
 
 Failure: raises (``InvalidArgument``, ``AlreadyExists``, ``ExecutableNotFound``,
 ``ExecutableNotRunnable``, ``Unavailable``, ``Internal``, ``OSError``) after killing the init,

@@ -1,10 +1,17 @@
 """The container side of ``create``: code that runs in forked children, never returns.
 
-Process tree during create (the runtime R stays in its own namespaces)::
+Process tree during create (the runtime R stays in its own namespaces). Without a user
+namespace (the common case, and the fast one)::
+
+    R ──unshare(CLONE_NEWPID), fork, setns(own pid ns)──▶ C (init, pid 1 of the new ns)
+
+C joins its cgroup itself (``cgroups.join_self``: cheap for a single-threaded process),
+then setns() to namespaces given by path and unshare()s the other new ones. With a user
+namespace, the pid namespace must be created after it, by a child::
 
     R ──fork──▶ I (intermediate)  joins the cgroup, setns() to namespaces given by path,
                  │                 unshare() the new ones (one call), waits for R to write
-                 │                 uid/gid maps if a user namespace is new, then
+                 │                 uid/gid maps, then
                  └──fork──▶ C (init, pid 1 of the new pid namespace)
     I reports C's host pid to R (``P``) and exits; C is re-parented to R's nearest child
     subreaper (the engine's monitor, or R itself for ``run``).
@@ -15,7 +22,8 @@ createContainer hooks here, pivot_root); console (pty master sent over the conso
 read-only root, masked/read-only paths; hostname, domainname, sysctls; resolves args[0];
 reports ``R`` (ready); blocks opening exec.fifo for writing until ``start`` reads it (create)
 or goes straight on (run); startContainer hooks; finalize_and_exec. Any failure before
-``R`` is sent to R as ``E`` with the message, then C exits 1.
+``R`` is sent to R as ``E`` with the message, then C exits 1. Every module C needs is
+imported by ``preload`` before fork: after pivot_root the host's Python library is gone.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from dockyard.distribution.auth import ANONYMOUS, Credentials
 from dockyard.distribution.client import RepoClient
 from dockyard.distribution.endpoints import Endpoint
 from dockyard.distribution.service import Distribution
+from dockyard.distribution.tasks import run_all
 from dockyard.errors import InvalidArgument, NotFound, PermissionDenied
 from dockyard.images.platforms import parse_platform, select_manifest
 from dockyard.oci import mediatypes as mt
@@ -158,9 +159,7 @@ async def pull(
             await emit(pg.layer("Verifying Checksum", ident))
             await emit(pg.layer("Download complete", ident))
 
-        async with asyncio.TaskGroup() as tg:
-            for layer in todo:
-                tg.create_task(download(layer))
+        await run_all(download(layer) for layer in todo)
 
         store.put(body, expected_digest=digest)
         name = parsed.name_only()

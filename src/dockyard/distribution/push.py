@@ -29,6 +29,7 @@ from dockyard.distribution.auth import ANONYMOUS, Credentials
 from dockyard.distribution.client import RepoClient, sha256
 from dockyard.distribution.endpoints import Endpoint
 from dockyard.distribution.service import Distribution
+from dockyard.distribution.tasks import run_all
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.oci import reference
 from dockyard.oci.descriptor import Descriptor
@@ -148,9 +149,7 @@ async def _push_one(dist: Distribution, session: Any, images: Any, ref: referenc
             if not quiet:
                 await emit(pg.layer("Pushed", ident(i)))
 
-    async with asyncio.TaskGroup() as tg:
-        for i, desc in enumerate(layers):
-            tg.create_task(send(i, desc))
+    await run_all(send(i, desc) for i, desc in enumerate(layers))
     await send(-1, config, quiet=True)
     digest = await rc.put_manifest(ref.tag, body, media_type)
     if digest != sha256(body):

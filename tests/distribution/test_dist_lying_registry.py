@@ -1,0 +1,168 @@
+"""A registry that lies or drops connections: pulls fail cleanly or resume with Range.
+
+The server is a tiny in-process aiohttp app serving one image (busybox, taken from a local
+store) with a configurable misbehaviour of the layer blob or the manifest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from dockyard.distribution.pull import pull
+from dockyard.distribution.service import Distribution
+from dockyard.errors import InvalidArgument, Unavailable
+from dockyard.images.service import ImageService
+
+pytestmark = pytest.mark.root
+
+
+@dataclass
+class Liar:
+    manifest: bytes
+    blobs: dict[str, bytes]
+    layer: str
+    mode: str = "honest"
+    ranges: list[str] = field(default_factory=list)
+    layer_gets: int = 0
+
+    async def v2(self, request: web.Request) -> web.Response:
+        return web.json_response({})
+
+    async def get_manifest(self, request: web.Request) -> web.Response:
+        body = self.manifest
+        if self.mode == "manifest":
+            body = body.replace(b'"schemaVersion":2', b'"schemaVersion": 2')
+        return web.Response(body=body, content_type="application/vnd.oci.image.manifest.v1+json")
+
+    async def get_blob(self, request: web.Request) -> web.StreamResponse:
+        digest = request.match_info["digest"]
+        data = self.blobs.get(digest)
+        if data is None:
+            return web.json_response({"errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown"}]},
+                                     status=404)
+        if digest != self.layer:
+            return web.Response(body=data)
+        self.layer_gets += 1
+        rng = request.headers.get("Range")
+        if rng:
+            self.ranges.append(rng)
+        if self.mode == "wrong":
+            return web.Response(body=bytes(b ^ 0xFF for b in data[:64]) + data[64:])
+        if self.mode == "too-long":
+            return web.Response(body=data + b"\0" * 4096)
+        start = int(rng.split("=")[1].rstrip("-")) if rng else 0
+        resp = web.StreamResponse(status=206 if rng else 200)
+        if rng:
+            resp.headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+        resp.content_length = len(data) - start
+        await resp.prepare(request)
+        cut = self.mode == "truncated" or (self.mode == "drop-once" and self.layer_gets == 1)
+        if cut:
+            await resp.write(data[start:start + (len(data) - start) // 2])
+            assert request.transport is not None
+            request.transport.close()
+            return resp
+        await resp.write(data[start:])
+        await resp.write_eof()
+        return resp
+
+
+def _image(store: ImageService, image_id: str) -> tuple[bytes, dict[str, bytes], str]:
+    manifest, _ = store.manifest(image_id)
+    man = json.loads(manifest)
+    blobs = {man["config"]["digest"]: store.content.read(man["config"]["digest"])}
+    for layer in man["layers"]:
+        blobs[layer["digest"]] = store.content.read(layer["digest"])
+    return manifest, blobs, man["layers"][0]["digest"]
+
+
+async def _serve(liar: Liar, fn: Callable[[str], Any]) -> Any:
+    app = web.Application()
+    app.router.add_get("/v2/", liar.v2)
+    app.router.add_get("/v2/{name:.+}/manifests/{ref}", liar.get_manifest)
+    app.router.add_get("/v2/{name:.+}/blobs/{digest}", liar.get_blob)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return await fn(f"127.0.0.1:{port}")
+    finally:
+        await runner.cleanup()
+
+
+def _clean(store: ImageService) -> None:
+    """No image, no ingest leftovers, and every committed blob is what its name says."""
+    assert store.list() == []
+    assert os.listdir(store.content.root / "ingest") == []
+    for digest, _ in store.content.walk():
+        assert "sha256:" + hashlib.sha256(store.content.read(digest)).hexdigest() == digest
+
+
+@pytest.fixture
+def liar_setup(store_factory: Callable[[str], ImageService],
+               busybox_image: Callable[..., str]) -> tuple[Liar, ImageService]:
+    src = store_factory("src")
+    manifest, blobs, layer = _image(src, busybox_image(src))
+    return Liar(manifest, blobs, layer), store_factory("dst")
+
+
+@pytest.mark.parametrize("mode,error,match", [
+    ("wrong", InvalidArgument, "filesystem layer verification failed for digest"),
+    ("too-long", InvalidArgument, "sent more than the"),
+    ("truncated", Unavailable, "download failed after"),
+])
+def test_lying_layer_leaves_no_image(liar_setup: tuple[Liar, ImageService], mode: str,
+                                     error: type[Exception], match: str) -> None:
+    liar, dst = liar_setup
+    liar.mode = mode
+    with pytest.raises(error, match=match):
+        asyncio.run(_serve(liar, lambda host: pull(Distribution(), dst, f"{host}/lie/app:1")))
+    _clean(dst)
+    assert not dst.content.exists(liar.layer)
+    if mode == "truncated":
+        assert len(liar.ranges) == 5  # resumed, each time from where it stopped
+
+
+def test_wrong_manifest_digest(liar_setup: tuple[Liar, ImageService]) -> None:
+    liar, dst = liar_setup
+    liar.mode = "manifest"
+    digest = "sha256:" + hashlib.sha256(liar.manifest).hexdigest()
+    with pytest.raises(InvalidArgument, match=f"manifest verification failed for digest {digest}"):
+        asyncio.run(_serve(liar, lambda host: pull(Distribution(), dst, f"{host}/lie/app@{digest}")))
+    _clean(dst)
+
+
+def test_wrong_diff_id_leaves_no_image(liar_setup: tuple[Liar, ImageService]) -> None:
+    liar, dst = liar_setup
+    man = json.loads(liar.manifest)
+    cfg = json.loads(liar.blobs[man["config"]["digest"]])
+    cfg["rootfs"]["diff_ids"] = ["sha256:" + "0" * 64]
+    cfg_bytes = json.dumps(cfg).encode()
+    cd = "sha256:" + hashlib.sha256(cfg_bytes).hexdigest()
+    liar.blobs[cd] = cfg_bytes
+    man["config"] = {**man["config"], "digest": cd, "size": len(cfg_bytes)}
+    liar.manifest = json.dumps(man).encode()
+    with pytest.raises(InvalidArgument, match="does not match the config's diff_id"):
+        asyncio.run(_serve(liar, lambda host: pull(Distribution(), dst, f"{host}/lie/app:1")))
+    assert dst.list() == []
+
+
+def test_dropped_download_resumes_with_range(liar_setup: tuple[Liar, ImageService]) -> None:
+    liar, dst = liar_setup
+    liar.mode = "drop-once"
+    res = asyncio.run(_serve(liar, lambda host: pull(Distribution(), dst, f"{host}/lie/app:1")))
+    assert liar.layer_gets == 2
+    size = len(liar.blobs[liar.layer])
+    assert liar.ranges == [f"bytes={size // 2}-"]
+    assert dst.get(res.image_id).layer_blobs[0].digest == liar.layer

@@ -105,7 +105,7 @@ def test_names_resolve_on_shared_network_and_forward(manager, new_container, loo
     manager.connect(net.id, "a" * 64, a.netns, name="alpha")
     eb = manager.connect(net.id, "b" * 64, b.netns, name="beta", aliases=("db",))
     manager.connect(other.id, "c" * 64, c.netns, name="gamma")
-    server = dns.DnsServer(manager.resolve, [upstream.addr], timeout=2)
+    server = dns.DnsServer(manager.resolve, [upstream.addr], timeout=2, reverse=manager.reverse)
     try:
         for cid, cont in (("a" * 64, a), ("c" * 64, c)):
             udp, tcp = dns.open_sockets(cont.netns)
@@ -115,6 +115,9 @@ def test_names_resolve_on_shared_network_and_forward(manager, new_container, loo
         assert ask(a, "DB").addresses == [eb.ip]  # aliases, case-insensitive
         assert ask(a, "bbbbbbbbbbbb").addresses == [eb.ip]  # short id
         assert ask(a, "beta", proto="tcp").addresses == [eb.ip]
+        assert ask(a, "beta.d1").addresses == [eb.ip]  # network-qualified
+        rev = ".".join(reversed(eb.ip.split("."))) + ".in-addr.arpa"
+        assert ask(a, rev, dnswire.TYPE_PTR).names == ["beta.d1"]
         aaaa = ask(a, "beta", dnswire.TYPE_AAAA)
         assert (aaaa.rcode, aaaa.addresses) == (0, [])  # known name, no IPv6: empty NOERROR
         assert upstream.seen == []

@@ -47,3 +47,12 @@ def test_malformed(raw: bytes) -> None:
         dnswire.parse_query(raw)
     err = dnswire.error_response(raw, dnswire.RCODE_FORMERR)
     assert err is not None and err[3] & 0xF == 1
+
+
+def test_ptr() -> None:
+    assert dnswire.ptr_address("4.3.2.10.in-addr.arpa") == "10.2.3.4"
+    assert dnswire.ptr_address("x.3.2.10.in-addr.arpa") is None
+    assert dnswire.ptr_address("example.org") is None
+    q = dnswire.parse_query(dnswire.build_query("4.3.2.10.in-addr.arpa", dnswire.TYPE_PTR))
+    a = dnswire.parse_answer(dnswire.build_ptr_response(q, "web.app"))
+    assert (a.rcode, a.names, a.addresses) == (0, ["web.app"], [])

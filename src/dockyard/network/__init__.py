@@ -11,7 +11,7 @@ Daemon start::
     mgr.restore()                                 # bridges, nft tables, port sockets back
     mgr.ensure_predefined()                       # "bridge" (dockyard0), "host", "none"
     mgr.reconcile(live_container_ids)             # remove what dead containers left behind
-    dns_server = DnsServer(mgr.resolve)           # upstreams: the host's /etc/resolv.conf
+    dns_server = DnsServer(mgr.resolve, reverse=mgr.reverse)   # upstreams: host resolv.conf
 
 A second daemon on the same host (tests, the acceptance scripts' private daemon) must pass
 ``ManagerConfig(instance="t1")`` (1-3 of [a-z0-9]): its bridges, veths, nft tables and

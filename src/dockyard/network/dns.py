@@ -12,13 +12,14 @@ is inside 127.0.0.0/8, which the kernel treats as local once lo is up, so no add
 Queries:
 
 - A/AAAA for a name known to ``resolve(key, name)`` (the manager's endpoint table: container
-  names, aliases, short ids on the asker's networks) are answered from it; a known name
-  queried for another type gets an empty NOERROR answer;
+  names, aliases, short ids on the asker's networks, also as ``name.network``) are answered
+  from it; a known name queried for another type gets an empty NOERROR answer;
+- PTR for an address that ``reverse(key, ip)`` knows gets ``container.network``;
 - everything else is relayed as raw bytes over UDP to the upstream resolvers (the host's
   /etc/resolv.conf by default), from the daemon's namespace, so a host resolver on loopback
   works; SERVFAIL when no upstream answers within the timeout.
 
-Lifecycle: ``server = DnsServer(resolve, upstreams)``; per container ``udp, tcp =
+Lifecycle: ``server = DnsServer(mgr.resolve, upstreams, reverse=mgr.reverse)``; per container ``udp, tcp =
 open_sockets(netns_path)`` (sync, any thread) then ``await server.add(key, udp, tcp)``; on
 disconnect/stop ``await server.remove(key)``; ``await server.close()`` at shutdown. Sockets
 hold a reference on the namespace, so remove() must be called for it to be freed.
@@ -38,6 +39,7 @@ from dockyard.network.netns import run_in_netns
 
 DNS_ADDRESS = "127.0.0.11"
 Resolve = Callable[[str, str], list[str] | None]  # (key, name) -> addresses, None if unknown
+Reverse = Callable[[str, str], str | None]  # (key, ipv4) -> name, None if not ours
 
 
 def open_sockets(netns_path: str, address: str = DNS_ADDRESS, port: int = 53) -> tuple[socket.socket, socket.socket]:
@@ -106,8 +108,9 @@ class _Forward(asyncio.DatagramProtocol):
 
 class DnsServer:
     def __init__(self, resolve: Resolve, upstreams: Iterable[tuple[str, int]] | None = None,
-                 timeout: float = 2.0) -> None:
+                 timeout: float = 2.0, reverse: Reverse | None = None) -> None:
         self.resolve = resolve
+        self.reverse = reverse
         self.upstreams = list(upstreams) if upstreams is not None else upstreams_from_resolv_conf()
         self.timeout = timeout
         self._eps: dict[str, tuple[asyncio.DatagramTransport, asyncio.AbstractServer]] = {}
@@ -183,6 +186,11 @@ class DnsServer:
             q = dnswire.parse_query(data)
         except InvalidArgument:
             return dnswire.error_response(data, dnswire.RCODE_FORMERR)
+        if q.qtype == dnswire.TYPE_PTR and self.reverse is not None:
+            ip = dnswire.ptr_address(q.name)
+            target = self.reverse(key, ip) if ip else None
+            if target is not None:
+                return dnswire.build_ptr_response(q, target)
         addrs = self.resolve(key, q.name) if q.qclass == dnswire.CLASS_IN else None
         if addrs is not None:
             return dnswire.build_response(q, addrs)

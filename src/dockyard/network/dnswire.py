@@ -1,7 +1,7 @@
 """The few pieces of the DNS wire format (RFC 1035) that the embedded DNS server needs.
 
 We parse the header and the first question of a query, and build responses that repeat the
-question and carry A/AAAA answers (name as a compression pointer to the question at offset
+question and carry A/AAAA (or PTR) answers (name as a compression pointer to the question at offset
 12). Everything else (EDNS OPT records, other sections) is ignored: a response without OPT is
 valid for a client that sent one. Forwarded queries are relayed as raw bytes, never re-encoded.
 """
@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dockyard.errors import InvalidArgument
 
 TYPE_A = 1
+TYPE_PTR = 12
 TYPE_AAAA = 28
 CLASS_IN = 1
 RCODE_OK = 0
@@ -95,6 +96,24 @@ def build_response(q: Query, addresses: list[str], rcode: int = RCODE_OK, ttl: i
     return _HEADER.pack(q.id, flags, 1, count, 0, 0) + q.question + answers
 
 
+def build_ptr_response(q: Query, target: str, ttl: int = 600) -> bytes:
+    """An answer to a PTR query naming ``target``."""
+    rdata = encode_name(target)
+    answer = struct.pack("!HHHIH", 0xC00C, TYPE_PTR, CLASS_IN, ttl, len(rdata)) + rdata
+    flags = 0x8000 | 0x0080 | (q.flags & 0x0100) | (q.flags & 0x7800)
+    return _HEADER.pack(q.id, flags, 1, 1, 0, 0) + q.question + answer
+
+
+def ptr_address(name: str) -> str | None:
+    """``4.3.2.1.in-addr.arpa`` -> ``1.2.3.4`` (None for anything else)."""
+    if not name.endswith(".in-addr.arpa"):
+        return None
+    parts = name[: -len(".in-addr.arpa")].split(".")
+    if len(parts) != 4 or not all(p.isdigit() and int(p) < 256 for p in parts):
+        return None
+    return ".".join(reversed(parts))
+
+
 def error_response(data: bytes, rcode: int) -> bytes | None:
     """A header-only reply with ``rcode`` to a message we could not parse (None if hopeless)."""
     if len(data) < 2:
@@ -108,6 +127,7 @@ class Answer:
     id: int
     rcode: int
     addresses: list[str]
+    names: list[str] = field(default_factory=list)  # PTR targets
 
 
 def parse_answer(data: bytes) -> Answer:
@@ -117,6 +137,7 @@ def parse_answer(data: bytes) -> Answer:
     for _ in range(qd):
         pos = _skip_name(data, pos) + 4
     addrs: list[str] = []
+    names: list[str] = []
     for _ in range(an):
         pos = _skip_name(data, pos)
         rtype, _cls, _ttl, rdlen = struct.unpack_from("!HHIH", data, pos)
@@ -124,8 +145,19 @@ def parse_answer(data: bytes) -> Answer:
         rdata = data[pos:pos + rdlen]
         if rtype in (TYPE_A, TYPE_AAAA):
             addrs.append(str(ipaddress.ip_address(rdata)))
+        elif rtype == TYPE_PTR:
+            names.append(_read_name(rdata))
         pos += rdlen
-    return Answer(qid, flags & 0xF, addrs)
+    return Answer(qid, flags & 0xF, addrs, names)
+
+
+def _read_name(raw: bytes) -> str:
+    """An uncompressed name (what we emit in PTR answers)."""
+    labels, pos = [], 0
+    while pos < len(raw) and raw[pos] and not raw[pos] & 0xC0:
+        labels.append(raw[pos + 1:pos + 1 + raw[pos]].decode("ascii", "replace"))
+        pos += 1 + raw[pos]
+    return ".".join(labels)
 
 
 def _skip_name(data: bytes, pos: int) -> int:

@@ -157,17 +157,30 @@ class NetworkManager:
 
     def resolve(self, container_id: str, name: str) -> list[str] | None:
         """Embedded DNS lookup: ``name`` among the endpoints sharing a user network with the
-        asker (container name, aliases, 12-char id). None when unknown (then forwarded)."""
+        asker: container name, aliases, 12-char id, each also as ``<name>.<network>``. None
+        when unknown (the query is then forwarded upstream)."""
         name = name.lower().rstrip(".")
         found: list[str] = []
         for n in self._nets.values():  # a snapshot: see __init__
             if container_id not in n.endpoints or n.options.get(OPT_DEFAULT_BRIDGE) == "true":
                 continue
+            suffix = "." + n.name.lower()
+            short = name[: -len(suffix)] if name.endswith(suffix) else name
             for e in n.endpoints.values():
                 names = {e.name.lower(), e.container_id[:12], *(a.lower() for a in e.aliases)}
-                if name in names and e.ip not in found:
+                if short in names and e.ip and e.ip not in found:
                     found.append(e.ip)
         return found or None
+
+    def reverse(self, container_id: str, ip: str) -> str | None:
+        """PTR lookup: ``<container>.<network>`` for an address on the asker's user networks."""
+        for n in self._nets.values():
+            if container_id not in n.endpoints or n.options.get(OPT_DEFAULT_BRIDGE) == "true":
+                continue
+            for e in n.endpoints.values():
+                if e.ip == ip and e.name:
+                    return f"{e.name}.{n.name}"
+        return None
 
     # ---- networks ------------------------------------------------------------------------
     def _save(self, n: Network) -> None:

@@ -197,6 +197,12 @@ def test_hooks_get_state_on_stdin(rt, bundle, tmp_path):
 
     bundle.config["hooks"] = {n: [hook(n)] for n in
                               ("prestart", "createRuntime", "poststart", "poststop")}
+    # the container's own hooks run inside it: they write where the container can see
+    (bundle.rootfs / "hookout").mkdir()
+    bundle.config["mounts"].append({"destination": "/hookout", "type": "bind",
+                                    "source": str(out), "options": ["rbind"]})
+    bundle.config["hooks"]["startContainer"] = [
+        {"path": "/bin/sh", "args": ["sh", "-c", "cat > /hookout/startContainer"]}]
     bundle.write(args=["/bin/sleep", "30"])
     rt("create", "-b", str(bundle.path), "hk", check=True)
     pid = rt.state("hk")["pid"]
@@ -206,6 +212,8 @@ def test_hooks_get_state_on_stdin(rt, bundle, tmp_path):
     assert (out / "prestart").exists() and not (out / "poststart").exists()
     rt("start", "hk", check=True)
     assert json.loads((out / "poststart").read_text())["status"] == "running"
+    sc = json.loads((out / "startContainer").read_text())
+    assert sc["id"] == "hk" and sc["pid"] == pid
     rt("delete", "-f", "hk", check=True)
     assert json.loads((out / "poststop").read_text())["id"] == "hk"
 

@@ -212,7 +212,7 @@ def create_record(root: str, cid: str, bundle: str, *, console_socket: str | Non
                 hs = dict(hook_state, pid=init_pid)
                 hookmod.run(hooks.get("prestart"), hs, "prestart")
                 hookmod.run(hooks.get("createRuntime"), hs, "createRuntime")
-                sync.send(p2c_w, "h")
+                sync.send(p2c_w, "h", str(init_pid))
             elif tag == "R":
                 break
             elif tag == "E":

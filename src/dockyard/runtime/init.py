@@ -243,11 +243,15 @@ def _setup(ctx: InitContext, new_user: bool, new_net: bool) -> None:
         if not rfs.dev_is_bind(mounts):
             rfs.create_devices(rootfs, linux.get("devices") or [], new_user)
             rfs.dev_symlinks(rootfs)
-    if hooks.get("prestart") or hooks.get("createRuntime"):
+    if any(hooks.get(k) for k in ("prestart", "createRuntime", "createContainer",
+                                   "startContainer")):
+        # The runtime runs prestart/createRuntime hooks and tells us our host pid, which
+        # the state given to createContainer/startContainer hooks carries.
         sync.send(ctx.c2p, "H")
         msg = sync.recv(ctx.p2c)
         if msg is None or msg[0] != "h":
             os._exit(1)
+        ctx.state_for_hooks = dict(ctx.state_for_hooks, pid=int(msg[1] or 0))
     if hooks.get("createContainer"):
         from dockyard.runtime import hooks as hookmod
 
@@ -297,7 +301,8 @@ def _after_barrier(ctx: InitContext) -> None:
     if hooks.get("startContainer"):
         from dockyard.runtime import hooks as hookmod
 
-        hookmod.run(hooks["startContainer"], ctx.state_for_hooks, "startContainer")
+        hookmod.run(hooks["startContainer"], dict(ctx.state_for_hooks, status="running"),
+                    "startContainer")
     process.finalize_and_exec(ctx.cfg["process"], ctx.exe, ctx.seccomp, ctx.preserve_fds or 0)
 
 

@@ -3,7 +3,8 @@
 Frame: one tag byte, a 4-byte big-endian length, the UTF-8 payload. Tags, child → parent:
 ``P`` pid of the init (from the intermediate process), ``U`` please write my uid/gid maps,
 ``H`` please run the createRuntime hooks, ``R`` ready (set up, blocked before exec),
-``E`` error (payload: the message). Parent → child: ``u`` maps written, ``h`` hooks done. EOF from the child means it exited or exec'd (pipes are close-on-exec).
+``E`` error (payload: the message). Parent → child: ``u`` maps written, ``h`` createRuntime hooks done (payload: the
+init's host pid, for the state the container's own hooks get). EOF from the child means it exited or exec'd (pipes are close-on-exec).
 """
 
 from __future__ import annotations

@@ -88,13 +88,9 @@ def run(text: str) -> None:
 
 
 def list_json(what: str) -> list[dict[str, Any]]:
-    """``nft -j list <what>`` parsed to its ``nftables`` array ([] when it does not exist)."""
-    try:
-        out = (_run_lib if _lib is not None else _run_prog)(f"list {what}", True)
-    except NftError as e:
-        if "No such file or directory" in str(e):
-            return []
-        raise
+    """``nft -j list <what>`` parsed to its ``nftables`` array (NftError if it does not exist:
+    check with :func:`table_exists` first)."""
+    out = (_run_lib if _lib is not None else _run_prog)(f"list {what}", True)
     if not out.strip():
         return []
     return list(json.loads(out).get("nftables", []))

@@ -157,6 +157,8 @@ def add_ports(owner: str, ports: Iterable[PublishedPort], table: str = DEFAULT_T
 def remove_ports(owner: str, table: str = DEFAULT_TABLE) -> None:
     """Delete every DNAT rule tagged with ``owner`` (nothing to do if there is none)."""
     nat = _tables(table)[0]
+    if not nft.table_exists("ip", table):
+        return
     handles = [o["rule"]["handle"] for o in nft.list_json(f"chain {nat} ports")
                if "rule" in o and o["rule"].get("comment") == owner]
     if handles:
@@ -167,6 +169,8 @@ def port_rules(table: str = DEFAULT_TABLE) -> list[tuple[str, int]]:
     """(owner comment, host port) of the DNAT rules present; for tests and reconcile."""
     nat = _tables(table)[0]
     out: list[tuple[str, int]] = []
+    if not nft.table_exists("ip", table):
+        return out
     for o in nft.list_json(f"chain {nat} ports"):
         if "rule" in o:
             dport = next((e["match"]["right"] for e in o["rule"]["expr"]

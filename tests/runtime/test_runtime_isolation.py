@@ -311,3 +311,24 @@ def test_new_network_namespace_has_loopback_up(rt, bundle):
     out = p.stdout.decode()
     assert out.split()[0] == "1"  # only lo: a private network namespace
     assert "<LOOPBACK,UP" in out
+
+
+def test_foreground_terminal_without_console_socket(rt, bundle):
+    pexpect = pytest.importorskip("pexpect")
+    from runtime_fixtures import RUNTIME
+
+    bundle.write(args=["/bin/sh"], terminal=True)
+    child = pexpect.spawn(RUNTIME, ["--root", str(rt.root), "run", "-b", str(bundle.path), "fg"],
+                          timeout=15)
+    try:
+        child.expect(rb"# ")
+        child.sendline(b"echo $((6*7)); tty")
+        child.expect(b"42")
+        child.expect(b"/dev/pts/0")
+        rt("exec", "fg", "/bin/true", check=True)  # the container is up meanwhile
+        child.sendline(b"exit 4")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 4
+    assert rt("list", "-q").stdout == b""

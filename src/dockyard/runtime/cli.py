@@ -334,15 +334,28 @@ def _exec(root: str, o: dict, pos: list[str]) -> int:
         from dockyard.linux import syscalls as s
 
         s.prctl(s.PR_SET_CHILD_SUBREAPER, 1)
-    pid = exec_process(root, cid, proc, console_socket=o.get("console_socket"),
-                       pid_file=o.get("pid_file"), preserve_fds=int(o.get("preserve_fds") or 0))
+    console = o.get("console_socket")
+    listener = None
+    if proc.get("terminal") and not console and not detach:
+        from dockyard.runtime.tty import ConsoleListener
+
+        listener = ConsoleListener(root)
+        console = listener.path
+    try:
+        pid = exec_process(root, cid, proc, console_socket=console, pid_file=o.get("pid_file"),
+                           preserve_fds=int(o.get("preserve_fds") or 0))
+        master = listener.receive() if listener is not None else -1
+    finally:
+        if listener is not None:
+            listener.close()
     if detach:
         return 0
-    return wait_forwarding(pid)
+    return wait_forwarding(pid, master)
 
 
-def wait_forwarding(pid: int) -> int:
-    """Wait for ``pid`` (reaping any other child), forwarding common signals; exit status."""
+def wait_forwarding(pid: int, master: int = -1) -> int:
+    """Wait for ``pid`` (reaping any other child), forwarding common signals; exit status.
+    With a pty ``master``, copy it to and from our stdio first (``tty.proxy``)."""
     import _signal
 
     def forward(signum: int, _frame: object) -> None:
@@ -353,6 +366,10 @@ def wait_forwarding(pid: int) -> int:
 
     for sig in (1, 2, 3, 10, 12, 15, 28):
         _signal.signal(sig, forward)
+    if master >= 0:
+        from dockyard.runtime.tty import proxy
+
+        proxy(master)
     while True:
         try:
             wpid, status = os.waitpid(-1, 0)

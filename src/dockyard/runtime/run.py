@@ -24,9 +24,26 @@ def run(root: str, cid: str, bundle: str, *, detach: bool = False,
     from dockyard.linux import syscalls as s
 
     s.prctl(s.PR_SET_CHILD_SUBREAPER, 1)
-    rec = create_mod.create_record(root, cid, bundle, console_socket=console_socket,
-                                   pid_file=pid_file, no_pivot=no_pivot,
-                                   preserve_fds=preserve_fds, barrier=False)
+    listener = None
+    if not detach and not console_socket and _wants_terminal(bundle):
+        from dockyard.runtime.tty import ConsoleListener
+
+        listener = ConsoleListener(root)
+        console_socket = listener.path
+    try:
+        rec = create_mod.create_record(root, cid, bundle, console_socket=console_socket,
+                                       pid_file=pid_file, no_pivot=no_pivot,
+                                       preserve_fds=preserve_fds, barrier=False)
+        try:
+            master = listener.receive() if listener is not None else -1
+        except BaseException:
+            from dockyard.runtime.delete import delete
+
+            delete(root, cid, force=True)
+            raise
+    finally:
+        if listener is not None:
+            listener.close()
     pid = rec["pid"]
     if (rec.get("hooks") or {}).get("poststart"):
         hooks.run(rec["hooks"]["poststart"], state.public(root, rec, "running"), "poststart",
@@ -43,6 +60,10 @@ def run(root: str, cid: str, bundle: str, *, detach: bool = False,
 
     for sig in _FORWARD:
         _signal.signal(sig, forward)
+    if master >= 0:
+        from dockyard.runtime.tty import proxy
+
+        proxy(master)
     code = 255
     while True:
         try:
@@ -61,3 +82,11 @@ def run(root: str, cid: str, bundle: str, *, detach: bool = False,
         destroy(root, rec)  # the init is reaped: no status check, nothing to kill
     return code
 
+
+def _wants_terminal(bundle: str) -> bool:
+    from dockyard.runtime import config
+
+    try:
+        return bool(config.read(bundle).get("process", {}).get("terminal"))
+    except Exception:  # noqa: BLE001 - create() reports a bad config properly
+        return False

@@ -81,7 +81,9 @@ def test_outbound_masquerade_internal_and_forward_drop(manager, new_container, o
     try:
         pub = manager.create_network(NetworkSpec(name="pub", subnet="10.213.20.0/24"))
         internal = manager.create_network(NetworkSpec(name="int", subnet="10.213.21.0/24", internal=True))
-        assert len(fwpolicy.our_rules()) == 3
+        assert len(fwpolicy.our_rules()) == 4  # the jump + 2 for "pub" + 1 for "int"
+        fwd = sh("iptables", "-w", "-S", "FORWARD").splitlines()
+        assert fwd[:2] == ["-P FORWARD DROP", "-A FORWARD -m comment --comment dockyard -j DOCKYARD"]
         a, b = new_container(), new_container()
         manager.connect(pub.id, "a" * 64, a.netns, name="a")
         eb = manager.connect(internal.id, "b" * 64, b.netns, name="b")

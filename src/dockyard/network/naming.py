@@ -10,7 +10,8 @@ woven into every name::
     dy-<id12>        dyt1-<id10>      a user network's bridge
     dyv<id12>        dyt1v<id10>      the host end of a container's veth pair
     ip/inet dockyard ip/inet dockyard_t1   nftables tables
-    dockyard         dockyard_t1      comment on iptables FORWARD rules
+    dockyard         dockyard_t1      iptables: comment of the FORWARD jump to the chain of
+    DOCKYARD         DOCKYARD_T1      our ACCEPT rules (only with a FORWARD policy of DROP)
 
 All interface names stay within IFNAMSIZ-1 = 15 bytes. Links are matched by prefix *and*
 kind (bridge or veth), so one instance's prefixes never claim another's objects.

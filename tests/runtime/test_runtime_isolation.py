@@ -332,3 +332,12 @@ def test_foreground_terminal_without_console_socket(rt, bundle):
         child.close(force=True)
     assert child.exitstatus == 4
     assert rt("list", "-q").stdout == b""
+
+
+def test_home_and_missing_cwd(rt, bundle):
+    bundle.config["root"]["readonly"] = False
+    bundle.write(args=["/bin/sh", "-c", "echo $HOME; pwd"], cwd="/work/dir")
+    p = rt("run", "-b", str(bundle.path), "home")
+    assert p.stdout.decode().split() == ["/root", "/work/dir"], p.stderr
+    bundle.write(args=["/bin/sh", "-c", "echo $HOME"], cwd="/", env=["PATH=/bin", "HOME=/x"])
+    assert rt("run", "-b", str(bundle.path), "home").stdout.strip() == b"/x"

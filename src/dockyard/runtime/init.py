@@ -266,6 +266,9 @@ def _setup(ctx: InitContext, new_user: bool, new_net: bool) -> None:
         os.chdir("/")
     if proc.get("terminal"):
         _setup_console(ctx)
+    cwd = proc.get("cwd") or "/"
+    if not os.path.isdir(cwd):  # runc creates a missing cwd (before a read-only remount)
+        os.makedirs(cwd, 0o755, exist_ok=True)
     if cfg.get("root", {}).get("readonly"):
         rfs.remount_readonly("/")
     if linux.get("maskedPaths"):

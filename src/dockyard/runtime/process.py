@@ -49,6 +49,19 @@ def lookpath(arg0: str, env: dict[str, str]) -> str:
     raise ExecutableNotFound(f'exec: "{arg0}": executable file not found in $PATH')
 
 
+def home_of(uid: int) -> str:
+    """The home directory of ``uid`` in /etc/passwd (of the container, after pivot_root)."""
+    try:
+        with open("/etc/passwd", "rb") as f:
+            for line in f:
+                parts = line.decode(errors="replace").rstrip("\n").split(":")
+                if len(parts) >= 6 and parts[2] == str(uid):
+                    return parts[5] or "/"
+    except OSError:
+        pass
+    return "/"
+
+
 def set_rlimits(rlimits: list[dict] | None) -> None:
     if not rlimits:
         return
@@ -106,7 +119,10 @@ def finalize_and_exec(proc: dict, path: str, seccomp_filter: Any, preserve_fds: 
         seccomp.load(seccomp_filter)
     s.close_range_cloexec(3 + preserve_fds)
     args = proc["args"]
+    env = env_dict(proc.get("env"))
+    if "HOME" not in env:  # as runc: the user's home from the container's /etc/passwd
+        env["HOME"] = home_of(uid)
     try:
-        os.execve(path, args, env_dict(proc.get("env")))
+        os.execve(path, args, env)
     except OSError as e:
         raise OSError(e.errno, f"exec {path}: {os.strerror(e.errno or 0).lower()}") from None

@@ -10,6 +10,7 @@ import pytest
 from nethelpers import Container, start_echo
 from test_net_dns import LoopThread
 
+from dockyard.errors import Conflict
 from dockyard.network import dns, etcfiles
 from dockyard.network.manager import NetworkSpec
 
@@ -95,3 +96,12 @@ def test_resolve_by_name_through_generated_resolv_conf(manager, new_container, c
     finally:
         lt.call(server.close())
         lt.stop()
+
+
+def test_bridge_name_of_a_non_bridge_is_refused(manager):  # type: ignore[no-untyped-def]
+    subprocess.run(["ip", "link", "add", "tveth0", "type", "veth", "peer", "name", "tveth1"], check=True)
+    with pytest.raises(Conflict, match="not a bridge"):
+        manager.create_network(NetworkSpec(name="nb", subnet="10.213.55.0/24",
+                                           options={"com.docker.network.bridge.name": "tveth0"}))
+    assert "10.213.55.1" not in subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
+    assert manager.list_networks() == []

@@ -69,6 +69,11 @@ def link_index(ipr: IPRoute, name: str) -> int | None:
     return found[0] if found else None
 
 
+def link_kind(ipr: IPRoute, index: int) -> str:
+    info = ipr.get_links(index)[0].get_attr("IFLA_LINKINFO")
+    return (info.get_attr("IFLA_INFO_KIND") if info is not None else "") or ""
+
+
 @dataclass(frozen=True)
 class BridgeConfig:
     name: str
@@ -86,6 +91,8 @@ def create_bridge(ipr: IPRoute, cfg: BridgeConfig) -> None:
     check_ifname(cfg.name)
     idx = link_index(ipr, cfg.name)
     created = False
+    if idx is not None and link_kind(ipr, idx) != "bridge":
+        raise Conflict(f"cannot use {cfg.name} for a bridge network: it exists and is not a bridge")
     if idx is None:
         try:
             ipr.link("add", ifname=cfg.name, kind="bridge", br_forward_delay=0, mtu=cfg.mtu)

@@ -242,7 +242,9 @@ class NetworkManager:
                                   "expected nat, nat-unprotected or routed")
         n = Network(
             nid, spec.name, DRIVER_BRIDGE, created, bridge=name,
-            bridge_created=br.link_index(self._ipr, name) is None, pool=pool,
+            # a leftover bridge with one of our names (state lost) is ours to delete as well
+            bridge_created=(br.link_index(self._ipr, name) is None
+                            or self.naming.is_ours(name, "bridge")), pool=pool,
             internal=spec.internal, icc=_bool_opt(opts, OPT_ICC, True),
             masquerade=_bool_opt(opts, OPT_MASQUERADE, True) and mode != "routed",
             protect=mode == "nat", mtu=mtu,

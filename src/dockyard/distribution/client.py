@@ -47,6 +47,13 @@ class EndpointUnreachable(Unavailable):
     """The endpoint could not be reached at all (connection, TLS): the next one may be tried."""
 
 
+_BODYLESS = {
+    401: "unauthorized: authentication required",
+    403: "denied: requested access to the resource is denied",
+    404: "not found",
+}
+
+
 def registry_message(status: int, body: bytes) -> str:
     """Docker's rendering of a registry error body: ``code: message`` (lower-case code)."""
     try:
@@ -58,12 +65,14 @@ def registry_message(status: int, body: bytes) -> str:
     except (ValueError, AttributeError):
         pass
     text = body.decode(errors="replace").strip()[:200]
+    if not text and status in _BODYLESS:  # HEAD answers carry no body
+        return _BODYLESS[status]
     return f"unexpected status {status}" + (f": {text}" if text else "")
 
 
 def error_for(status: int, body: bytes, what: str = "") -> Exception:
     msg = registry_message(status, body)
-    if what:
+    if what and status not in (401, 403):  # docker shows auth refusals bare
         msg = f"{what}: {msg}"
     if status in (401, 403):
         return PermissionDenied(msg)

@@ -40,10 +40,7 @@ async def login(dist: Distribution, server_address: str, creds: Credentials) -> 
                     )
             if ch.scheme == "bearer":
                 rc.scopes = ()
-                try:
-                    await rc.fetch_token(scopes=())
-                except PermissionDenied as e:
-                    raise PermissionDenied(f"{e}: login attempt to {url} failed") from None
+                await rc.fetch_token(scopes=())
                 return ""
             raise Unavailable(f"login: unsupported authentication scheme {ch.scheme!r} at {url}")
 

@@ -33,6 +33,8 @@ def test_network_lifecycle_and_errors(manager):  # type: ignore[no-untyped-def]
     default = names["bridge"]
     assert default.bridge == "dockyard0" and str(default.pool.subnet) == "10.213.0.0/24"
     assert manager.host_gateway_ip() == "10.213.0.1"
+    with pytest.raises(InvalidArgument, match="user defined networks only"):
+        manager.connect("bridge", "c" * 64, "/proc/self/ns/net", ip="10.213.0.9")
     assert "10.213.0.1/24" in sh("ip", "-o", "addr", "show", "dockyard0")
     assert sh("cat", "/proc/sys/net/ipv4/conf/dockyard0/route_localnet").strip() == "1"
     with pytest.raises(PermissionDenied, match="pre-defined"):

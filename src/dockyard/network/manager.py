@@ -332,6 +332,8 @@ class NetworkManager:
                               "", None, "", "", netns_path)
                 self._save(replace(n, endpoints={**n.endpoints, container_id: ep}))
                 return ep
+            if ip is not None and n.options.get(OPT_DEFAULT_BRIDGE) == "true":
+                raise InvalidArgument("user specified IP address is supported on user defined networks only")
             pool, addr = n.pool.allocate(ip)
             used = {e.ifname for e in self.endpoints_of(container_id)}
             ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)

@@ -1,0 +1,130 @@
+"""``POST /build`` (the classic builder API) and ``POST /build/prune``.
+
+``/build``: the body is the context as a tar (chunked, maybe gzip'd); query: ``t``
+(repeatable), ``dockerfile``, ``buildargs`` / ``labels`` (JSON objects), ``nocache``, ``target``,
+``q``, ``networkmode``, ``squash``, ``pull``, ``platform``; ``rm``, ``forcerm``, ``cachefrom``,
+``X-Registry-Config`` are accepted and ignored (intermediate containers never outlive a step).
+The reply is ``200`` with JSON lines streamed as the build produces them (``stream``, ``aux``,
+``errorDetail``); a failed build is reported in the stream, as dockerd does.
+
+The builder (``builder.executor.Builder``) is made on first use from the services object:
+``images``, ``cfg.data_root / "builder"`` for its cache, ``cfg.runtime_path()`` and
+``cfg.exec_root / "build"`` as the OCI runtime's ``--root``. A daemon may instead put a ready
+``builder`` attribute on its services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from dockyard.api.common import qbool, reply, services
+from dockyard.api.streams import BodyReader
+from dockyard.builder.executor import Builder, BuildOptions
+from dockyard.errors import InvalidArgument, NotImplementedYet
+
+_LOCK = threading.Lock()
+
+
+def builder_of(s: Any) -> Builder:
+    b = getattr(s, "builder", None)
+    if isinstance(b, Builder):
+        return b
+    with _LOCK:
+        b = getattr(s, "_dockyard_builder", None)
+        if b is None:
+            cfg = s.cfg
+            runtime = cfg.runtime_path() if hasattr(cfg, "runtime_path") else "runc"
+            b = Builder(s.images, Path(cfg.data_root) / "builder", runtime, Path(cfg.exec_root) / "build")
+            s._dockyard_builder = b
+        return b
+
+
+def _json_map(request: web.Request, name: str) -> dict[str, str]:
+    raw = request.query.get(name)
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid {name} JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise InvalidArgument(f"{name} must be a JSON object")
+    return {str(k): str(v) for k, v in data.items() if v is not None}
+
+
+def options_from(request: web.Request) -> BuildOptions:
+    q = request.query
+    if q.get("remote"):
+        raise NotImplementedYet("building from a remote context (URL or Git) is not supported")
+    network = q.get("networkmode") or "default"
+    if network not in ("default", "none", "host", "bridge"):
+        raise InvalidArgument(f"network mode {network!r} is not supported for builds")
+    return BuildOptions(
+        dockerfile=q.get("dockerfile") or "Dockerfile",
+        tags=tuple(t for t in q.getall("t", []) if t),
+        build_args=_json_map(request, "buildargs"),
+        target=q.get("target") or None,
+        no_cache=qbool(request, "nocache"),
+        labels=_json_map(request, "labels"),
+        network=network,
+        squash=qbool(request, "squash"),
+        quiet=qbool(request, "q"),
+        platform=q.get("platform") or None,
+        pull=qbool(request, "pull"),
+    )
+
+
+async def build(request: web.Request) -> web.StreamResponse:
+    s = services(request)
+    opts = options_from(request)
+    b = builder_of(s)
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    def emit(msg: dict[str, Any]) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, json.dumps(msg).encode() + b"\n")
+
+    reader = BodyReader(request.content, loop)
+
+    def work() -> str | None:
+        try:
+            return b.build_tar(reader, opts, emit)
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    fut = loop.run_in_executor(None, work)
+    while True:
+        chunk = await queue.get()
+        if chunk is None:
+            break
+        try:
+            await resp.write(chunk)
+        except (ConnectionError, RuntimeError):
+            pass  # the client went away; the build still finishes and cleans up
+    image_id = await fut
+    events = getattr(s, "events", None)
+    if image_id and events is not None:
+        for t in opts.tags:
+            events.emit("image", "tag", image_id, {"name": t})
+    await resp.write_eof()
+    return resp
+
+
+async def prune(request: web.Request) -> web.StreamResponse:
+    b = builder_of(services(request))
+    deleted, reclaimed = await asyncio.get_running_loop().run_in_executor(None, b.prune)
+    return reply({"CachesDeleted": deleted, "SpaceReclaimed": reclaimed})
+
+
+def routes(add: Callable[..., None]) -> None:
+    add("POST", "/build", build)
+    add("POST", "/build/prune", prune)

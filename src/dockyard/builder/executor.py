@@ -1,0 +1,706 @@
+"""The build executor: Dockerfile + context -> image, reporting like docker's classic builder.
+
+``Builder(images, root, runtime, state_dir)``; ``build(context, options, emit) -> image id``
+(None on failure). ``emit`` receives the JSON-lines messages the Engine API streams
+(``{"stream": "Step 1/5 : FROM busybox\\n"}``, ``{"stream": " ---> Using cache\\n"}``,
+``{"aux": {"ID": "sha256:..."}}``, ``{"errorDetail": {"message": m}, "error": m}``) as they
+happen. ``build_tar(stream, ...)`` unpacks a context tar safely first (``context``);
+``build_dir(path, ...)`` uses a directory in place.
+
+The loop (see ``builder/__init__``): parse -> ``stages.plan`` -> per needed stage: base image
+(or ``scratch``, or an earlier stage), its ONBUILD triggers, then every instruction:
+
+* ARG: declared in the scope (no image: values never reach history or config);
+* metadata (ENV LABEL CMD ENTRYPOINT EXPOSE USER VOLUME STOPSIGNAL HEALTHCHECK SHELL ONBUILD
+  MAINTAINER WORKDIR): ``config.ConfigBuilder`` -> ``images.derive`` (empty_layer history);
+  WORKDIR also creates the directory when the base lacks it (then it is a layer);
+* RUN: snapshot of the parent -> container via the OCI runtime (``steps.run``) -> commit;
+* COPY/ADD: sources resolved in scope (context, another stage, an image) -> ``steps.copy``
+  into the mounted snapshot -> commit.
+
+Every step first asks the cache (``cache``) with a key over the parent image id and the
+step's expanded inputs (files by content); a hit reuses the image and starts nothing.
+Failures name the Dockerfile line; each step undoes what it set up (mounts, snapshots,
+bundles, containers) through an ExitStack, and no tag is written unless the build succeeds.
+
+Layout under ``root`` (``<data-root>/builder``): ``cache.db``, ``mounts/`` (see ``cache``),
+``tmp/<build>/`` (context, bundles, source mounts of one build; removed when it ends and
+swept at start).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from dockyard.builder import instructions as ins
+from dockyard.builder.cache import BuildCache, slot_of, step_key
+from dockyard.builder.config import ConfigBuilder
+from dockyard.builder.context import BuildContext, extract_context
+from dockyard.builder.expand import expand_instruction
+from dockyard.builder.scope import StageScope, platform_args
+from dockyard.builder.scoped import resolve
+from dockyard.builder.stages import SCRATCH, plan
+from dockyard.builder.steps.copy import copy_into, resolve_owner
+from dockyard.builder.steps.run import RunMount, RunSpec, run_container
+from dockyard.builder.values import context_source, copy_dest, parse_chmod, source_kind
+from dockyard.errors import DockyardError, InvalidArgument, NotFound
+from dockyard.oci import reference
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    dockerfile: str = "Dockerfile"  # relative to the context, or an absolute path
+    dockerfile_text: str | None = None  # wins over ``dockerfile`` (stdin, remote)
+    tags: tuple[str, ...] = ()
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    target: str | None = None
+    no_cache: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict)
+    network: str = "default"
+    squash: bool = False
+    quiet: bool = False
+    platform: str | None = None
+    pull: bool = False
+    secrets: Mapping[str, bytes] = field(default_factory=dict)
+
+
+class StepFailed(InvalidArgument):
+    """A step failed; the message is what the user sees (it names the Dockerfile line)."""
+
+
+_GLOB = re.compile(r"[*?\[]")
+
+
+def _short(image_id: str) -> str:
+    return image_id.split(":", 1)[-1][:12]
+
+
+def _sha(data: str) -> str:
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+def _is_archive(path: Path) -> bool:
+    from dockyard.diff.decompress import NONE, detect
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1024)
+    except OSError:
+        return False
+    if detect(head) != NONE:
+        return True
+    return len(head) >= 262 and head[257:262] == b"ustar"
+
+
+@dataclass
+class _Stage:
+    image: str | None  # current image id (None: scratch with nothing yet)
+    scope: StageScope
+    cfg: ConfigBuilder
+
+
+class Builder:
+    def __init__(self, images: Any, root: Path, runtime: str, state_dir: Path) -> None:
+        self.images = images
+        self.root = Path(root)
+        self.runtime = runtime
+        self.state_dir = Path(state_dir)
+        self.cache = BuildCache(self.root)
+        self.tmp = self.root / "tmp"
+        self._secrets: dict[str, bytes] = {}
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        for e in os.scandir(self.tmp):  # builds a killed daemon left behind
+            _sweep(Path(e.path), images)
+
+    # ------------------------------------------------------------------ entry points
+
+    def build_dir(self, context_dir: Path, options: BuildOptions, emit: Emit) -> str | None:
+        with ExitStack() as stack:
+            work = self._workdir(stack)
+            try:
+                ctx = BuildContext.from_dir(Path(context_dir), options.dockerfile)
+            except DockyardError as e:
+                _error(emit, str(e))
+                return None
+            return self._build(ctx, options, emit, work)
+        return None  # pragma: no cover
+
+    def build_tar(self, stream: BinaryIO, options: BuildOptions, emit: Emit) -> str | None:
+        with ExitStack() as stack:
+            work = self._workdir(stack)
+            cdir = work / "context"
+            cdir.mkdir()
+            try:
+                hashes = extract_context(stream, cdir)
+                ctx = BuildContext.from_dir(cdir, options.dockerfile, hashes)
+            except DockyardError as e:
+                _error(emit, str(e))
+                return None
+            return self._build(ctx, options, emit, work)
+        return None  # pragma: no cover
+
+    def prune(self) -> tuple[list[str], int]:
+        return self.cache.prune(self.images)
+
+    def usage(self) -> tuple[int, int]:
+        return self.cache.usage()
+
+    # ------------------------------------------------------------------ the build
+
+    def _workdir(self, stack: ExitStack) -> Path:
+        work = Path(tempfile.mkdtemp(prefix="build-", dir=self.tmp))
+        stack.callback(_sweep, work, self.images)
+        return work
+
+    def _build(self, ctx: BuildContext, opts: BuildOptions, emit: Emit, work: Path) -> str | None:
+        out = _Output(emit, opts.quiet)
+        try:
+            image_id = self._run(ctx, opts, out, work)
+        except DockyardError as e:
+            _error(emit, str(e))
+            return None
+        except OSError as e:
+            _error(emit, f"build failed: {e}")
+            return None
+        if opts.quiet:
+            emit({"stream": image_id + "\n"})
+            return image_id
+        emit({"aux": {"ID": image_id}})
+        out.stream(f"Successfully built {_short(image_id)}\n")
+        for t in opts.tags:
+            out.stream(f"Successfully tagged {reference.parse_normalized(t).familiar()}\n")
+        return image_id
+
+    def _dockerfile_text(self, ctx: BuildContext, opts: BuildOptions) -> str:
+        if opts.dockerfile_text is not None:
+            return opts.dockerfile_text
+        name = opts.dockerfile or "Dockerfile"
+        path = Path(name) if os.path.isabs(name) else resolve(ctx.root, name)
+        try:
+            return path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            raise NotFound(f"Cannot locate specified Dockerfile: {name}") from None
+        except IsADirectoryError:
+            raise InvalidArgument(f"Cannot locate specified Dockerfile: {name} is a directory") from None
+
+    def _run(self, ctx: BuildContext, opts: BuildOptions, out: _Output, work: Path) -> str:
+        tags = []
+        for t in opts.tags:
+            ref = reference.parse_normalized(t)
+            if ref.digest is not None:
+                raise InvalidArgument(f"invalid reference format: {t!r}: a tag may not hold a digest")
+            tags.append(ref)
+        self._secrets = dict(opts.secrets)
+        df = ins.parse_dockerfile(self._dockerfile_text(ctx, opts))
+        from dockyard.images.platforms import host_platform
+
+        os_, arch, variant = host_platform()
+        host = f"{os_}/{arch}" + (f"/{variant}" if variant else "")
+        pargs = platform_args(opts.platform or host, host)
+        bp = plan(df, opts.build_args, opts.target, pargs)
+        for w in bp.warnings:
+            out.stream(f"[WARNING]: {w}\n")
+        total = len(df.instructions) + (1 if opts.labels else 0)
+        self._step_no = 0
+        self._total = total
+        globals_ = dict(bp.global_args)
+        for meta in bp.meta_args:
+            self._step(out, meta)
+        stages: dict[int, _Stage] = {}
+        for idx in bp.order:
+            rs = bp.stages[idx]
+            st = rs.stage
+            self._step(out, st.from_)
+            if rs.base_stage is not None:
+                parent = stages[rs.base_stage]
+                cur = _Stage(parent.image, parent.scope.child(), parent.cfg.child())
+                triggers: list[str] = []
+            elif rs.base == SCRATCH:
+                cur = _Stage(None, StageScope.from_image(opts.build_args, globals_, (), df.escape), ConfigBuilder({}))
+                triggers = []
+            else:
+                image_id = self._base_image(rs.base, opts, st.from_.line)
+                cfg = (self.images.config_of(image_id).get("config") or {})
+                cur = _Stage(image_id, StageScope.from_image(opts.build_args, globals_, cfg.get("Env") or (), df.escape),
+                             ConfigBuilder(cfg, author=""))
+                triggers = list(cfg.get("OnBuild") or [])
+            if cur.image is not None:
+                out.stream(f" ---> {_short(cur.image)}\n")
+            body: list[ins.Instruction] = []
+            if triggers:
+                out.stream(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n")
+                for t in triggers:
+                    try:
+                        body.append(ins.parse_trigger(t, df.escape))
+                    except InvalidArgument as e:
+                        raise InvalidArgument(f"dockerfile parse error on line {st.from_.line}: {e}") from None
+            for instr in body:
+                self._dispatch(ctx, opts, out, work, bp, stages, cur, instr, df.escape, trigger=True)
+            for instr in st.instructions:
+                self._step(out, instr)
+                self._dispatch(ctx, opts, out, work, bp, stages, cur, instr, df.escape)
+            if idx == bp.target and opts.labels:
+                self._step_no += 1
+                text = "LABEL " + " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in sorted(opts.labels.items()))
+                out.stream(f"Step {self._step_no}/{self._total} : {text}\n")
+                lab = ins.Label(pairs=tuple(sorted(opts.labels.items())), line=0, end_line=0, original=text)
+                self._metadata(opts, out, cur, lab, None)
+            if cur.image is None:
+                cur.image = self.images.derive(None, config=cur.cfg.config, created_by="")
+            stages[idx] = cur
+        final = stages[bp.target].image
+        assert final is not None
+        if opts.squash:
+            final = self._squash(stages, bp, final, work)
+        for ref in tags:
+            self.images.tag(final, str(ref))
+        return final
+
+    def _step(self, out: _Output, instr: ins.Instruction) -> None:
+        self._step_no += 1
+        text = " ".join(instr.original.split("\n")[0].split()) if instr.original else type(instr).__name__.upper()
+        out.stream(f"Step {self._step_no}/{self._total} : {text}\n")
+
+    def _base_image(self, ref: str, opts: BuildOptions, line: int) -> str:
+        try:
+            return self.images.resolve(ref)
+        except (NotFound, InvalidArgument):
+            raise NotFound(f"pull access denied for {ref}, repository does not exist or may require "
+                           f"'docker login': no such image in the local store and no registry is "
+                           f"reachable (Dockerfile line {line})") from None
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _dispatch(self, ctx: BuildContext, opts: BuildOptions, out: _Output, work: Path, bp: Any,
+                  stages: dict[int, _Stage], cur: _Stage, instr: ins.Instruction, escape: str,
+                  trigger: bool = False) -> None:
+        if isinstance(instr, ins.Arg):
+            cur.scope.declare(instr)
+            if cur.image is not None:
+                out.stream(f" ---> {_short(cur.image)}\n")
+            return
+        expanded = expand_instruction(instr, cur.scope.lookup(), escape)
+        if isinstance(expanded, ins.Env):
+            cur.scope.set_env(expanded)
+        if isinstance(expanded, ins.Run):
+            self._run_step(ctx, opts, out, work, bp, stages, cur, expanded)
+        elif isinstance(expanded, (ins.Copy, ins.Add)):
+            self._copy_step(ctx, opts, out, work, bp, stages, cur, expanded)
+        else:
+            self._metadata(opts, out, cur, expanded, work)
+
+    def _cached(self, opts: BuildOptions, out: _Output, parent: str | None, keyword: str,
+                inputs: dict[str, str]) -> tuple[str, str, str | None]:
+        """(key, slot, cached image id or None); prints the cache verdict."""
+        p = parent or "scratch"
+        key = step_key(p, inputs)
+        slot = slot_of(p, keyword)
+        if opts.no_cache:
+            return key, slot, None
+        hit = self.cache.lookup(key, self.images.exists)
+        if hit is not None:
+            out.stream(" ---> Using cache\n")
+            out.stream(f" ---> {_short(hit)}\n")
+            return key, slot, hit
+        why = self.cache.explain_miss(slot, inputs)
+        if why:
+            out.stream(f" ---> Cache miss: {keyword}: {why}\n")
+        return key, slot, None
+
+    def _metadata(self, opts: BuildOptions, out: _Output, cur: _Stage, instr: ins.Instruction,
+                  work: Path | None) -> None:
+        created_by = cur.cfg.apply(instr, cur.scope.lookup())
+        if created_by is None:  # FROM inside a body cannot happen; be explicit anyway
+            raise InvalidArgument(f"dockerfile parse error on line {instr.line}: unexpected instruction")
+        config = cur.cfg.config
+        keyword = type(instr).__name__.upper()
+        inputs = {"instruction": created_by, "config": _sha(json.dumps(config, sort_keys=True)),
+                  "author": cur.cfg.author}
+        key, slot, hit = self._cached(opts, out, cur.image, keyword, inputs)
+        if hit is not None:
+            cur.image = hit
+            return
+        new: str | None = None
+        if isinstance(instr, ins.Workdir) and cur.image is not None and work is not None:
+            new = self._workdir_step(cur, config, created_by, work)
+        if new is None:
+            new = self.images.derive(cur.image, config=config, created_by=created_by)
+        self.cache.record(key, slot, inputs, new)
+        cur.image = new
+        out.stream(f" ---> {_short(new)}\n")
+
+    def _workdir_step(self, cur: _Stage, config: dict[str, Any], created_by: str, work: Path) -> str | None:
+        """Create WORKDIR in the image when missing: a layer then, else None (metadata only)."""
+        wd = config.get("WorkingDir") or "/"
+        with self._snapshot(cur.image, work) as (key, rootfs):
+            target = resolve(rootfs, wd)
+            if os.path.lexists(target):
+                return None
+            os.makedirs(target, 0o755)
+            self.images.unmount_rootfs(rootfs)
+            return self.images.commit(key, parent_image_id=cur.image, config=config, created_by=created_by)
+
+    # ------------------------------------------------------------------ snapshots
+
+    class _Snap:
+        def __init__(self, builder: Builder, image: str | None, work: Path, readonly: bool = False) -> None:
+            self.b, self.image, self.work, self.readonly = builder, image, work, readonly
+            self.stack = ExitStack()
+
+        def __enter__(self) -> tuple[str, Path]:
+            b = self.b
+            key = f"build-{secrets.token_hex(16)}"
+            try:
+                d = Path(tempfile.mkdtemp(prefix="snap-", dir=self.work))
+                self.stack.callback(shutil.rmtree, d, True)
+                rootfs = d / "rootfs"
+                rootfs.mkdir()
+                b.images.prepare_rootfs(self.image, key)
+                self.stack.callback(b.images.remove_rootfs, key)
+                b.images.mount_rootfs(key, rootfs, readonly=self.readonly)
+                self.stack.callback(_unmount_quiet, b.images, rootfs)
+            except BaseException:
+                self.stack.close()
+                raise
+            return key, rootfs
+
+        def __exit__(self, *exc: object) -> None:
+            self.stack.close()
+
+    def _snapshot(self, image: str | None, work: Path, readonly: bool = False) -> Builder._Snap:
+        return Builder._Snap(self, image, work, readonly)
+
+    # ------------------------------------------------------------------ RUN
+
+    def _run_step(self, ctx: BuildContext, opts: BuildOptions, out: _Output, work: Path, bp: Any,
+                  stages: dict[int, _Stage], cur: _Stage, instr: ins.Run) -> None:
+        config = cur.cfg.config
+        shebang = instr.shebang_file()
+        script = instr.script()
+        if shebang is not None:
+            argv = [f"/dev/pipes/{shebang[0]}"]
+        elif instr.shell_form:
+            argv = list(config.get("Shell") or ["/bin/sh", "-c"]) + [script[0] if script else ""]
+        else:
+            argv = list(script)
+        env = cur.scope.run_env()
+        env_list = [f"{k}={v}" for k, v in env.items()]
+        network = instr.network or opts.network or "default"
+        if network not in ("default", "none", "host", "bridge"):
+            raise InvalidArgument(f"dockerfile line {instr.line}: network mode {network!r} is not supported for RUN")
+        inputs: dict[str, str] = {
+            "instruction": "RUN " + json.dumps(argv),
+            "env": _sha(json.dumps(sorted(env_list))),
+            "user": config.get("User") or "",
+            "workdir": config.get("WorkingDir") or "/",
+            "network": "host" if network == "host" else "default",
+        }
+        if shebang is not None:
+            inputs["shebang"] = _sha(shebang[1])
+        for i, m in enumerate(instr.mounts):
+            inputs[f"mount:{i}"] = m.spec
+            if m.type == "bind" and not m.from_:
+                src = resolve(ctx.root, context_source(m.source or "."))
+                if os.path.lexists(src):
+                    inputs[f"mount:{i}:content"] = ctx.digest_of(src)[0]
+            elif m.type == "bind" and m.from_:
+                inputs[f"mount:{i}:from"] = self._from_image(bp, stages, m.from_, instr.line, mount=True) or ""
+            elif m.type == "secret":
+                sid = m.id or os.path.basename(m.target or "")
+                inputs[f"mount:{i}:secret"] = sid
+        for name in cur.scope.declared:
+            if name in env:
+                inputs[f"arg:{name}"] = _sha(env[name])
+        key, slot, hit = self._cached(opts, out, cur.image, "RUN", inputs)
+        if hit is not None:
+            cur.image = hit
+            return
+        if cur.image is None:
+            raise StepFailed(f"dockerfile line {instr.line}: RUN needs a shell or command in the image; "
+                             f"the stage is empty (FROM scratch)")
+        cid = secrets.token_hex(32)
+        out.stream(f" ---> Running in {cid[:12]}\n")
+        created_by = "RUN " + " ".join(argv)
+        with ExitStack() as stack:
+            snap = stack.enter_context(self._snapshot(cur.image, work))
+            key_snap, rootfs = snap
+            bundle = rootfs.parent
+            mounts = self._run_mounts(ctx, bp, stages, instr, work, stack, shebang)
+            spec = RunSpec(cid=cid, argv=tuple(argv), env=tuple(env_list), cwd=config.get("WorkingDir") or "/",
+                           user=config.get("User") or "", network=network, mounts=tuple(mounts))
+            code = run_container(self.runtime, self.state_dir, bundle, spec, out.stream)
+            out.stream(f"Removing intermediate container {cid[:12]}\n")
+            if code != 0:
+                shown = " ".join(argv) if instr.shell_form or shebang else json.dumps(argv)
+                raise StepFailed(f"The command '{shown}' returned a non-zero code: {code} "
+                                 f"(Dockerfile line {instr.line})")
+            self.images.unmount_rootfs(rootfs)
+            new = self.images.commit(key_snap, parent_image_id=cur.image, config=config, created_by=created_by)
+        self.cache.record(key, slot, inputs, new)
+        cur.image = new
+        out.stream(f" ---> {_short(new)}\n")
+
+    def _run_mounts(self, ctx: BuildContext, bp: Any, stages: dict[int, _Stage], instr: ins.Run, work: Path,
+                    stack: ExitStack, shebang: tuple[str, str] | None) -> list[RunMount]:
+        mounts: list[RunMount] = []
+        private = Path(tempfile.mkdtemp(prefix="mounts-", dir=work))
+        stack.callback(shutil.rmtree, private, True)
+        if shebang is not None:
+            pipes = private / "pipes"
+            pipes.mkdir()
+            (pipes / shebang[0]).write_text(shebang[1])
+            (pipes / shebang[0]).chmod(0o755)
+            mounts.append(RunMount("/dev/pipes", str(pipes), "bind", ("rbind", "ro")))
+        for m in instr.mounts:
+            target = m.target
+            if m.type == "cache":
+                d = self.cache.mount_dir(m.id or target)
+                if not any(d.iterdir()):
+                    os.chmod(d, m.mode if m.mode is not None else 0o755)
+                    os.chown(d, m.uid or 0, m.gid or 0)
+                mounts.append(RunMount(target, str(d), "bind", ("rbind", "ro" if m.readonly and False else "rw")))
+            elif m.type == "tmpfs":
+                opts = ("nosuid", "nodev") + ((f"size={m.size}",) if m.size else ())
+                mounts.append(RunMount(target, "tmpfs", "tmpfs", opts))
+            elif m.type == "secret":
+                sid = m.id or os.path.basename(target or "")
+                data = self._secret(sid)
+                if data is None:
+                    if m.required:
+                        raise StepFailed(f"dockerfile line {instr.line}: secret {sid} not found")
+                    continue
+                f = private / f"secret-{len(mounts)}"
+                f.write_bytes(data)
+                os.chown(f, m.uid or 0, m.gid or 0)
+                os.chmod(f, m.mode if m.mode is not None else 0o400)
+                mounts.append(RunMount(target or f"/run/secrets/{sid}", str(f), "bind", ("rbind", "ro")))
+            elif m.type == "bind":
+                if m.from_:
+                    image = self._from_image(bp, stages, m.from_, instr.line, mount=True)
+                    key_root = stack.enter_context(self._snapshot(image, work, readonly=True))
+                    root = key_root[1]
+                else:
+                    root = ctx.root
+                src = resolve(root, context_source(m.source or "."))
+                if not os.path.lexists(src):
+                    raise StepFailed(f"dockerfile line {instr.line}: mount source {m.source or '/'} not found")
+                if not m.readonly:  # writes are discarded: give the step a private copy
+                    copy = private / f"bind-{len(mounts)}"
+                    if os.path.isdir(src):
+                        shutil.copytree(src, copy, symlinks=True)
+                    else:
+                        shutil.copy2(src, copy)
+                    src = copy
+                mounts.append(RunMount(target, str(src), "bind", ("rbind", "ro" if m.readonly else "rw")))
+            else:
+                raise StepFailed(f"dockerfile line {instr.line}: RUN --mount=type={m.type} is not supported")
+        return mounts
+
+    def _secret(self, sid: str) -> bytes | None:
+        return self._secrets.get(sid)
+
+    # ------------------------------------------------------------------ COPY / ADD
+
+    def _from_image(self, bp: Any, stages: dict[int, _Stage], ref: str, line: int, mount: bool = False) -> str | None:
+        idx = bp.mount_ref(ref) if mount else bp.stage_ref(ref)
+        if idx is not None:
+            st = stages.get(idx)
+            if st is None:
+                raise StepFailed(f"dockerfile line {line}: stage {ref} is not built")
+            return st.image
+        try:
+            return self.images.resolve(ref)
+        except (NotFound, InvalidArgument):
+            raise NotFound(f"dockerfile line {line}: pull access denied for {ref}: no such image "
+                           f"in the local store") from None
+
+    def _copy_step(self, ctx: BuildContext, opts: BuildOptions, out: _Output, work: Path, bp: Any,
+                   stages: dict[int, _Stage], cur: _Stage, instr: ins.Copy | ins.Add) -> None:
+        kw = "COPY" if isinstance(instr, ins.Copy) else "ADD"
+        config = cur.cfg.config
+        dest = copy_dest(config.get("WorkingDir") or "/", instr.dest)
+        chmod: int | str | None = None
+        if instr.chmod:
+            try:
+                parsed = parse_chmod(instr.chmod)
+            except InvalidArgument as e:
+                raise InvalidArgument(f"dockerfile parse error on line {instr.line}: {e}") from None
+            chmod = parsed if parsed is not None else instr.chmod
+        inputs: dict[str, str] = {
+            "instruction": f"{kw} {json.dumps(list(instr.sources))} {dest}",
+            "chown": instr.chown or "", "chmod": instr.chmod or "",
+        }
+        with ExitStack() as stack:
+            src_image: str | None = None
+            if isinstance(instr, ins.Copy) and instr.from_:
+                src_image = self._from_image(bp, stages, instr.from_, instr.line)
+                inputs["from"] = src_image or "scratch"
+                root = stack.enter_context(self._snapshot(src_image, work, readonly=True))[1]
+                skip = None
+            else:
+                root = ctx.root
+
+                def skip(p: str) -> bool:
+                    return ctx.excluded(os.path.relpath(p, ctx.root))
+            sources: list[Path] = []
+            for src in instr.sources:
+                if source_kind(src) != "local" and isinstance(instr, ins.Add):
+                    raise StepFailed(f"ADD failed: cannot download {src}: this daemon has no network access "
+                                     f"for ADD of URLs (Dockerfile line {instr.line})")
+                sources += self._match(kw, ctx if src_image is None and not instr.from_ else None,
+                                       root, src, instr.line)
+            if instr.heredocs:
+                hd = Path(tempfile.mkdtemp(prefix="heredoc-", dir=work))
+                stack.callback(shutil.rmtree, hd, True)
+                for h in instr.heredocs:
+                    p = hd / os.path.basename(h.name)
+                    p.write_text(h.content if h.expand else h.chomped)
+                    p.chmod(0o644)
+                    sources.append(p)
+                    inputs[f"heredoc:{h.name}"] = _sha(p.read_text())
+            if len(sources) > 1 and not dest.endswith("/"):
+                raise StepFailed(f"When using {kw} with more than one source file, the destination must be "
+                                 f"a directory and end with a / (Dockerfile line {instr.line})")
+            for s in sources:
+                if src_image is None and not instr.from_ and str(s).startswith(str(ctx.root)):
+                    _, entries = ctx.digest_of(s)
+                    for rel, d in entries.items():
+                        inputs[f"file:{rel}"] = d
+                elif str(s).startswith(str(root)):
+                    inputs[f"src:{os.path.relpath(s, root)}"] = "from " + (src_image or "scratch")
+            key, slot, hit = self._cached(opts, out, cur.image, kw, inputs)
+            if hit is not None:
+                cur.image = hit
+                return
+            key_snap, rootfs = stack.enter_context(self._snapshot(cur.image, work))
+            owner = resolve_owner(rootfs, instr.chown) if instr.chown else (0, 0)
+            unpack = isinstance(instr, ins.Add) and instr.unpack is not False
+            plain: list[Path] = []
+            for s in sources:
+                if unpack and s.is_file() and not s.is_symlink() and _is_archive(s) and not str(s).startswith(str(work / "heredoc")):
+                    self._untar(s, rootfs, dest, instr.line)
+                else:
+                    plain.append(s)
+            if plain:
+                try:
+                    copy_into(rootfs, plain, dest, owner=owner, chmod=chmod, skip=skip)
+                except OSError as e:
+                    raise StepFailed(f"{kw} failed: {e.strerror}: {dest} (Dockerfile line {instr.line})") from None
+            self.images.unmount_rootfs(rootfs)
+            digest = _sha(json.dumps(inputs, sort_keys=True))
+            created_by = f"{kw} {'dir' if len(sources) == 1 and sources[0].is_dir() else 'file'}:{digest} in {dest}"
+            new = self.images.commit(key_snap, parent_image_id=cur.image, config=config, created_by=created_by)
+        self.cache.record(key, slot, inputs, new)
+        cur.image = new
+        out.stream(f" ---> {_short(new)}\n")
+
+    def _match(self, kw: str, ctx: BuildContext | None, root: Path, src: str, line: int) -> list[Path]:
+        rel = context_source(src)
+        if _GLOB.search(rel):
+            found: list[Path] = []
+            depth = rel.count("/")
+            parts = rel.split("/")
+            for dirpath, dirs, files in os.walk(root):
+                reld = os.path.relpath(dirpath, root)
+                level = 0 if reld == "." else reld.count("/") + 1
+                if level > depth:
+                    dirs[:] = []
+                    continue
+                for name in sorted(dirs + files):
+                    r = name if reld == "." else f"{reld}/{name}"
+                    rp = r.split("/")
+                    if len(rp) == len(parts) and all(fnmatch.fnmatchcase(a, b) for a, b in zip(rp, parts, strict=True)):
+                        if ctx is None or not ctx.excluded(r):
+                            found.append(root / r)
+            if not found:
+                raise StepFailed(f"{kw} failed: no source files were specified (Dockerfile line {line})")
+            return sorted(found)
+        host = resolve(root, rel)
+        if not os.path.lexists(host) or (ctx is not None and ctx.excluded(os.path.relpath(host, root))):
+            where = "build context or excluded by .dockerignore" if ctx is not None else "source image"
+            raise StepFailed(f"{kw} failed: file not found in {where}: stat {src}: file does not exist "
+                             f"(Dockerfile line {line})")
+        return [host]
+
+    def _untar(self, archive: Path, rootfs: Path, dest: str, line: int) -> None:
+        from dockyard.diff.apply import apply_layer
+
+        target = resolve(rootfs, dest)
+        os.makedirs(target, 0o755, exist_ok=True)
+        try:
+            with open(archive, "rb") as f:
+                apply_layer(f, target, "naive")
+        except InvalidArgument as e:
+            raise StepFailed(f"ADD failed: {archive.name}: {e} (Dockerfile line {line})") from None
+
+    # ------------------------------------------------------------------ squash
+
+    def _squash(self, stages: dict[int, _Stage], bp: Any, final: str, work: Path) -> str:
+        """One layer on top of the target stage's base image holding all the build's changes."""
+        from dockyard.diff.apply import apply_layer
+
+        rs = bp.stages[bp.target]
+        base: str | None = None
+        if rs.base_stage is None and rs.base != SCRATCH:
+            base = self.images.resolve(rs.base)
+        img = self.images.get(final)
+        base_n = len(self.images.get(base).diff_ids) if base else 0
+        new_layers = img.layer_blobs[base_n:]
+        if not new_layers:
+            return final
+        with self._snapshot(base, work) as (key, rootfs):
+            self.images.unmount_rootfs(rootfs)
+            upper = self.images.snapshots.writable_dir(key)
+            for layer in new_layers:
+                with self.images.content.open(layer.digest) as f:
+                    apply_layer(f, upper, self.images.snapshots.apply_mode)
+            return self.images.commit(key, parent_image_id=base, config=img.config.get("config") or {},
+                                      created_by="squashed build")
+
+
+class _Output:
+    def __init__(self, emit: Emit, quiet: bool) -> None:
+        self.emit = emit
+        self.quiet = quiet
+
+    def stream(self, text: str) -> None:
+        if not self.quiet:
+            self.emit({"stream": text})
+
+
+def _error(emit: Emit, message: str) -> None:
+    emit({"errorDetail": {"message": message}, "error": message})
+
+
+def _unmount_quiet(images: Any, target: Path) -> None:
+    try:
+        images.unmount_rootfs(target)
+    except (OSError, DockyardError):
+        pass
+
+
+def _sweep(work: Path, images: Any) -> None:
+    """Remove a build's temp dir, unmounting whatever is still mounted below it first."""
+    try:
+        with open("/proc/self/mountinfo") as f:
+            points = [ln.split()[4] for ln in f]
+    except OSError:
+        points = []
+    prefix = str(work) + "/"
+    for p in sorted((p for p in points if p.startswith(prefix)), reverse=True):
+        _unmount_quiet(images, Path(p))
+    shutil.rmtree(work, ignore_errors=True)

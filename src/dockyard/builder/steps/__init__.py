@@ -1,0 +1,1 @@
+"""Filesystem-changing build steps: ``run`` (RUN in a container) and ``copy`` (COPY/ADD)."""

@@ -1,0 +1,215 @@
+"""COPY/ADD into a mounted rootfs: Docker's directory rules, no symlink escapes.
+
+``copy_into(rootfs, sources, dest, owner=, chmod=, skip=)``:
+
+* ``sources``: host paths already resolved inside their own root (build context or another
+  stage's rootfs). A directory source copies its CONTENTS; a file copies itself.
+* ``dest`` (absolute, as ``values.copy_dest`` made it): with a trailing ``/``, or several
+  sources, or an existing directory, it is a directory (created 0755 as needed) and a file
+  lands as ``dest/<basename>``; otherwise a single file source is written AS ``dest``.
+* The destination is resolved inside ``rootfs`` with ``scoped.resolve`` (an image's
+  ``/bin -> usr/bin`` is followed, ``/etc -> /host/etc`` cannot leave the rootfs); entries are
+  created below real directories only, files opened ``O_NOFOLLOW``, symlinks in the sources
+  copied as symlinks (never followed).
+* ``owner`` (uid, gid) applies to everything copied (Docker: 0:0 without ``--chown``);
+  ``chmod`` an octal int or a symbolic string applied per entry; mtimes are kept.
+* ``skip(host_path) -> bool`` leaves out .dockerignore'd entries of a context source.
+
+``resolve_owner(rootfs, "user:group")`` reads the image's /etc/passwd and /etc/group.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+from dockyard.builder.scoped import resolve
+from dockyard.errors import InvalidArgument
+
+
+def _read_db(path: Path) -> list[list[str]]:
+    try:
+        return [ln.split(":") for ln in path.read_text(errors="replace").splitlines() if ln and not ln.startswith("#")]
+    except OSError:
+        return []
+
+
+def resolve_owner(rootfs: Path, spec: str) -> tuple[int, int]:
+    """``--chown=user[:group]`` -> (uid, gid); names from the rootfs; group defaults to the
+    user's primary group (BuildKit), or to the uid for a numeric user without passwd entry."""
+    user, _, group = spec.partition(":")
+    passwd = _read_db(resolve(rootfs, "/etc/passwd"))
+    groups = _read_db(resolve(rootfs, "/etc/group"))
+    if user.isdigit():
+        uid = int(user)
+        entry = next((p for p in passwd if len(p) >= 4 and p[2] == user), None)
+        gid = int(entry[3]) if entry else uid
+    else:
+        entry = next((p for p in passwd if len(p) >= 4 and p[0] == user), None)
+        if entry is None:
+            raise InvalidArgument(f"unable to convert uid/gid chown string to host mapping: "
+                                  f"can't find uid for user {user}: no such user: {user}")
+        uid, gid = int(entry[2]), int(entry[3])
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            g = next((e for e in groups if len(e) >= 3 and e[0] == group), None)
+            if g is None:
+                raise InvalidArgument(f"unable to convert uid/gid chown string to host mapping: "
+                                      f"can't find gid for group {group}: no such group: {group}")
+            gid = int(g[2])
+    return uid, gid
+
+
+_CLAUSE = re.compile(r"([ugoa]*)([-+=])([rwxXst]*)")
+
+
+def apply_symbolic(mode: int, spec: str, is_dir: bool) -> int:
+    """chmod(1) symbolic modes (``u+x,go=rX``) applied to ``mode`` (permission bits)."""
+    for clause in spec.split(","):
+        m = re.match(r"^([ugoa]*)(.*)$", clause)
+        who = m.group(1) if m else ""
+        ops = m.group(2) if m else clause
+        mask = 0
+        for w in who or "a":
+            mask |= {"u": 0o4700, "g": 0o2070, "o": 0o1007, "a": 0o7777}[w]
+        for op, perms in re.findall(r"([-+=])([rwxXst]*)", ops):
+            bits = 0
+            for p in perms:
+                if p == "r":
+                    bits |= 0o444
+                elif p == "w":
+                    bits |= 0o222
+                elif p == "x" or (p == "X" and (is_dir or mode & 0o111)):
+                    bits |= 0o111
+                elif p == "s":
+                    bits |= 0o6000
+                elif p == "t":
+                    bits |= 0o1000
+            bits &= mask
+            if op == "+":
+                mode |= bits
+            elif op == "-":
+                mode &= ~bits
+            else:
+                mode = (mode & ~mask) | bits
+    return mode & 0o7777
+
+
+class _Writer:
+    def __init__(self, owner: tuple[int, int], chmod: int | str | None, skip: Callable[[str], bool] | None) -> None:
+        self.uid, self.gid = owner
+        self.chmod = chmod
+        self.skip = skip or (lambda p: False)
+
+    def _mode(self, src_mode: int, is_dir: bool) -> int:
+        if self.chmod is None:
+            return stat.S_IMODE(src_mode)
+        if isinstance(self.chmod, int):
+            return self.chmod
+        return apply_symbolic(stat.S_IMODE(src_mode), self.chmod, is_dir)
+
+    def copy(self, src: str, dst: str) -> None:
+        """Copy the entry ``src`` (not followed if a symlink) to ``dst``, whose parent is a real dir."""
+        st = os.lstat(src)
+        existing: os.stat_result | None
+        try:
+            existing = os.lstat(dst)
+        except FileNotFoundError:
+            existing = None
+        if stat.S_ISDIR(st.st_mode):
+            if existing is not None and not stat.S_ISDIR(existing.st_mode):
+                os.unlink(dst)
+                existing = None
+            if existing is None:
+                os.mkdir(dst, 0o755)
+            self.copy_children(src, dst)
+            os.chmod(dst, self._mode(st.st_mode, True))
+            os.lchown(dst, self.uid, self.gid)
+            os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+            return
+        if existing is not None:
+            if stat.S_ISDIR(existing.st_mode):
+                shutil.rmtree(dst)
+            else:
+                os.unlink(dst)
+        if stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(src), dst)
+        elif stat.S_ISREG(st.st_mode):
+            fin = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                fout = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                try:
+                    left = st.st_size
+                    while left > 0:
+                        n = os.sendfile(fout, fin, None, min(left, 1 << 30))
+                        if n == 0:
+                            break
+                        left -= n
+                finally:
+                    os.close(fout)
+            finally:
+                os.close(fin)
+            os.chmod(dst, self._mode(st.st_mode, False))
+        else:
+            return  # devices/fifos/sockets are not copied
+        os.lchown(dst, self.uid, self.gid)
+        os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+    def copy_children(self, src_dir: str, dst_dir: str) -> None:
+        for name in sorted(os.listdir(src_dir)):
+            s = src_dir + "/" + name
+            if self.skip(s):
+                continue
+            self.copy(s, dst_dir + "/" + name)
+
+
+def _makedirs(rootfs: Path, path: Path, owner: tuple[int, int]) -> None:
+    """Create ``path`` (already resolved inside ``rootfs``) and missing parents as directories."""
+    missing: list[Path] = []
+    p = path
+    while not os.path.lexists(p):
+        missing.append(p)
+        p = p.parent
+    if not os.path.isdir(p) or os.path.islink(p):
+        raise InvalidArgument(f"cannot copy to {os.path.relpath(path, rootfs)}: a parent is not a directory")
+    for d in reversed(missing):
+        os.mkdir(d, 0o755)
+        os.lchown(d, *owner)
+
+
+def copy_into(
+    rootfs: Path,
+    sources: list[Path],
+    dest: str,
+    *,
+    owner: tuple[int, int] = (0, 0),
+    chmod: int | str | None = None,
+    skip: Callable[[str], bool] | None = None,
+) -> None:
+    writer = _Writer(owner, chmod, skip)
+    dest_is_dir = dest.endswith("/") or len(sources) > 1
+    target = resolve(rootfs, dest)
+    if not dest_is_dir and os.path.isdir(target):
+        dest_is_dir = True
+    if len(sources) == 1 and os.path.isdir(sources[0]) and not os.path.islink(sources[0]):
+        _makedirs(rootfs, target, owner)
+        writer.copy_children(str(sources[0]), str(target))
+        return
+    if dest_is_dir:
+        _makedirs(rootfs, target, owner)
+        for src in sources:
+            if os.path.isdir(src) and not os.path.islink(src):
+                writer.copy_children(str(src), str(target))
+            else:
+                writer.copy(str(src), str(target / src.name))
+        return
+    # one file, written as dest itself; its parent is resolved (symlinks followed in scope)
+    parent = resolve(rootfs, os.path.dirname(dest.rstrip("/")) or "/")
+    _makedirs(rootfs, parent, owner)
+    writer.copy(str(sources[0]), str(parent / os.path.basename(dest.rstrip("/"))))

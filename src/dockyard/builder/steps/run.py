@@ -1,0 +1,150 @@
+"""RUN: execute one command in a container whose root is the step's snapshot.
+
+Lifecycle of ``run_container(...)`` (everything undone in reverse order, success or not)::
+
+    <work>/<id>/                 the bundle (a temp dir of the build)
+      config.json                OCI spec (daemon.oci_spec.build_spec: Docker's caps, masked
+                                 paths, default seccomp; network: new netns with lo, or host)
+      rootfs/                    the snapshot, mounted here by the caller-supplied mount()
+      hostname hosts resolv.conf bind-mounted over /etc/* in the container
+      mounts/                    RUN --mount sources that need a private copy (secrets, rw binds)
+
+``<runtime> --root <state> run --bundle <bundle> <id>`` runs as a SUBPROCESS (fork+exec; the
+daemon is threaded and never forks Python), stdin /dev/null, stdout and stderr merged into one
+pipe whose lines go to ``output`` as they arrive. Returns the exit code. The runtime deletes
+the container after ``run``; a ``delete --force`` afterwards covers a runtime killed halfway.
+
+Mount points the runtime had to create in the rootfs (``/etc/hosts`` on an image without one,
+a ``--mount`` target) are removed again before the snapshot is committed, as BuildKit does, so
+they never end up in the layer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dockyard.builder.scoped import resolve
+from dockyard.daemon.oci_spec import SpecInputs, build_spec
+
+
+@dataclass(frozen=True)
+class RunMount:
+    """One extra mount of a RUN step: an OCI mount entry."""
+
+    target: str
+    source: str
+    type: str = "bind"
+    options: tuple[str, ...] = ("rbind", "ro")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    cid: str
+    argv: tuple[str, ...]
+    env: tuple[str, ...]
+    cwd: str
+    user: str = ""
+    network: str = "default"  # default | none | host
+    mounts: tuple[RunMount, ...] = field(default=())
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text)
+
+
+def _host_resolv() -> str:
+    try:
+        text = Path("/etc/resolv.conf").read_text()
+    except OSError:
+        return "nameserver 8.8.8.8\n"
+    # a loopback resolver of the host is unreachable from a new netns (Docker drops them too)
+    lines = [ln for ln in text.splitlines() if not (ln.startswith("nameserver") and ("127." in ln or "::1" in ln))]
+    if not any(ln.startswith("nameserver") for ln in lines):
+        lines += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
+    return "\n".join(lines) + "\n"
+
+
+def make_spec(spec: RunSpec, bundle: Path) -> dict[str, Any]:
+    rootfs = bundle / "rootfs"
+    hostname = spec.cid[:12]
+    _write(bundle / "hostname", hostname + "\n")
+    _write(bundle / "hosts", f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{hostname}\n")
+    _write(bundle / "resolv.conf", _host_resolv())
+    extra = [{"destination": m.target, "type": m.type, "source": m.source, "options": list(m.options)}
+             for m in spec.mounts]
+    oci = build_spec(SpecInputs(
+        cid=spec.cid,
+        config={"Cmd": list(spec.argv), "Env": list(spec.env), "WorkingDir": spec.cwd,
+                "User": spec.user, "Hostname": hostname},
+        host_config={"ExtraMounts": extra},
+        rootfs=rootfs,
+        hostname_path=bundle / "hostname",
+        hosts_path=bundle / "hosts",
+        resolv_path=bundle / "resolv.conf",
+        cgroups_path=f"dockyard-build/{spec.cid}",
+        netns="host" if spec.network == "host" else None,
+    ))
+    return oci
+
+
+def _mount_points(spec: RunSpec) -> list[str]:
+    return ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"] + [m.target for m in spec.mounts]
+
+
+def run_container(
+    runtime: str,
+    state_dir: Path,
+    bundle: Path,
+    spec: RunSpec,
+    output: Callable[[str], None],
+) -> int:
+    """Run ``spec`` in ``bundle`` (whose ``rootfs/`` is mounted). Returns the exit code."""
+    rootfs = bundle / "rootfs"
+    # what the runtime will create as mount points, so it can be removed again afterwards
+    absent = [p for p in _mount_points(spec) if not os.path.lexists(resolve(rootfs, p, follow_final=False))]
+    cwd = resolve(rootfs, spec.cwd)
+    if not os.path.lexists(cwd):
+        os.makedirs(cwd, 0o755)  # BuildKit creates a missing WORKDIR for RUN
+    (bundle / "config.json").write_text(json.dumps(make_spec(spec, bundle)))
+    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        proc = subprocess.Popen(
+            [runtime, "--root", str(state_dir), "run", "--bundle", str(bundle), spec.cid],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=str(bundle), close_fds=True,
+        )
+        assert proc.stdout is not None
+        with proc.stdout:
+            buf = b""
+            while True:
+                chunk = proc.stdout.read1(65536)
+                if not chunk:
+                    break
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for ln in lines:
+                    output(ln.decode(errors="replace") + "\n")
+            if buf:
+                output(buf.decode(errors="replace") + "\n")
+        code = proc.wait()
+    finally:
+        subprocess.run([runtime, "--root", str(state_dir), "delete", "--force", spec.cid],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        for p in absent:
+            host = resolve(rootfs, p, follow_final=False)
+            try:
+                if os.path.isdir(host) and not os.path.islink(host):
+                    os.rmdir(host)
+                elif os.path.lexists(host) and os.path.getsize(host) == 0:
+                    os.unlink(host)
+            except OSError:
+                pass  # the command put something there: it belongs to the layer
+    return code
+
+

@@ -164,7 +164,10 @@ def main(argv: list[str] | None = None) -> int:
 
         msg = str(e) if isinstance(e, DockyardError) else describe(e) if isinstance(
             e, OSError) else f"{type(e).__name__}: {e}"
-        if cmd in ("create", "run", "exec"):
+        if cmd == "exec":  # runc's wording and status for a failed exec
+            log.error(f"exec failed: {msg}")
+            return 255
+        if cmd in ("create", "run"):
             msg = f"dockyard-runtime {cmd} failed: {msg}"
         log.error(msg)
         return 1

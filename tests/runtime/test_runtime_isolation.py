@@ -342,3 +342,52 @@ def test_home_and_missing_cwd(rt, bundle):
     assert p.stdout.decode().split() == ["/root", "/work/dir"], p.stderr
     bundle.write(args=["/bin/sh", "-c", "echo $HOME"], cwd="/", env=["PATH=/bin", "HOME=/x"])
     assert rt("run", "-b", str(bundle.path), "home").stdout.strip() == b"/x"
+
+
+def test_sysctl_oom_score_adj_umask(rt, bundle):
+    bundle.config["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1", "kernel.shmmax": "65536"}
+    bundle.config["process"]["oomScoreAdj"] = 500
+    bundle.config["process"]["user"]["umask"] = 0o027
+    p = run_sh(rt, bundle, "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax "
+                            "/proc/self/oom_score_adj; umask")
+    assert p.stdout.decode().split() == ["1", "65536", "500", "0027"], p.stderr
+    with open("/proc/sys/net/ipv4/ip_forward") as f:  # the host's value is its own
+        host = f.read().strip()
+    bundle.config["linux"]["sysctl"] = {"net.ipv4.no_such_knob": "1"}
+    p = run_sh(rt, bundle, "true", cid="bad")
+    assert p.returncode == 1 and b"linux.sysctl.net.ipv4.no_such_knob" in p.stderr
+    assert open("/proc/sys/net/ipv4/ip_forward").read().strip() == host
+
+
+def test_join_namespaces_by_path(rt, bundle, tmp_path):
+    bundle.write(args=["/bin/sleep", "30"])
+    rt("run", "-d", "-b", str(bundle.path), "first", check=True)
+    pid = rt.state("first")["pid"]
+    second = json.loads(json.dumps(bundle.config))
+    second["linux"]["namespaces"] = [
+        {"type": "pid", "path": f"/proc/{pid}/ns/pid"},
+        {"type": "network", "path": f"/proc/{pid}/ns/net"},
+        {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
+    ]
+    second["process"]["args"] = ["/bin/sh", "-c", "readlink /proc/self/ns/net; echo $$; "
+                                 "ls /proc | grep -c '^[0-9]'"]
+    (bundle.path / "config.json").write_text(json.dumps(second))
+    p = rt("run", "-b", str(bundle.path), "second")
+    out = p.stdout.decode().split()
+    assert out[0] == os.readlink(f"/proc/{pid}/ns/net"), p.stderr
+    assert out[1] != "1"  # pid 1 of that namespace is the first container's sleep
+    assert int(out[2]) >= 2
+
+
+def test_devices_cgroup_denies_unlisted_devices(rt, bundle):
+    st = os.stat("/dev/null")
+    caps = ["CAP_MKNOD", "CAP_DAC_OVERRIDE"]
+    bundle.config["process"]["capabilities"] = {k: caps for k in ("bounding", "effective",
+                                                                   "permitted")}
+    bundle.config["root"]["readonly"] = False
+    # /dev/null's own numbers are allowed by default; the same node as a block device is not
+    p = run_sh(rt, bundle, f"mknod /tmp/c c {os.major(st.st_rdev)} {os.minor(st.st_rdev)} && "
+                            "echo ok > /tmp/c && echo char-ok; mknod /tmp/b b 7 0 2>&1; "
+                            "head -c1 /tmp/b 2>&1; rm -f /tmp/b /tmp/c")
+    out = p.stdout.decode()
+    assert "char-ok" in out and "Operation not permitted" in out

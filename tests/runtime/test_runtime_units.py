@@ -54,6 +54,7 @@ def write_config(tmp_path, cfg: dict) -> str:
     (lambda c: c.__setitem__("hooks", {"prestart": [{"path": "rel"}]}), "hooks.prestart[0].path"),
     (lambda c: c["linux"].__setitem__("cgroupsPath", "../x"), "linux.cgroupsPath"),
     (lambda c: c["linux"].__setitem__("rootfsPropagation", "weird"), "linux.rootfsPropagation"),
+    (lambda c: c["linux"]["namespaces"].remove({"type": "uts"}), "hostname"),
 ])
 def test_config_errors_name_the_field(tmp_path, mutate, field):
     cfg = default_spec()

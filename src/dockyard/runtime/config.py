@@ -116,7 +116,7 @@ def load(bundle: str) -> dict:
     if not isinstance(linux, dict):
         raise _bad("linux", "must be an object")
     cfg["linux"] = linux
-    _check_linux(linux)
+    _check_linux(linux, bool(cfg.get("hostname") or cfg.get("domainname")))
     return cfg
 
 
@@ -179,7 +179,7 @@ def check_process(proc: dict, field: str) -> None:
         raise _bad(f"{field}.oomScoreAdj", "must be an integer in [-1000, 1000]")
 
 
-def _check_linux(linux: dict) -> None:
+def _check_linux(linux: dict, names_host: bool = False) -> None:
     nss = linux.get("namespaces") or []
     if not isinstance(nss, list):
         raise _bad("linux.namespaces", "must be a list")
@@ -200,6 +200,8 @@ def _check_linux(linux: dict) -> None:
                 raise _bad(f"linux.namespaces[{i}].path", "must be an absolute path")
             if not os.path.exists(path):
                 raise _bad(f"linux.namespaces[{i}].path", f"{path} does not exist")
+    if names_host and "uts" not in seen:
+        raise _bad("hostname", "unable to set hostname without a private UTS namespace")
     newuser = any(ns["type"] == "user" and not ns.get("path") for ns in nss)
     for key in ("uidMappings", "gidMappings"):
         maps = linux.get(key) or []

@@ -271,22 +271,21 @@ def _setup(ctx: InitContext, new_user: bool, new_net: bool) -> None:
         os.makedirs(cwd, 0o755, exist_ok=True)
     if cfg.get("root", {}).get("readonly"):
         rfs.remount_readonly("/")
-    if linux.get("maskedPaths"):
-        rfs.mask_paths(linux["maskedPaths"])
-    if linux.get("readonlyPaths"):
-        rfs.readonly_paths(linux["readonlyPaths"])
     if cfg.get("hostname"):
-        if "uts" not in types:
-            raise ValueError("config.json: hostname: setting the hostname needs a new uts namespace")
         s.sethostname(cfg["hostname"])
     if cfg.get("domainname"):
         s.setdomainname(cfg["domainname"])
+    # sysctls before the read-only /proc/sys remount below (runc's order)
     for key, val in (linux.get("sysctl") or {}).items():
         try:
             with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
                 f.write(val)
         except OSError as e:
             raise OSError(e.errno, f"linux.sysctl.{key}: {e.strerror}") from None
+    if linux.get("maskedPaths"):
+        rfs.mask_paths(linux["maskedPaths"])
+    if linux.get("readonlyPaths"):
+        rfs.readonly_paths(linux["readonlyPaths"])
     env = process.env_dict(proc.get("env"))
     ctx.exe = process.lookpath(proc["args"][0], env)
     sync.send(ctx.c2p, "R")

@@ -391,3 +391,20 @@ def test_devices_cgroup_denies_unlisted_devices(rt, bundle):
                             "head -c1 /tmp/b 2>&1; rm -f /tmp/b /tmp/c")
     out = p.stdout.decode()
     assert "char-ok" in out and "Operation not permitted" in out
+
+
+def test_blkio_throttle(rt, bundle):
+    dev = os.stat("/").st_dev
+    rule = {"major": os.major(dev), "minor": os.minor(dev), "rate": 1048576}
+    bundle.config["linux"]["resources"]["blockIO"] = {"throttleReadBpsDevice": [rule]}
+    bundle.write(args=["/bin/sleep", "30"])
+    rt("run", "-d", "-b", str(bundle.path), "blk", check=True)
+    from dockyard.linux import cgroups
+    from dockyard.runtime import state
+
+    cg = cgroups.Cgroup.from_dict(state.load(str(rt.root), "blk")["cgroup"])
+    if cg.version == 1:
+        got = open(cg.dir_for("blkio") + "/blkio.throttle.read_bps_device").read().split()
+        assert got == [f"{rule['major']}:{rule['minor']}", "1048576"]
+    rt("delete", "-f", "blk", check=True)
+    assert cgroup_dirs_for("blk") == []

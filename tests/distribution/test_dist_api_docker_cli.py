@@ -141,6 +141,10 @@ def test_docker_cli_login_push_pull(tmp_path: Path, engine: tuple[str, ImageServ
     assert json.loads(r.stdout) == [f"{host}/team/app@{pushed}"], r
     assert store.resolve(f"{host}/team/app:1") == image_id
 
+    # by digest: the CLI sends the digest as the tag
+    r = _docker(sock, dcfg, "pull", f"{host}/team/app@{pushed}")
+    assert r.returncode == 0 and f"Status: Image is up to date for {host}/team/app@{pushed}" in r.stdout, r
+
     r = _docker(sock, dcfg, "pull", f"{host}/team/app:nope")
     assert r.returncode != 0 and "manifest unknown" in r.stderr, r
     assert r.stderr.startswith("Error response from daemon: manifest for "), r  # not raw JSON

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +37,7 @@ from dockyard.distribution.service import distribution_for
 from dockyard.oci import reference
 
 log = logging.getLogger("dockyard.api.distribution")
+_DIGEST_AS_TAG = re.compile(r"[:@](sha256:[0-9a-f]{64})$")
 
 
 class _JSONLines:
@@ -56,7 +58,10 @@ class _JSONLines:
         if error is not None:
             if self.resp is None:
                 return error_reply(error)
-            await self(pg.error(str(error)))
+            try:
+                await self(pg.error(str(error)))
+            except (ConnectionError, OSError):
+                return self.resp  # the client has gone: nobody to tell
         if self.resp is None:
             return reply({})
         await self.resp.write_eof()
@@ -97,6 +102,8 @@ async def pull(request: web.Request, ref: str) -> web.StreamResponse:
     s = services(request)
     creds, _ = from_registry_auth_header(request.headers.get("X-Registry-Auth"))
     platform = request.query.get("platform") or None
+    # The CLI sends a digest as the tag (fromImage=busybox&tag=sha256:...): name@digest.
+    ref = _DIGEST_AS_TAG.sub(r"@\1", ref)
     try:
         parsed = reference.parse_normalized(ref)  # a malformed ref is a 400 before any output
     except errors.DockyardError as e:

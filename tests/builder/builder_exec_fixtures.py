@@ -76,8 +76,8 @@ class Env:
         return self.images.config_of(image_id)
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory, busybox_rootfs: Path) -> Iterator[Env]:
+def make_env(tmp_path_factory: pytest.TempPathFactory, busybox_rootfs: Path) -> Iterator[Env]:
+    """Body of a module-scoped ``env`` fixture (each test module declares its own)."""
     root = tmp_path_factory.mktemp("exec")
     images = ImageService(root / "image")
     buf = io.BytesIO()

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from builder_exec_fixtures import Env, no_leftovers, tar_of
-from builder_exec_fixtures import env as env_fixture  # noqa: F401 - registers the "env" fixture
+from builder_exec_fixtures import Env, make_env, no_leftovers, tar_of
 
 pytestmark = pytest.mark.root
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory, busybox_rootfs: Path) -> Iterator[Env]:
+    yield from make_env(tmp_path_factory, busybox_rootfs)
 
 MULTI = """\
 ARG BASE=busybox

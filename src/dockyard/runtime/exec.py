@@ -1,9 +1,10 @@
 """``exec``: start another process inside a running container.
 
 Contract: ``exec_process(root, cid, proc, ...)`` returns the new process's host pid once it
-has exec'd (or raises, leaving nothing behind). Like ``create``, the process is a grandchild
-of the caller (the intermediate process joins the container's cgroup and namespaces, forks
-it into the container's pid namespace and exits): the caller reaps it as a child subreaper.
+has exec'd (or raises, leaving nothing behind). The process is forked by the caller straight
+into the container's pid namespace (like ``init.fork_direct``: single-threaded callers) and
+joins the cgroup and the other namespaces itself; the caller (or, once it exits, its child
+subreaper) reaps it.
 Its stdio are the caller's fds 0-2, or a pty whose master is sent over ``console_socket``.
 ``proc`` is an OCI process object (checked like config.json's); the container's seccomp
 profile applies to it. Errors: ``NotFound``; ``Conflict("cannot exec in a stopped
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 
 from dockyard.errors import Conflict, Internal, InvalidArgument
+from dockyard.linux import syscalls as s
 from dockyard.runtime import config, state, sync
 from dockyard.runtime.create import _error_from_child, kill_and_reap, write_pid_file
 
@@ -47,7 +49,7 @@ def exec_process(root: str, cid: str, proc: dict, *, console_socket: str | None 
     preload(proc)
     init = rec["pid"]
     fds: list[int] = []
-    pid_i = pid_e = 0
+    pid_e = 0
     try:
         # Open every namespace before joining any: after setns(mnt) /proc is not ours.
         ns_fds: list[tuple[int, int]] = []
@@ -79,35 +81,37 @@ def exec_process(root: str, cid: str, proc: dict, *, console_socket: str | None 
             from dockyard.linux import cgroups
 
             cg = cgroups.Cgroup.from_dict(rec["cgroup"])
-        pid_i = os.fork()
-        if pid_i == 0:
-            os.close(c2p_r)
-            _intermediate(c2p_w, cg, ns_fds, proc, console_fd, seccomp_filter, preserve_fds)
+        # Fork straight into the container's pid namespace (point our children at it, fork,
+        # point them back): no intermediate process; the child joins the rest itself.
+        pid_fd = next((fd for fd, flag in ns_fds if flag == _FLAGS["pid"]), None)
+        own = -1
+        if pid_fd is not None:
+            own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+            fds.append(own)
+            s.setns(pid_fd, _FLAGS["pid"])
+        try:
+            pid_e = os.fork()
+            if pid_e == 0:
+                os.close(c2p_r)
+                _exec_child(c2p_w, cg, [n for n in ns_fds if n[1] != _FLAGS["pid"]], proc,
+                            console_fd, seccomp_filter, preserve_fds)
+        finally:
+            if own >= 0:
+                s.setns(own, _FLAGS["pid"])
         os.close(c2p_w)
         fds.remove(c2p_w)
         while True:
             msg = sync.recv(c2p_r)
             if msg is None:
-                break  # the process exec'd (close-on-exec) or died
-            tag, payload = msg
-            if tag == "P":
-                pid_e = int(payload)
-                os.waitpid(pid_i, 0)
-                pid_i = 0
-            elif tag == "E":
-                raise _error_from_child(payload)
+                break  # the process exec'd (close-on-exec)
+            if msg[0] == "E":
+                raise _error_from_child(msg[1])
         if not pid_e:
             raise Internal("unable to start container process: exec process exited unexpectedly")
         if pid_file:
             write_pid_file(pid_file, pid_e)
         return pid_e
     except BaseException:
-        if pid_i:
-            try:
-                os.kill(pid_i, 9)
-                os.waitpid(pid_i, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
         if pid_e:
             kill_and_reap(pid_e)
         raise
@@ -119,33 +123,20 @@ def exec_process(root: str, cid: str, proc: dict, *, console_socket: str | None 
                 pass
 
 
-def _intermediate(c2p: int, cg: object, ns_fds: list[tuple[int, int]], proc: dict,
-                  console_fd: int | None, seccomp_filter: object, preserve_fds: int) -> None:
-    from dockyard.linux import syscalls as s
-    from dockyard.runtime.init import _fail
+def _exec_child(c2p: int, cg: object, ns_fds: list[tuple[int, int]], proc: dict,
+                console_fd: int | None, seccomp_filter: object, preserve_fds: int) -> None:
+    """The exec'd process before exec: cgroup (single-threaded, so the cheap ``tasks`` move),
+    namespaces (user first, mount last), console, then the process settings. Never returns."""
+    from dockyard.runtime import process
+    from dockyard.runtime.init import InitContext, _fail, _setup_console
 
     try:
         if cg is not None:
             from dockyard.linux import cgroups
 
-            cgroups.join_self(cg)  # type: ignore[arg-type]  # single-threaded: cheap
+            cgroups.join_self(cg)  # type: ignore[arg-type]
         for fd, flag in ns_fds:
             s.setns(fd, flag)
-        pid = os.fork()
-        if pid == 0:
-            _exec_child(c2p, proc, console_fd, seccomp_filter, preserve_fds)
-        sync.send(c2p, "P", str(pid))
-        os._exit(0)
-    except BaseException as e:  # noqa: BLE001
-        _fail(c2p, e)
-
-
-def _exec_child(c2p: int, proc: dict, console_fd: int | None, seccomp_filter: object,
-                preserve_fds: int) -> None:
-    from dockyard.runtime import process
-    from dockyard.runtime.init import InitContext, _fail, _setup_console
-
-    try:
         if proc.get("terminal"):
             os.setsid()
             _setup_console(InitContext(console_fd=console_fd))

@@ -9,18 +9,18 @@ from dockyard.network.portspec import PortBinding, from_port_bindings, parse_por
 
 
 @pytest.mark.parametrize("spec, want", [
-    ("80", [PortBinding(80, "tcp", "", 0, 0)]),
+    ("80", [PortBinding(80, "tcp", "")]),
     ("8080:80", [PortBinding(80, "tcp", "", 8080, 8080)]),
     ("8080:80/udp", [PortBinding(80, "udp", "", 8080, 8080)]),
-    ("80/UDP", [PortBinding(80, "udp", "", 0, 0)]),
-    ("80/", [PortBinding(80, "tcp", "", 0, 0)]),
+    ("80/UDP", [PortBinding(80, "udp", "")]),
+    ("80/", [PortBinding(80, "tcp", "")]),
     ("127.0.0.1:8080:80", [PortBinding(80, "tcp", "127.0.0.1", 8080, 8080)]),
-    ("127.0.0.1::80", [PortBinding(80, "tcp", "127.0.0.1", 0, 0)]),
+    ("127.0.0.1::80", [PortBinding(80, "tcp", "127.0.0.1")]),
     ("[::1]:8080:80", [PortBinding(80, "tcp", "::1", 8080, 8080)]),
     ("8000-8001:80-81", [PortBinding(80, "tcp", "", 8000, 8000), PortBinding(81, "tcp", "", 8001, 8001)]),
     ("8000-8010:80", [PortBinding(80, "tcp", "", 8000, 8010)]),
-    ("80-81", [PortBinding(80, "tcp", "", 0, 0), PortBinding(81, "tcp", "", 0, 0)]),
-    ("9/sctp", [PortBinding(9, "sctp", "", 0, 0)]),
+    ("80-81", [PortBinding(80, "tcp", ""), PortBinding(81, "tcp", "")]),
+    ("9/sctp", [PortBinding(9, "sctp", "")]),
 ])
 def test_valid(spec: str, want: list[PortBinding]) -> None:
     assert parse_port_spec(spec) == want
@@ -48,8 +48,8 @@ def test_invalid_messages(spec: str, message: str) -> None:
 def test_engine_api_forms() -> None:
     got = from_port_bindings({"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}],
                               "53/udp": [{"HostIp": "", "HostPort": ""}], "22/tcp": None})
-    assert got == [PortBinding(80, "tcp", "127.0.0.1", 8080, 8080), PortBinding(53, "udp", "", 0, 0),
-                   PortBinding(22, "tcp", "", 0, 0)]
+    assert got == [PortBinding(80, "tcp", "127.0.0.1", 8080, 8080), PortBinding(53, "udp", ""),
+                   PortBinding(22, "tcp", "")]
     assert publish_all(["80/tcp", "81"]) == [PortBinding(80), PortBinding(81)]
     with pytest.raises(InvalidArgument, match="invalid hostPort: nope"):
         from_port_bindings({"80/tcp": [{"HostPort": "nope"}]})

@@ -123,10 +123,11 @@ class PortReserver:
         ip = binding.host_ip or "0.0.0.0"
         if ":" in ip:
             raise NotImplementedYet(f"publishing on IPv6 address {ip} is not supported yet")
-        if binding.host_port_start == 0:
+        start, end = binding.host_port_start, binding.host_port_end
+        if not start and not end:
             candidates: list[int] = [0]  # the kernel picks from ip_local_port_range
         else:
-            candidates = list(range(binding.host_port_start, binding.host_port_end + 1))
+            candidates = list(range(max(start or 0, 1), (end or 0) + 1))
         for port in candidates:
             if port and self._taken_by_us(binding.proto, ip, port):
                 continue

@@ -27,15 +27,16 @@ PROTOS = ("tcp", "udp", "sctp")
 class PortBinding:
     """One container port published on the host.
 
-    ``host_port_start == host_port_end == 0`` asks for a random port; a range asks for any free
-    port within it; ``host_ip`` "" means all addresses (0.0.0.0).
+    No host port (None, or 0 as docker also accepts) asks for a random port; a range asks for
+    any free port within it; ``host_ip`` "" means all addresses (0.0.0.0). The host port is
+    kept as given (None vs 0) so that it converts back to docker's text exactly.
     """
 
     container_port: int
     proto: str = "tcp"
     host_ip: str = ""
-    host_port_start: int = 0
-    host_port_end: int = 0
+    host_port_start: int | None = None
+    host_port_end: int | None = None
 
     @property
     def key(self) -> str:
@@ -43,7 +44,7 @@ class PortBinding:
         return f"{self.container_port}/{self.proto}"
 
     def host_port_text(self) -> str:
-        if self.host_port_start == 0:
+        if self.host_port_start is None:
             return ""
         if self.host_port_start == self.host_port_end:
             return str(self.host_port_start)
@@ -96,32 +97,74 @@ def _split_proto(raw: str) -> tuple[str, str]:
     return parts[1], parts[0]
 
 
+def _go_parse_ip(text: str) -> bool:
+    """Whether Go's net.ParseIP accepts ``text`` (unlike Python's, no IPv6 zone)."""
+    if "%" in text:
+        return False
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _go_split_host(hostport: str) -> str:
+    """The host part as Go's net.SplitHostPort finds it, or ValueError with Go's message
+    (``address <hostport>: <why>``): docker strips an IPv6 address's brackets with it."""
+
+    def err(why: str) -> ValueError:
+        return ValueError(f"address {hostport}: {why}")
+
+    i = hostport.rfind(":")
+    if i < 0:
+        raise err("missing port in address")
+    j = k = 0
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            raise err("missing ']' in address")
+        if end + 1 == len(hostport):
+            raise err("missing port in address")
+        if end + 1 != i:
+            raise err("too many colons in address" if hostport[end + 1] == ":" else "missing port in address")
+        host = hostport[1:end]
+        j, k = 1, end + 1
+    else:
+        host = hostport[:i]
+        if ":" in host:
+            raise err("too many colons in address")
+    if "[" in hostport[j:]:
+        raise err("unexpected '[' in address")
+    if "]" in hostport[k:]:
+        raise err("unexpected ']' in address")
+    return host
+
+
 def parse_port_spec(raw: str) -> list[PortBinding]:
     """Parse one ``-p`` value into bindings (one per container port of a range)."""
     ip, host, container = _split_parts(raw)
     proto, container = _split_proto(container)
     if ip.startswith("["):
-        if not ip.endswith("]"):
-            raise InvalidArgument(f"invalid IP address {ip}: missing ']' in address")
-        ip = ip[1:-1]
-    if ip:
         try:
-            ipaddress.ip_address(ip)
-        except ValueError:
-            raise InvalidArgument(f"invalid IP address: {ip}") from None
+            ip = _go_split_host(ip + ":")
+        except ValueError as e:
+            raise InvalidArgument(f"invalid IP address {ip}: {e}") from None
+    if ip and not _go_parse_ip(ip):
+        raise InvalidArgument(f"invalid IP address: {ip}")
     if container == "":
         raise InvalidArgument(f"no port specified: {raw}<empty>")
     try:
         start, end = _parse_range(container)
     except ValueError:
         raise InvalidArgument(f"invalid containerPort: {container}") from None
-    hstart = hend = 0
+    hstart: int | None = None
+    hend: int | None = None
     if host:
         try:
             hstart, hend = _parse_range(host)
         except ValueError:
             raise InvalidArgument(f"invalid hostPort: {host}") from None
-        if (end - start) != (hend - hstart) and end != start:
+        if (end - start) != (hend - hstart) and end != start:  # type: ignore[operator]
             raise InvalidArgument(
                 f"invalid ranges specified for container and host Ports: {container} and {host}"
             )
@@ -130,8 +173,10 @@ def parse_port_spec(raw: str) -> list[PortBinding]:
     proto = proto.lower()
     out: list[PortBinding] = []
     for i in range(end - start + 1):
-        if not host:
-            hs = he = 0
+        hs: int | None
+        he: int | None
+        if hstart is None:
+            hs = he = None
         elif start == end:
             hs, he = hstart, hend  # one container port, maybe a host range to choose from
         else:
@@ -155,18 +200,16 @@ def from_port_bindings(bindings: Mapping[str, Iterable[Mapping[str, Any]] | None
             raise InvalidArgument(f"invalid proto: {proto}")
         for item in items or [{}]:
             host = str(item.get("HostPort") or "")
-            hs = he = 0
+            hs: int | None = None
+            he: int | None = None
             if host:
                 try:
                     hs, he = _parse_range(host)
                 except ValueError:
                     raise InvalidArgument(f"invalid hostPort: {host}") from None
             ip = str(item.get("HostIp") or "")
-            if ip:
-                try:
-                    ipaddress.ip_address(ip.strip("[]"))
-                except ValueError:
-                    raise InvalidArgument(f"invalid IP address: {ip}") from None
+            if ip and not _go_parse_ip(ip.strip("[]")):
+                raise InvalidArgument(f"invalid IP address: {ip}")
             out.append(PortBinding(cport, proto.lower(), ip.strip("[]"), hs, he))
     return out
 

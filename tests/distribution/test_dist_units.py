@@ -120,3 +120,19 @@ def test_registry_error_text() -> None:
     body = json.dumps({"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]})
     assert registry_message(404, body.encode()) == "manifest unknown: manifest unknown"
     assert registry_message(502, b"<html>bad gateway</html>") == "unexpected status 502: <html>bad gateway</html>"
+
+
+def test_registry_auth_for_cli(tmp_path: Path) -> None:
+    from dockyard.distribution.auth import encode_registry_auth, registry_auth_for
+
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps({"auths": {
+        "127.0.0.1:5000": {"auth": base64.b64encode(b"alice:wonder").decode()},
+        "https://index.docker.io/v1/": {"auth": base64.b64encode(b"hub:pw").decode()},
+    }}))
+    creds, addr = from_registry_auth_header(registry_auth_for("127.0.0.1:5000/team/app:1", p))
+    assert creds == Credentials("alice", "wonder") and addr == "127.0.0.1:5000"
+    creds, addr = from_registry_auth_header(registry_auth_for("busybox", p))
+    assert creds == Credentials("hub", "pw") and addr == "https://index.docker.io/v1/"
+    assert registry_auth_for("other.example:5000/x", p) == "e30="
+    assert from_registry_auth_header(encode_registry_auth(Credentials(identity_token="t")))[0].identity_token == "t"

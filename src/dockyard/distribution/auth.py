@@ -178,3 +178,31 @@ class TokenCache:
 
     def drop(self, key: tuple[str, str, str, str]) -> None:
         self._tokens.pop(key, None)
+
+
+def encode_registry_auth(creds: Credentials, server_address: str = "") -> str:
+    """The ``X-Registry-Auth`` value for ``creds`` (base64url JSON, as the docker CLI sends)."""
+    doc: dict[str, str] = {}
+    if creds.username:
+        doc["username"] = creds.username
+        doc["password"] = creds.password
+    if creds.identity_token:
+        doc["identitytoken"] = creds.identity_token
+    if creds.registry_token:
+        doc["registrytoken"] = creds.registry_token
+    if server_address:
+        doc["serveraddress"] = server_address
+    return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode()
+
+
+def registry_auth_for(image_ref: str, config_path: Path | None = None) -> str:
+    """``X-Registry-Auth`` for pushing/pulling ``image_ref``, from ~/.docker/config.json.
+
+    For our CLI: the credentials stored for the reference's registry, or ``e30=`` (anonymous)."""
+    from dockyard.oci import reference
+
+    host = reference.parse(image_ref).domain
+    creds = load_docker_config(config_path).get(normalize_server_address(host))
+    if creds is None:
+        return "e30="
+    return encode_registry_auth(creds, DOCKER_HUB_AUTH_KEY if host == "docker.io" else host)

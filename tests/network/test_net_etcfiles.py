@@ -31,7 +31,8 @@ def test_hosts_file() -> None:
 
 @pytest.mark.parametrize("entry, match", [
     ("nohost", "bad format for add-host"),
-    ("x:", "bad format"),
+    ("x:", 'invalid IP address in add-host: ""'),
+    (":1.2.3.4", "bad format"),
     ("x:1.2.3", "invalid IP address in add-host"),
     ("x:host-gateway", "host-gateway"),
 ])
@@ -58,6 +59,6 @@ def test_resolv_conf_default_bridge() -> None:
     assert [ln for ln in rc.text.splitlines() if ln.startswith("nameserver")] == ["nameserver 10.255.255.53"]
     only_loop = etcfiles.resolv_conf("nameserver 127.0.0.53\n", embedded_dns=False)
     assert "nameserver 8.8.8.8" in only_loop.text and rc.upstreams == ()
-    with pytest.raises(InvalidArgument, match="not an ip address"):
+    with pytest.raises(InvalidArgument, match="IP address is not correctly formatted: dns.example"):
         etcfiles.resolv_conf(HOST, embedded_dns=False, dns=["dns.example"])
     assert etcfiles.hostname_file("web") == "web\n"

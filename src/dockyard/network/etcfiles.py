@@ -38,8 +38,8 @@ FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")
 def parse_extra_host(value: str, host_gateway: str | None = None) -> tuple[str, str]:
     """``name:ip`` / ``name=ip`` (ip may be ``[v6]`` or ``host-gateway``) -> (name, ip)."""
     sep = "=" if "=" in value else ":"
-    name, _, ip = value.partition(sep)
-    if not name or not ip:
+    name, found, ip = value.partition(sep)
+    if not name or not found:  # the docker CLI's messages (opts.ValidateExtraHost)
         raise InvalidArgument(f'bad format for add-host: "{value}"')
     if ip == HOST_GATEWAY:
         if host_gateway is None:
@@ -119,7 +119,7 @@ def resolv_conf(
         try:
             ipaddress.ip_address(ip)
         except ValueError:
-            raise InvalidArgument(f"{ip} is not an ip address (--dns)") from None
+            raise InvalidArgument(f"IP address is not correctly formatted: {ip}") from None
     host_servers, search, options = _parse(host_text)
     dns, dns_search, dns_options = list(dns), list(dns_search), list(dns_options)
     if dns_search:

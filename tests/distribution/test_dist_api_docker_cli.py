@@ -52,7 +52,8 @@ def _collect(routes: Callable[..., None]) -> list[tuple[str, str, Any]]:
 
 
 @pytest.fixture
-def engine(tmp_path: Path, store_factory: Callable[[str], ImageService]) -> Iterator[tuple[str, ImageService]]:
+def engine(tmp_path: Path, store_factory: Callable[[str], ImageService],
+           ) -> Iterator[tuple[str, ImageService, asyncio.AbstractEventLoop]]:
     if not os.path.exists(DOCKER):
         pytest.skip("the docker CLI is not installed")
     from dockyard.api import distribution
@@ -85,7 +86,7 @@ def engine(tmp_path: Path, store_factory: Callable[[str], ImageService]) -> Iter
     t.start()
     assert ready.wait(30)
     try:
-        yield sock, store
+        yield sock, store, loop
     finally:
         loop.call_soon_threadsafe(loop.stop)
         t.join(30)
@@ -98,9 +99,9 @@ def _docker(sock: str, cfg: Path, *args: str, stdin: str | None = None) -> subpr
                           timeout=120)
 
 
-def test_docker_cli_login_push_pull(tmp_path: Path, engine: tuple[str, ImageService],
+def test_docker_cli_login_push_pull(tmp_path: Path, engine: tuple[str, ImageService, Any],
                                     registry: Callable[..., str], busybox_image: Callable[..., str]) -> None:
-    sock, store = engine
+    sock, store, _ = engine
     ht = tmp_path / "htpasswd"
     ht.write_text(f"alice:{hash_password('wonder', rounds=4)}\n")
     rcfg = tmp_path / "registry.json"
@@ -165,3 +166,35 @@ def test_docker_cli_login_push_pull(tmp_path: Path, engine: tuple[str, ImageServ
     assert status == 200, body
     assert body["Descriptor"]["digest"] == pushed
     assert body["Platforms"][0]["os"] == "linux"
+
+
+def test_docker_cli_pull_from_lying_registry(tmp_path: Path, engine: tuple[str, ImageService, Any],
+                                             store_factory: Callable[[str], ImageService],
+                                             busybox_image: Callable[..., str]) -> None:
+    """A failure after progress began: an errorDetail line, the CLI exits 1, no image."""
+    from test_dist_lying_registry import Liar, _image
+
+    sock, store, loop = engine
+    src = store_factory("src")
+    liar = Liar(*_image(src, busybox_image(src)), mode="wrong")
+    app = web.Application()
+    app.router.add_get("/v2/", liar.v2)
+    app.router.add_get("/v2/{name:.+}/manifests/{ref}", liar.get_manifest)
+    app.router.add_get("/v2/{name:.+}/blobs/{digest}", liar.get_blob)
+    runner = web.AppRunner(app, access_log=None)
+
+    async def start() -> int:
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        return site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    port = asyncio.run_coroutine_threadsafe(start(), loop).result(30)
+    try:
+        r = _docker(sock, tmp_path, "pull", f"127.0.0.1:{port}/lie/app:1")
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
+    assert r.returncode == 1, r
+    assert "1: Pulling from lie/app" in r.stdout, r
+    assert "filesystem layer verification failed for digest " + liar.layer in r.stderr, r
+    assert store.list() == []

@@ -33,6 +33,12 @@ def socket_fds() -> set[str]:
     return out
 
 
+def nsfs_mounts() -> list[str]:
+    """Mount points of namespace files (named namespaces)."""
+    with open("/proc/self/mountinfo") as f:
+        return sorted(ln.split()[4] for ln in f if " - nsfs " in ln)
+
+
 def ours_in_current_netns() -> list[str]:
     """Names of links, nft tables and iptables rules of ours in the thread's namespace."""
     from pyroute2 import IPRoute
@@ -51,6 +57,7 @@ def netns_host() -> Iterator[str]:
     from dockyard.network import netns
 
     host_before = ours_in_current_netns()
+    nsfs_before = nsfs_mounts()
     saved = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     sockets_before = socket_fds()
     netns.unshare_net()
@@ -71,6 +78,7 @@ def netns_host() -> Iterator[str]:
     assert left == [], f"left behind in the test namespace: {left}"
     assert socket_fds() - sockets_before == set(), "sockets left open"
     assert ours_in_current_netns() == host_before, "the real host's namespace was touched"
+    assert nsfs_mounts() == nsfs_before, "a named network namespace was left mounted"
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ import os
 from dockyard.errors import Internal, InvalidArgument
 from dockyard.runtime import config, state, sync
 from dockyard.runtime.init import InitContext, fork_direct, intermediate, preload
+from dockyard.runtime.reap import kill_and_reap
 
 # Class names the children report failures with (type name before the colon in ``E``).
 _ERR_PREFIX = "unable to start container process: "
@@ -59,51 +60,6 @@ def write_idmaps(pid: int, linux: dict) -> None:
         except OSError as e:
             raise InvalidArgument(f"config.json: linux.{key}: writing /proc/{pid}/{name}: "
                                   f"{e.strerror}") from None
-
-
-def kill_and_reap(pid: int) -> None:
-    """SIGKILL ``pid`` and wait until it is dead (zombie or gone), child or not."""
-    try:
-        os.kill(pid, 9)
-    except ProcessLookupError:
-        return
-    wait_exit(pid)
-
-
-def wait_exit(pid: int, timeout_ms: int = 10000) -> None:
-    try:
-        pfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return
-    try:
-        import select
-
-        p = select.poll()
-        p.register(pfd, select.POLLIN)
-        p.poll(timeout_ms)
-    finally:
-        os.close(pfd)
-    try:  # reap it if it is ours (e.g. we are the subreaper)
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-
-def write_pid_file(path: str, pid: int) -> None:
-    path = os.path.abspath(path)
-    tmp = f"{os.path.dirname(path)}/.{os.path.basename(path)}.{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(str(pid))
-    os.replace(tmp, path)
-
-
-def remove_dir(d: str) -> None:
-    try:
-        for name in os.listdir(d):
-            os.unlink(f"{d}/{name}")
-        os.rmdir(d)
-    except FileNotFoundError:
-        pass
 
 
 def create(root: str, cid: str, bundle: str, *, console_socket: str | None = None,
@@ -232,7 +188,7 @@ def create_record(root: str, cid: str, bundle: str, *, console_socket: str | Non
             rec["seccomp"] = linux["seccomp"]
         state.save(root, cid, rec)
         if pid_file:
-            write_pid_file(pid_file, init_pid)
+            state.write_pid_file(pid_file, init_pid)
         return rec
     except BaseException:
         if pid_i:
@@ -252,7 +208,7 @@ def create_record(root: str, cid: str, bundle: str, *, console_socket: str | Non
                 cgroups.destroy(cg)
             except OSError:
                 pass
-        remove_dir(d)
+        state.remove_dir(d)
         raise
     finally:
         for fd in fds:

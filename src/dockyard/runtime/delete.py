@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 
 from dockyard.errors import Conflict
-from dockyard.runtime import hooks, state
-from dockyard.runtime.create import kill_and_reap, remove_dir
+from dockyard.runtime import state
+from dockyard.runtime.reap import kill_and_reap
 
 
 def delete(root: str, cid: str, force: bool = False) -> None:
@@ -51,8 +51,10 @@ def destroy(root: str, rec: dict) -> None:
         for p in cgroups.procs(cg):  # stragglers outside the pid namespace (joined by path)
             kill_and_reap(p)
         cgroups.destroy(cg)
-    remove_dir(state.container_dir(root, rec["id"]))
+    state.remove_dir(state.container_dir(root, rec["id"]))
     rec_hooks = rec.get("hooks") or {}
     if rec_hooks.get("poststop"):
+        from dockyard.runtime import hooks
+
         hooks.run(rec_hooks["poststop"], state.public(root, rec, "stopped"), "poststop",
                   warn_only=True)

@@ -19,7 +19,8 @@ import os
 from dockyard.errors import Conflict, Internal, InvalidArgument
 from dockyard.linux import syscalls as s
 from dockyard.runtime import config, state, sync
-from dockyard.runtime.create import _error_from_child, kill_and_reap, write_pid_file
+from dockyard.runtime.create import _error_from_child
+from dockyard.runtime.reap import kill_and_reap
 
 # Join order (runc's nsexec): user first, mount last but one (after it /proc is the container's).
 _ORDER = ("user", "ipc", "uts", "net", "pid", "cgroup", "time", "mnt")
@@ -109,7 +110,7 @@ def exec_process(root: str, cid: str, proc: dict, *, console_socket: str | None 
         if not pid_e:
             raise Internal("unable to start container process: exec process exited unexpectedly")
         if pid_file:
-            write_pid_file(pid_file, pid_e)
+            state.write_pid_file(pid_file, pid_e)
         return pid_e
     except BaseException:
         if pid_e:

@@ -76,9 +76,6 @@ def preload(proc: dict, cfg: dict | None = None) -> None:
             import subprocess  # noqa: F401
 
             from dockyard.runtime import hooks  # noqa: F401
-        if any(ns.get("type") == "network" and not ns.get("path")
-               for ns in cfg["linux"].get("namespaces") or []):
-            from dockyard.linux import netlo  # noqa: F401
 
 
 def describe(err: BaseException) -> str:
@@ -228,9 +225,7 @@ def _setup(ctx: InitContext, new_user: bool, new_net: bool) -> None:
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
     if new_net:
-        from dockyard.linux import netlo
-
-        netlo.loopback_up()
+        s.interface_up("lo")  # a new network namespace starts with lo down
     rootfs = ctx.rootfs
     mounts = cfg.get("mounts") or []
     hooks = cfg.get("hooks") or {}

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 
 from dockyard.runtime import create as create_mod
-from dockyard.runtime import hooks, state
 
 _FORWARD = (1, 2, 3, 10, 12, 15, 28)
 
@@ -46,6 +45,8 @@ def run(root: str, cid: str, bundle: str, *, detach: bool = False,
             listener.close()
     pid = rec["pid"]
     if (rec.get("hooks") or {}).get("poststart"):
+        from dockyard.runtime import hooks, state
+
         hooks.run(rec["hooks"]["poststart"], state.public(root, rec, "running"), "poststart",
                   warn_only=True)
     if detach:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from dockyard.errors import Conflict
-from dockyard.runtime import hooks, state
+from dockyard.runtime import state
 
 
 def start(root: str, cid: str) -> None:
@@ -46,5 +46,7 @@ def start(root: str, cid: str) -> None:
         os.unlink(fifo)
     rec_hooks = rec.get("hooks") or {}
     if rec_hooks.get("poststart"):
+        from dockyard.runtime import hooks
+
         hooks.run(rec_hooks["poststart"], state.public(root, rec, "running"), "poststart",
                   warn_only=True)

@@ -146,3 +146,20 @@ def now_rfc3339() -> str:
     t = time.gmtime(ns // 1_000_000_000)
     frac = f"{ns % 1_000_000_000:09d}".rstrip("0")
     return time.strftime("%Y-%m-%dT%H:%M:%S", t) + (f".{frac}" if frac else "") + "Z"
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    path = os.path.abspath(path)
+    tmp = f"{os.path.dirname(path)}/.{os.path.basename(path)}.{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.replace(tmp, path)
+
+
+def remove_dir(d: str) -> None:
+    try:
+        for name in os.listdir(d):
+            os.unlink(f"{d}/{name}")
+        os.rmdir(d)
+    except FileNotFoundError:
+        pass

@@ -16,10 +16,11 @@ cache) is made from ``services.cfg`` on first use.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -77,6 +78,19 @@ def error_reply(error: BaseException) -> web.Response:
                         content_type="application/json")
 
 
+def _own_errors(handler: Callable[..., Awaitable[web.StreamResponse]]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Answer the vocabulary's errors here, in the form the docker CLI parses (see error_reply)."""
+
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request, *args: Any) -> web.StreamResponse:
+        try:
+            return await handler(request, *args)
+        except errors.DockyardError as e:
+            return error_reply(e)
+
+    return wrapper
+
+
 def _emit_event(request: web.Request, action: str, name: str) -> None:
     bus = getattr(services(request), "events", None)
     if bus is not None:
@@ -97,6 +111,7 @@ async def _stream(request: web.Request, op: Callable[[_JSONLines], Any]) -> web.
     return await out.finish(None)
 
 
+@_own_errors
 async def pull(request: web.Request, ref: str) -> web.StreamResponse:
     """The ``pull`` hook of ``POST /images/create?fromImage=...&tag=...``."""
     s = services(request)
@@ -104,10 +119,7 @@ async def pull(request: web.Request, ref: str) -> web.StreamResponse:
     platform = request.query.get("platform") or None
     # The CLI sends a digest as the tag (fromImage=busybox&tag=sha256:...): name@digest.
     ref = _DIGEST_AS_TAG.sub(r"@\1", ref)
-    try:
-        parsed = reference.parse_normalized(ref)  # a malformed ref is a 400 before any output
-    except errors.DockyardError as e:
-        return error_reply(e)
+    parsed = reference.parse_normalized(ref)  # a malformed ref is a 400 before any output
 
     async def op(out: _JSONLines) -> None:
         await pull_image(distribution_for(s), s.images, str(parsed), creds=creds, platform=platform,
@@ -117,6 +129,7 @@ async def pull(request: web.Request, ref: str) -> web.StreamResponse:
     return await _stream(request, op)
 
 
+@_own_errors
 async def push(request: web.Request) -> web.StreamResponse:
     s = services(request)
     name = request.match_info["name"]
@@ -136,6 +149,7 @@ async def push(request: web.Request) -> web.StreamResponse:
     return await _stream(request, op)
 
 
+@_own_errors
 async def auth(request: web.Request) -> web.StreamResponse:
     body = await body_json(request)
     if not isinstance(body, dict):
@@ -151,6 +165,7 @@ async def auth(request: web.Request) -> web.StreamResponse:
     return reply({"Status": "Login Succeeded", "IdentityToken": token})
 
 
+@_own_errors
 async def distribution_inspect(request: web.Request) -> web.StreamResponse:
     creds, _ = from_registry_auth_header(request.headers.get("X-Registry-Auth"))
     info = await inspect_remote(distribution_for(services(request)), request.match_info["name"],

@@ -275,7 +275,7 @@ class Monitor:
     def records(self) -> list[dict[str, Any]]:
         out = []
         for name in os.listdir(self.state_dir):
-            if not name.endswith(".json"):
+            if not name.endswith(".json") or name.startswith("."):
                 continue
             pid_id = name[:-5]
             p = self.procs.get(pid_id)
@@ -458,6 +458,9 @@ class Monitor:
             if handler is None:
                 raise RequestError("InvalidArgument", f"unknown monitor operation {op!r}")
             keep = await handler(req, reader, writer)
+        except asyncio.CancelledError:
+            writer.close()
+            return
         except RequestError as e:
             writer.write(protocol.encode({"ok": False, "kind": e.kind, "error": str(e)}))
             keep = False

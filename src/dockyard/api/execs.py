@@ -1,0 +1,73 @@
+"""Exec routes: create, start (hijack or detached), resize, inspect."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from aiohttp import web
+
+from dockyard import errors
+from dockyard.api import hijack, streams
+from dockyard.api.common import body_json, qint, reply, services
+
+
+async def create(request: web.Request) -> web.StreamResponse:
+    body = await body_json(request)
+    if not isinstance(body, dict):
+        raise errors.InvalidArgument("exec config cannot be empty")
+    eid = services(request).containers.exec_create(request.match_info["id"], body)
+    return reply({"Id": eid}, status=201)
+
+
+async def start(request: web.Request) -> web.StreamResponse:
+    svc = services(request).containers
+    body = await body_json(request) or {}
+    eid = request.match_info["id"]
+    ex = svc.exec_get(eid)
+    detach = bool(body.get("Detach"))
+    tty = body.get("Tty")
+    conn = await svc.exec_open(eid, detach, tty)
+    if conn is None:
+        return web.Response(status=200)
+    is_tty = bool(ex.config.get("Tty"))
+    stream = hijack.hijack(request, hijack.RAW if is_tty else hijack.MULTIPLEXED, {})
+    try:
+        code = await streams.pump(stream, conn[0], conn[1], tty=is_tty,
+                                  stdin=bool(ex.config.get("AttachStdin")))
+        if code is not None:
+            svc._exec_exited(eid, code)
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        stream.close()
+    return hijack.done()
+
+
+async def resize(request: web.Request) -> web.StreamResponse:
+    await services(request).containers.exec_resize(request.match_info["id"], qint(request, "h", 0) or 0,
+                                                   qint(request, "w", 0) or 0)
+    return web.Response(status=200)
+
+
+async def inspect(request: web.Request) -> web.StreamResponse:
+    svc = services(request).containers
+    ex = svc.exec_get(request.match_info["id"])
+    cfg = ex.config
+    cmd = list(cfg.get("Cmd") or [])
+    return reply({
+        "ID": ex.id, "Running": ex.running, "ExitCode": ex.exit_code,
+        "ProcessConfig": {"tty": bool(cfg.get("Tty")), "entrypoint": cmd[0] if cmd else "",
+                          "arguments": cmd[1:], "privileged": bool(cfg.get("Privileged")),
+                          "user": cfg.get("User", "")},
+        "OpenStdin": bool(cfg.get("AttachStdin")), "OpenStderr": bool(cfg.get("AttachStderr")),
+        "OpenStdout": bool(cfg.get("AttachStdout")), "CanRemove": False,
+        "ContainerID": ex.container_id, "DetachKeys": cfg.get("DetachKeys", ""), "Pid": ex.pid,
+    })
+
+
+def routes(add: Callable[..., None]) -> None:
+    add("POST", "/containers/{id}/exec", create)
+    add("POST", "/exec/{id}/start", start)
+    add("POST", "/exec/{id}/resize", resize)
+    add("GET", "/exec/{id}/json", inspect)

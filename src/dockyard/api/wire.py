@@ -1,0 +1,150 @@
+"""Domain records -> Engine API JSON (PascalCase wire shapes of engine-api-v1.50.yaml)."""
+
+from __future__ import annotations
+
+import calendar
+import time
+from typing import Any
+
+from dockyard.daemon.record import ZERO_TIME, ContainerRecord
+from dockyard.daemon.state import Status
+
+
+def _epoch(ts: str) -> int:
+    if not ts or ts.startswith("0001"):
+        return 0
+    main = ts.split(".")[0].rstrip("Z")
+    try:
+        return calendar.timegm(time.strptime(main[:19], "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return 0
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's units.HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    if h < 24 * 7 * 2:
+        return f"{h // 24} days"
+    if h < 24 * 30 * 2:
+        return f"{h // 24 // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // 24 // 30} months"
+    return f"{h // 24 // 365} years"
+
+
+def status_text(rec: ContainerRecord) -> str:
+    st = rec.state
+    now = time.time()
+    if st.status is Status.RUNNING:
+        return f"Up {human_duration(now - _epoch(st.started_at))}"
+    if st.status is Status.PAUSED:
+        return f"Up {human_duration(now - _epoch(st.started_at))} (Paused)"
+    if st.status is Status.RESTARTING:
+        return f"Restarting ({st.exit_code}) {human_duration(now - _epoch(st.finished_at))} ago"
+    if st.status is Status.EXITED:
+        if not rec.has_been_started and st.finished_at == ZERO_TIME:
+            return "Created"
+        return f"Exited ({st.exit_code}) {human_duration(now - _epoch(st.finished_at))} ago"
+    if st.status is Status.REMOVING:
+        return "Removal In Progress"
+    if st.status is Status.DEAD:
+        return "Dead"
+    return "Created"
+
+
+def _network_settings(rec: ContainerRecord) -> dict[str, Any]:
+    mode = rec.host_config.get("NetworkMode") or "default"
+    name = "bridge" if mode == "default" else mode
+    return {"Networks": {name: {
+        "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "NetworkID": "",
+        "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None}}}
+
+
+def container_summary(rec: ContainerRecord, size: bool = False) -> dict[str, Any]:
+    cmd = " ".join([rec.path, *rec.args]).strip()
+    out: dict[str, Any] = {
+        "Id": rec.id, "Names": ["/" + rec.name], "Image": rec.image, "ImageID": rec.image_id,
+        "Command": cmd, "Created": _epoch(rec.created), "Ports": [],
+        "Labels": rec.config.get("Labels") or {}, "State": rec.status.value, "Status": status_text(rec),
+        "HostConfig": {"NetworkMode": rec.host_config.get("NetworkMode") or "default"},
+        "NetworkSettings": _network_settings(rec), "Mounts": [],
+    }
+    if size:
+        out["SizeRw"] = 0
+        out["SizeRootFs"] = 0
+    return out
+
+
+def container_inspect(rec: ContainerRecord, log_path: str, data_dir: str) -> dict[str, Any]:
+    st = rec.state
+    health = st.health
+    state: dict[str, Any] = {
+        "Status": st.status.value, "Running": st.status in (Status.RUNNING, Status.PAUSED),
+        "Paused": st.status is Status.PAUSED, "Restarting": st.status is Status.RESTARTING,
+        "OOMKilled": st.oom_killed, "Dead": st.status is Status.DEAD, "Pid": st.pid,
+        "ExitCode": st.exit_code, "Error": st.error, "StartedAt": st.started_at,
+        "FinishedAt": st.finished_at,
+    }
+    if health is not None:
+        state["Health"] = health
+    hc = dict(rec.host_config)
+    hc.pop("ExtraMounts", None)
+    return {
+        "Id": rec.id, "Created": rec.created, "Path": rec.path, "Args": rec.args, "State": state,
+        "Image": rec.image_id, "ResolvConfPath": f"{data_dir}/resolv.conf",
+        "HostnamePath": f"{data_dir}/hostname", "HostsPath": f"{data_dir}/hosts",
+        "LogPath": log_path, "Name": "/" + rec.name, "RestartCount": rec.restart_count,
+        "Driver": "overlay2", "Platform": "linux", "MountLabel": "", "ProcessLabel": "",
+        "AppArmorProfile": "", "ExecIDs": rec.exec_ids or None, "HostConfig": hc,
+        "GraphDriver": {"Name": "overlay2", "Data": None}, "Mounts": [],
+        "Config": {**rec.config, "Hostname": rec.config.get("Hostname") or rec.id[:12]},
+        "NetworkSettings": {"Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},
+                            "HairpinMode": False, "LinkLocalIPv6Address": "",
+                            "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None,
+                            "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "",
+                            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
+                            "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+                            **_network_settings(rec)},
+    }
+
+
+def image_summary(img: Any) -> dict[str, Any]:
+    cfg = img.container_config
+    return {
+        "Id": img.id, "ParentId": img.parent or "", "RepoTags": list(img.repo_tags),
+        "RepoDigests": list(img.repo_digests), "Created": _epoch(img.created) if img.created else 0,
+        "Size": img.size, "SharedSize": -1, "VirtualSize": img.size,
+        "Labels": cfg.get("Labels") or {}, "Containers": -1,
+    }
+
+
+def image_inspect(img: Any) -> dict[str, Any]:
+    cfg = img.config
+    return {
+        "Id": img.id, "RepoTags": list(img.repo_tags), "RepoDigests": list(img.repo_digests),
+        "Parent": img.parent or "", "Comment": (cfg.get("history") or [{}])[-1].get("comment", "")
+        if cfg.get("history") else "",
+        "Created": img.created or "", "DockerVersion": "", "Author": cfg.get("author", ""),
+        "Config": img.container_config, "Architecture": img.architecture, "Os": img.os,
+        "Size": img.size, "VirtualSize": img.size,
+        "GraphDriver": {"Name": "overlay2", "Data": None},
+        "RootFS": {"Type": "layers", "Layers": list(img.diff_ids)},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+    }

@@ -1,0 +1,111 @@
+"""dockyardd's configuration: dockerd's flags where they apply, plus ``--config-file`` (daemon.json).
+
+Command-line flags win over the file, as with dockerd (which refuses conflicts; we prefer flags).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockyard.errors import InvalidArgument
+
+DEFAULT_SOCKET = "unix:///run/dockyard.sock"
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    host: str = DEFAULT_SOCKET
+    data_root: Path = Path("/var/lib/dockyard")
+    exec_root: Path = Path("/run/dockyard")
+    registry_mirrors: tuple[str, ...] = ()
+    insecure_registries: tuple[str, ...] = ()
+    log_level: str = "info"
+    default_runtime: str = "dockyard-runtime"
+    runtimes: dict[str, str] = field(default_factory=dict)  # name -> path
+
+    @property
+    def socket_path(self) -> str:
+        if not self.host.startswith("unix://"):
+            raise InvalidArgument(f"--host {self.host!r}: only unix:///path sockets are supported")
+        return self.host[len("unix://"):]
+
+    def runtime_path(self, name: str | None = None) -> str:
+        name = name or self.default_runtime
+        path = self.runtimes.get(name)
+        if path is None:
+            raise InvalidArgument(f"unknown runtime specified {name}")
+        return path
+
+
+def _find_runtime(name: str) -> str | None:
+    # Our own runtime lives next to the interpreter in the venv's bin dir.
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    return shutil.which(name)
+
+
+def parse_args(argv: list[str] | None = None) -> DaemonConfig:
+    ap = argparse.ArgumentParser(prog="dockyardd", description="Dockyard engine daemon")
+    ap.add_argument("-H", "--host", action="append", default=None)
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--exec-root", default=None)
+    ap.add_argument("--registry-mirror", action="append", default=None)
+    ap.add_argument("--insecure-registry", action="append", default=None)
+    ap.add_argument("-l", "--log-level", default=None,
+                    choices=["debug", "info", "warn", "error", "fatal"])
+    ap.add_argument("--config-file", default=None)
+    ap.add_argument("--default-runtime", default=None)
+    ap.add_argument("--add-runtime", action="append", default=[], metavar="NAME=PATH")
+    ns = ap.parse_args(argv)
+
+    file_cfg: dict = {}
+    cfg_path = ns.config_file
+    if cfg_path:
+        try:
+            file_cfg = json.loads(Path(cfg_path).read_text())
+        except OSError as e:
+            raise InvalidArgument(f"--config-file {cfg_path}: {e.strerror}") from e
+        except ValueError as e:
+            raise InvalidArgument(f"--config-file {cfg_path}: invalid JSON: {e}") from e
+        if not isinstance(file_cfg, dict):
+            raise InvalidArgument(f"--config-file {cfg_path}: must be a JSON object")
+
+    runtimes: dict[str, str] = {}
+    for name in ("dockyard-runtime", "runc"):
+        found = _find_runtime(name)
+        if found:
+            runtimes[name] = found
+    for name, spec in (file_cfg.get("runtimes") or {}).items():
+        runtimes[name] = spec["path"] if isinstance(spec, dict) else str(spec)
+    for item in ns.add_runtime:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise InvalidArgument(f"--add-runtime {item!r}: expected NAME=PATH")
+        runtimes[name] = path
+    default_runtime = ns.default_runtime or file_cfg.get("default-runtime")
+    if default_runtime is None:
+        default_runtime = "dockyard-runtime" if "dockyard-runtime" in runtimes else "runc"
+    if default_runtime not in runtimes:
+        raise InvalidArgument(f"--default-runtime {default_runtime}: no such runtime is configured")
+
+    hosts = ns.host or file_cfg.get("hosts") or [DEFAULT_SOCKET]
+    host = hosts[0]
+    if host.startswith("/"):
+        host = "unix://" + host
+    return DaemonConfig(
+        host=host,
+        data_root=Path(os.path.abspath(ns.data_root or file_cfg.get("data-root") or "/var/lib/dockyard")),
+        exec_root=Path(os.path.abspath(ns.exec_root or file_cfg.get("exec-root") or "/run/dockyard")),
+        registry_mirrors=tuple(ns.registry_mirror or file_cfg.get("registry-mirrors") or ()),
+        insecure_registries=tuple(ns.insecure_registry or file_cfg.get("insecure-registries") or ()),
+        log_level=ns.log_level or file_cfg.get("log-level") or "info",
+        default_runtime=default_runtime,
+        runtimes=runtimes,
+    )

@@ -1,0 +1,95 @@
+"""Docker's ``filters`` query parameter: parse it, and match containers against it.
+
+``filters`` is JSON ``{"key": ["v1", "v2"]}`` (or the legacy ``{"key": {"v1": true}}``).
+Values of one key are ORed; keys are ANDed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from dockyard.errors import InvalidArgument
+
+CONTAINER_KEYS = {"ancestor", "before", "expose", "exited", "health", "id", "isolation", "is-task",
+                  "label", "name", "network", "publish", "since", "status", "volume"}
+
+
+def parse(raw: str | None) -> dict[str, list[str]]:
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid filter: {e}") from e
+    if not isinstance(data, dict):
+        raise InvalidArgument("invalid filter: expected a JSON object")
+    out: dict[str, list[str]] = {}
+    for k, v in data.items():
+        if isinstance(v, dict):
+            out[k] = [x for x, on in v.items() if on]
+        elif isinstance(v, list):
+            out[k] = [str(x) for x in v]
+        else:
+            out[k] = [str(v)]
+    return out
+
+
+def check_keys(filters: dict[str, list[str]], allowed: set[str]) -> None:
+    for k in filters:
+        if k not in allowed:
+            raise InvalidArgument(f"invalid filter '{k}'")
+
+
+def label_match(labels: dict[str, str], exprs: list[str]) -> bool:
+    for e in exprs:
+        k, sep, v = e.partition("=")
+        if k not in labels or (sep and labels[k] != v):
+            return False
+    return True
+
+
+def match_container(info: dict[str, Any], filters: dict[str, list[str]],
+                    resolve_image: Callable[[str], str | None],
+                    order_of: Callable[[str], int | None]) -> bool:
+    """``info`` carries Id, Name, State, ExitCode, Labels, ImageID, Image, Health, Created order."""
+    for key, values in filters.items():
+        if not values:
+            continue
+        if key == "id":
+            ok = any(info["Id"].startswith(v) for v in values)
+        elif key == "name":
+            ok = any(v.lstrip("/") in info["Name"] for v in values)
+        elif key == "status":
+            for v in values:
+                if v not in ("created", "restarting", "running", "removing", "paused", "exited", "dead"):
+                    raise InvalidArgument(f"invalid filter 'status={v}'")
+            ok = info["State"] in values
+        elif key == "exited":
+            ok = info["State"] == "exited" and str(info["ExitCode"]) in values
+        elif key == "label":
+            ok = label_match(info["Labels"], values)
+        elif key == "ancestor":
+            ok = any(info["ImageID"] == resolve_image(v) or info["Image"] == v for v in values)
+        elif key == "health":
+            ok = (info.get("Health") or "none") in values
+        elif key in ("before", "since"):
+            mine = order_of(info["Id"])
+            ok = True
+            for v in values:
+                other = order_of(v)
+                if other is None:
+                    raise InvalidArgument(f"No such container: {v}")
+                ok = mine is not None and (mine < other if key == "before" else mine > other)
+        elif key == "network":
+            ok = any(v in info.get("Networks", []) for v in values)
+        elif key == "is-task":
+            ok = "false" in values
+        else:
+            ok = True  # expose, publish, volume, isolation: nothing we offer can match them yet
+            if key in ("expose", "publish", "volume"):
+                ok = False
+        if not ok:
+            return False
+    return True

@@ -1,0 +1,115 @@
+"""``dockyardd``: serve the Docker Engine API on a unix socket.
+
+Start-up: parse flags -> open the image store -> reach (or start) the monitor -> load and
+reconcile container records -> listen. SIGTERM/SIGINT: stop listening, tell the monitor to exit
+if it supervises nothing (running containers keep running: live restore is the default).
+
+Layout::
+
+    <data-root>/
+      image/                       the image store (dockyard.images)
+      containers/<id>/             container records, /etc files, json-file logs
+      engine-id                    this daemon's ID (docker info)
+    <exec-root>/
+      monitor.sock  monitor/       the monitor and its exit records
+      runtime/                     the OCI runtime's --root
+      bundles/<id>/                config.json, rootfs mount point
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from dockyard import errors
+from dockyard.daemon.config import DaemonConfig, parse_args
+from dockyard.daemon.containers import ContainerService
+from dockyard.daemon.events import EventBus
+from dockyard.daemon.monitor_client import MonitorClient
+
+
+@dataclass
+class Services:
+    cfg: DaemonConfig
+    images: Any
+    containers: ContainerService
+    events: EventBus
+    daemon_id: str
+
+
+def _daemon_id(cfg: DaemonConfig) -> str:
+    p = cfg.data_root / "engine-id"
+    try:
+        return p.read_text().strip()
+    except FileNotFoundError:
+        ident = secrets.token_hex(16)
+        tmp = p.with_suffix(".tmp")
+        tmp.write_text(ident)
+        os.replace(tmp, p)
+        return ident
+
+
+async def serve(cfg: DaemonConfig) -> None:
+    from dockyard.api.app import build_app
+    from dockyard.images.service import ImageService
+
+    cfg.data_root.mkdir(parents=True, exist_ok=True)
+    cfg.exec_root.mkdir(parents=True, exist_ok=True)
+    images = ImageService(cfg.data_root / "image")
+    bus = EventBus()
+    monitor = MonitorClient(cfg.exec_root)
+    containers = ContainerService(cfg, images, monitor, bus)
+    await containers.restore()
+    services = Services(cfg, images, containers, bus, _daemon_id(cfg))
+    app = build_app(services)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    sock = cfg.socket_path
+    os.makedirs(os.path.dirname(sock) or ".", exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(sock)
+    site = web.UnixSite(runner, sock)
+    await site.start()
+    os.chmod(sock, 0o660)
+    logging.getLogger("dockyard").info("dockyardd listening on %s (runtime %s)", cfg.host,
+                                       cfg.runtime_path())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await site.stop()
+    await containers.shutdown()
+    await runner.cleanup()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(sock)
+    images.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cfg = parse_args(argv)
+    except errors.DockyardError as e:
+        print(f"dockyardd: {e}", file=sys.stderr)
+        sys.exit(1)
+    level = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+             "error": logging.ERROR, "fatal": logging.CRITICAL}[cfg.log_level]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(serve(cfg))
+    except errors.DockyardError as e:
+        print(f"dockyardd: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""The daemon's side of the monitor protocol (see ``dockyard.shim.protocol``).
+
+``MonitorClient.connect()`` reaches the monitor on ``<exec-root>/monitor.sock`` or starts one
+(a fresh interpreter, new session, so it survives the daemon). ``request`` maps the monitor's
+error kinds to the error vocabulary; ``open_stream`` returns the connection of an
+``attach``/``exec`` request; ``subscribe`` yields exit records forever (reconnecting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from dockyard import errors
+from dockyard.shim import protocol
+
+KINDS: dict[str, type[errors.DockyardError]] = {
+    "NotFound": errors.NotFound, "Conflict": errors.Conflict,
+    "InvalidArgument": errors.InvalidArgument, "Internal": errors.Internal,
+}
+
+
+class RuntimeFailure(errors.DockyardError):
+    """The OCI runtime refused (its message is what the user sees)."""
+
+
+class MonitorClient:
+    def __init__(self, exec_root: Path) -> None:
+        self.sock = str(exec_root / "monitor.sock")
+        self.state_dir = str(exec_root / "monitor")
+
+    async def _ping(self) -> bool:
+        try:
+            await self.request({"op": "ping"})
+            return True
+        except (OSError, errors.DockyardError):
+            return False
+
+    async def connect(self) -> None:
+        if await self._ping():
+            return
+        os.makedirs(self.state_dir, exist_ok=True)
+        # Its stderr goes to a file: it outlives us, and our stderr may be a pipe that dies with us.
+        with open(os.path.join(self.state_dir, "monitor.log"), "ab") as errlog:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "dockyard.shim.monitor", "--socket", self.sock,
+                 "--state-dir", self.state_dir],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errlog,
+                start_new_session=True, close_fds=True)
+        assert proc.stdout is not None
+        line = await asyncio.get_running_loop().run_in_executor(None, proc.stdout.readline)
+        proc.stdout.close()
+        if line.strip() != b"ready":
+            raise errors.Unavailable(f"the monitor did not start (exit status {proc.poll()})")
+        # The monitor lives on after us; don't let Popen's bookkeeping reap or warn about it.
+        proc.returncode = 0
+
+    async def _open(self, msg: dict[str, Any]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, dict[str, Any]]:
+        reader, writer = await asyncio.open_unix_connection(self.sock, limit=1 << 20)
+        writer.write(protocol.encode(msg))
+        line = await reader.readline()
+        if not line:
+            writer.close()
+            raise errors.Unavailable("the monitor closed the connection")
+        reply = protocol.decode(line)
+        if not reply.get("ok"):
+            writer.close()
+            kind = reply.get("kind", "Internal")
+            raise (RuntimeFailure if kind == "Runtime" else KINDS.get(kind, errors.Internal))(reply.get("error", ""))
+        return reader, writer, reply
+
+    async def request(self, msg: dict[str, Any]) -> dict[str, Any]:
+        _, writer, reply = await self._open(msg)
+        writer.close()
+        return reply
+
+    async def open_stream(self, msg: dict[str, Any]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, dict[str, Any]]:
+        return await self._open(msg)
+
+    async def subscribe(self) -> AsyncIterator[dict[str, Any]]:
+        while True:
+            try:
+                reader, writer, _ = await self._open({"op": "events"})
+            except (OSError, errors.DockyardError):
+                await asyncio.sleep(0.5)
+                await self.connect()
+                continue
+            yield {"reconnected": True}  # the caller reconciles: exits may have happened meanwhile
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                yield json.loads(line)
+            writer.close()

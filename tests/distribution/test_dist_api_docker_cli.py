@@ -198,3 +198,40 @@ def test_docker_cli_pull_from_lying_registry(tmp_path: Path, engine: tuple[str, 
     assert "1: Pulling from lie/app" in r.stdout, r
     assert "filesystem layer verification failed for digest " + liar.layer in r.stderr, r
     assert store.list() == []
+
+
+def test_api_errors_and_all_tags(engine: tuple[str, ImageService, Any], registry: Callable[..., str],
+                                 busybox_image: Callable[..., str]) -> None:
+    sock, store, _ = engine
+    host = registry()
+    image_id = busybox_image(store)
+    store.tag(image_id, f"{host}/all/app", "a")
+    store.tag(image_id, f"{host}/all/app", "b")
+
+    async def go() -> list[tuple[int, str, str]]:
+        out = []
+        async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=sock)) as s:
+            for method, path, body in [
+                ("POST", "/v1.50/images/create?fromImage=Bad%2FName&tag=1", None),
+                ("POST", f"/v1.50/images/{host}/nothere/push?tag=1", None),
+                ("POST", "/v1.50/auth", b"[1]"),
+                ("POST", "/v1.50/auth", json.dumps({"username": "u", "password": "p",
+                                                    "serveraddress": host}).encode()),
+                ("POST", f"/v1.50/images/{host}/all/app/push?tag=", None),
+                ("GET", f"/v1.50/distribution/{host}/all/app:zz/json", None),
+            ]:
+                async with s.request(method, f"http://docker{path}", data=body,
+                                     headers={"X-Registry-Auth": "e30="}) as resp:
+                    out.append((resp.status, resp.headers.get("Content-Type", ""), await resp.text()))
+        return out
+
+    bad, unknown, auth_bad, auth_open, all_tags, remote_missing = asyncio.run(go())
+    assert bad[0] == 400 and bad[1] == "application/json" and "must be lowercase" in json.loads(bad[2])["message"]
+    assert unknown[0] == 404 and json.loads(unknown[2])["message"].startswith("No such image")
+    assert auth_bad[0] == 400
+    # a registry without authentication accepts any login, as with dockerd
+    assert auth_open[0] == 200 and json.loads(auth_open[2]) == {"Status": "Login Succeeded", "IdentityToken": ""}
+    lines = [json.loads(x) for x in all_tags[2].splitlines() if x.strip()]
+    assert all_tags[0] == 200
+    assert [m["aux"]["Tag"] for m in lines if "aux" in m] == ["a", "b"]
+    assert remote_missing[0] == 404 and "manifest unknown" in json.loads(remote_missing[2])["message"]

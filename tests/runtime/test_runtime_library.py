@@ -1,0 +1,66 @@
+"""The in-process API the engine's monitor uses (no CLI): create/start/state/kill/exec/delete
+as plain functions, with errors from the project's vocabulary (root, real containers)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from runtime_fixtures import bundle_fixture, cgroup_dirs_for  # noqa: F401 - pytest fixture
+
+from dockyard.errors import AlreadyExists, Conflict, NotFound
+from dockyard.runtime import create, delete, exec, kill, start, state
+from dockyard.runtime.errors import ExecutableNotFound
+
+pytestmark = pytest.mark.root
+
+
+def _run_in_child(fn) -> int:
+    """Run ``fn`` in a forked child (a fresh subreaper, like the monitor); its exit status."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            from dockyard.linux import syscalls
+
+            syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
+            code = fn()
+        except BaseException as e:  # noqa: BLE001
+            os.write(2, f"{type(e).__name__}: {e}\n".encode())
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_library_lifecycle(bundle, tmp_path):
+    root = str(tmp_path / "state")
+    out = tmp_path / "out"
+    bundle.config["mounts"].append({"destination": "/out", "type": "bind",
+                                    "source": str(tmp_path), "options": ["rbind"]})
+    bundle.write(args=["/bin/sh", "-c", "echo started > /out/out; sleep 30"])
+
+    def scenario() -> int:
+        pid = create.create(root, "lib", str(bundle.path))
+        assert state.status(root, state.load(root, "lib")) == "created"
+        with pytest.raises(AlreadyExists):
+            create.create(root, "lib", str(bundle.path))
+        start.start(root, "lib")
+        with pytest.raises(Conflict):
+            start.start(root, "lib")
+        epid = exec.exec_process(root, "lib", {"args": ["/bin/true"], "cwd": "/",
+                                               "env": ["PATH=/bin"]})
+        assert os.waitstatus_to_exitcode(os.waitpid(epid, 0)[1]) == 0
+        with pytest.raises(ExecutableNotFound):
+            exec.exec_process(root, "lib", {"args": ["nope"], "cwd": "/", "env": ["PATH=/bin"]})
+        kill.kill(root, "lib", 9)
+        _, status = os.waitpid(pid, 0)  # the init is our direct child
+        assert os.waitstatus_to_exitcode(status) == -9
+        assert state.public(root, state.load(root, "lib"))["status"] == "stopped"
+        delete.delete(root, "lib")
+        with pytest.raises(NotFound):
+            state.load(root, "lib")
+        return 0
+
+    assert _run_in_child(scenario) == 0
+    assert out.read_text() == "started\n"
+    assert cgroup_dirs_for("lib") == []

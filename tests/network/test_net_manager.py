@@ -167,3 +167,17 @@ def test_purge_removes_everything(manager, new_container):  # type: ignore[no-un
     assert list((manager.state_dir / "networks").glob("*.json")) == []
     assert bridge.our_links(manager._ipr) == [] and rules.tables_present() == []
     assert "eth0" not in c.run("ip", "-o", "link").stdout
+
+
+def test_unreadable_record_is_quarantined(manager):  # type: ignore[no-untyped-def]
+    net = manager.create_network(NetworkSpec(name="q", subnet="10.213.96.0/24"))
+    rec = manager.state_dir / "networks" / f"{net.id}.json"
+    rec.write_text('{"id": "torn')
+    again = NetworkManager(manager.state_dir, manager.config)
+    try:
+        assert again.list_networks() == []
+        assert not rec.exists() and rec.with_name(rec.name + ".corrupt").exists()
+        # the bridge nobody accounts for any more is reconciled away
+        assert f"deleted bridge {net.bridge}" in again.reconcile([])
+    finally:
+        again.close()

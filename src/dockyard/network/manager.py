@@ -25,6 +25,7 @@ allocated address behind.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
@@ -59,6 +60,7 @@ from dockyard.network.naming import Naming
 from dockyard.network.portmap import PortReserver, PublishedPort, Reservation
 from dockyard.network.portspec import PortBinding
 
+log = logging.getLogger("dockyard.network")
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 
@@ -72,6 +74,13 @@ def _bool_opt(opts: Mapping[str, str], key: str, default: bool) -> bool:
     if v in _FALSE:
         return False
     raise InvalidArgument(f"invalid value {v!r} for option {key}: expected a boolean")
+
+
+def _quarantine(path: Path, err: Exception) -> None:
+    """A record we cannot read (hand-edited, disk trouble) is moved aside, not fatal: the
+    daemon starts, reconcile removes the kernel objects nobody accounts for any more."""
+    log.warning("network record %s is unreadable (%s); moved to %s.corrupt", path, err, path.name)
+    os.replace(path, path.with_name(path.name + ".corrupt"))
 
 
 @dataclass(frozen=True)
@@ -114,10 +123,17 @@ class NetworkManager:
         # which a connect or disconnect holds for 5-25 ms
         self._nets: dict[str, Network] = {}
         for p in store.list_json(self.state_dir / "networks"):
-            n = Network.from_json(store.read_json(p))
+            try:
+                n = Network.from_json(store.read_json(p))
+            except (ValueError, KeyError, TypeError) as e:
+                _quarantine(p, e)
+                continue
             self._nets[n.id] = n
         for p in store.list_json(self.state_dir / "ports"):
-            self._ports[p.stem] = [PublishedPort.from_json(d) for d in store.read_json(p)["ports"]]
+            try:
+                self._ports[p.stem] = [PublishedPort.from_json(d) for d in store.read_json(p)["ports"]]
+            except (ValueError, KeyError, TypeError) as e:
+                _quarantine(p, e)
 
     # ---- queries -------------------------------------------------------------------------
     def list_networks(self) -> list[Network]:

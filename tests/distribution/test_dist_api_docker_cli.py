@@ -235,3 +235,35 @@ def test_api_errors_and_all_tags(engine: tuple[str, ImageService, Any], registry
     assert all_tags[0] == 200
     assert [m["aux"]["Tag"] for m in lines if "aux" in m] == ["a", "b"]
     assert remote_missing[0] == 404 and "manifest unknown" in json.loads(remote_missing[2])["message"]
+
+
+def test_docker_sdk_login_push_pull(tmp_path: Path, engine: tuple[str, ImageService, Any],
+                                    registry: Callable[..., str], busybox_image: Callable[..., str]) -> None:
+    docker = pytest.importorskip("docker")
+    sock, store, _ = engine
+    ht = tmp_path / "htpasswd"
+    ht.write_text(f"alice:{hash_password('wonder', rounds=4)}\n")
+    rcfg = tmp_path / "registry.json"
+    rcfg.write_text(json.dumps({"auth": {"htpasswd": str(ht), "access": [
+        {"account": "alice", "name": "*", "actions": ["pull", "push"]}]}}))
+    host = registry("--config", str(rcfg), "--auth", "basic")
+    image_id = busybox_image(store)
+    store.tag(image_id, f"{host}/sdk/app", "1")
+    client = docker.DockerClient(base_url=f"unix://{sock}", version="1.50")
+    try:
+        with pytest.raises(docker.errors.APIError) as ei:
+            client.login("alice", "bad", registry=host, dockercfg_path=str(tmp_path / "none.json"))
+        assert ei.value.response.status_code == 401
+        assert client.login("alice", "wonder", registry=host,
+                            dockercfg_path=str(tmp_path / "none.json"))["Status"] == "Login Succeeded"
+        auth = {"username": "alice", "password": "wonder"}
+        lines = list(client.images.push(f"{host}/sdk/app", tag="1", stream=True, decode=True,
+                                        auth_config=auth))
+        aux = [x["aux"] for x in lines if "aux" in x]
+        assert aux and aux[0]["Tag"] == "1", lines
+        store.remove(f"{host}/sdk/app:1")
+        img = client.images.pull(f"{host}/sdk/app", tag="1", auth_config=auth)
+        assert img.id == image_id
+        assert img.attrs["RepoDigests"] == [f"{host}/sdk/app@{aux[0]['Digest']}"]
+    finally:
+        client.close()

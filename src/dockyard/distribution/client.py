@@ -121,7 +121,8 @@ class RepoClient:
                 allow_redirects=allow_redirects, timeout=TIMEOUT,
             )
         except (TimeoutError, aiohttp.ClientConnectorError, aiohttp.ClientSSLError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as e:
-            raise EndpointUnreachable(f'{method.capitalize() if method != "GET" else "Get"} "{url}": {e or type(e).__name__}') from None
+            # dockerd's wording: Get "https://host/v2/": <cause>
+            raise EndpointUnreachable(f'{method.capitalize()} "{url}": {e or type(e).__name__}') from None
 
     async def ping(self) -> None:
         """``GET /v2/``: learn the challenge. Unreachable or not a registry -> EndpointUnreachable."""
@@ -346,7 +347,8 @@ class RepoClient:
             except InvalidArgument as e:
                 raise InvalidArgument(f"filesystem layer verification failed for digest {digest}: {e}") from None
         finally:
-            writer.abort() if writer.digest is None else None
+            if writer.digest is None:  # not committed: unverified bytes never land
+                writer.abort()
 
     async def blob_exists(self, digest: str) -> bool:
         resp = await self.request("HEAD", f"/v2/{self.repo}/blobs/{digest}")

@@ -408,3 +408,14 @@ def test_blkio_throttle(rt, bundle):
         assert got == [f"{rule['major']}:{rule['minor']}", "1048576"]
     rt("delete", "-f", "blk", check=True)
     assert cgroup_dirs_for("blk") == []
+
+
+def test_session_keyring(rt, bundle):
+    bundle.config["linux"]["maskedPaths"] = []
+    bundle.write(args=["/bin/sh", "-c", "cat /proc/keys"])
+    cid = f"keys{os.getpid()}"
+    p = rt("run", "-b", str(bundle.path), cid)
+    assert f"_ses.{cid}".encode() in p.stdout, p.stderr  # a keyring of its own, like runc
+    other = f"nokeys{os.getpid()}"
+    p = rt("run", "--no-new-keyring", "-b", str(bundle.path), other)
+    assert p.returncode == 0 and f"_ses.{other}".encode() not in p.stdout

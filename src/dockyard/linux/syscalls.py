@@ -69,6 +69,8 @@ _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, 
     _MACHINE, 155
 )
 _SYS_CLOSE_RANGE = 436
+_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219, "riscv64": 219, "ppc64le": 311,
+               "s390x": 280}.get(_MACHINE, 250)
 CLOSE_RANGE_CLOEXEC = 1 << 2
 
 
@@ -191,6 +193,15 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
                  effective >> 32, permitted >> 32, inheritable >> 32)
     if libc().capset(hdr, data) != 0:
         raise _fail(f"capset(eff={effective:#x}, perm={permitted:#x}, inh={inheritable:#x})")
+
+
+def join_session_keyring(name: str) -> None:
+    """keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a fresh session keyring, not the caller's.
+    Kernels without keyrings (ENOSYS) are tolerated, as runc does."""
+    if libc().syscall(_Long(_SYS_KEYCTL), 1, _b(name)) < 0:
+        err = _fail(f"keyctl(KEYCTL_JOIN_SESSION_KEYRING, {name!r})")
+        if err.errno != 38:
+            raise err
 
 
 def setrlimit(resource: int, soft: int, hard: int) -> None:

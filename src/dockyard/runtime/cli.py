@@ -187,7 +187,8 @@ def _dispatch(cmd: str, root: str, o: dict, pos: list[str]) -> int:
     if cmd in ("create", "run"):
         pf = int(o.get("preserve_fds") or 0)
         kw = {"console_socket": o.get("console_socket"), "pid_file": o.get("pid_file"),
-              "no_pivot": bool(o.get("no_pivot")), "preserve_fds": pf}
+              "no_pivot": bool(o.get("no_pivot")), "preserve_fds": pf,
+              "no_new_keyring": bool(o.get("no_new_keyring"))}
         bundle = o.get("bundle") or "."
         if cmd == "create":
             from dockyard.runtime.create import create

@@ -64,15 +64,16 @@ def write_idmaps(pid: int, linux: dict) -> None:
 
 def create(root: str, cid: str, bundle: str, *, console_socket: str | None = None,
            pid_file: str | None = None, no_pivot: bool = False, preserve_fds: int = 0,
-           barrier: bool = True) -> int:
+           barrier: bool = True, no_new_keyring: bool = False) -> int:
     """Create container ``cid`` from ``bundle``; return the init's pid (see module doc)."""
     return create_record(root, cid, bundle, console_socket=console_socket, pid_file=pid_file,
-                         no_pivot=no_pivot, preserve_fds=preserve_fds, barrier=barrier)["pid"]
+                         no_pivot=no_pivot, preserve_fds=preserve_fds, barrier=barrier,
+                         no_new_keyring=no_new_keyring)["pid"]
 
 
 def create_record(root: str, cid: str, bundle: str, *, console_socket: str | None = None,
                   pid_file: str | None = None, no_pivot: bool = False, preserve_fds: int = 0,
-                  barrier: bool = True) -> dict:
+                  barrier: bool = True, no_new_keyring: bool = False) -> dict:
     """Like ``create`` but return the container's state record (see ``state``)."""
     state.check_id(cid)
     bundle = os.path.abspath(bundle)
@@ -136,7 +137,8 @@ def create_record(root: str, cid: str, bundle: str, *, console_socket: str | Non
         ctx = InitContext(cfg=cfg, bundle=bundle, rootfs=cfg["_rootfs"], cgroup=cg, c2p=c2p_w,
                           p2c=p2c_r, fifo_fd=fifo_fd, console_fd=console_fd,
                           seccomp=seccomp_filter, no_pivot=no_pivot, barrier=barrier,
-                          preserve_fds=preserve_fds, state_for_hooks=hook_state)
+                          preserve_fds=preserve_fds, state_for_hooks=hook_state,
+                          no_new_keyring=no_new_keyring)
         nss = linux.get("namespaces") or []
         if any(n["type"] == "user" for n in nss):
             pid_i = os.fork()

@@ -54,7 +54,8 @@ class InitContext:
     """Everything the children need, prepared by the runtime before fork."""
 
     __slots__ = ("cfg", "bundle", "rootfs", "cgroup", "c2p", "p2c", "fifo_fd", "console_fd",
-                 "seccomp", "no_pivot", "barrier", "preserve_fds", "state_for_hooks", "exe")
+                 "seccomp", "no_pivot", "barrier", "preserve_fds", "state_for_hooks", "exe",
+                 "no_new_keyring")
 
     def __init__(self, **kw: Any):
         for k in self.__slots__:
@@ -220,6 +221,8 @@ def _setup(ctx: InitContext, new_user: bool, new_net: bool) -> None:
     proc = cfg["process"]
     types = _ns_types(cfg)
     os.setsid()
+    if not ctx.no_new_keyring:  # don't share the runtime's session keyring (runc does this)
+        s.join_session_keyring(f"_ses.{ctx.state_for_hooks['id']}")
     if new_user:
         os.setgroups([])
         os.setresgid(0, 0, 0)

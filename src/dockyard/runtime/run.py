@@ -19,7 +19,8 @@ _FORWARD = (1, 2, 3, 10, 12, 15, 28)
 
 def run(root: str, cid: str, bundle: str, *, detach: bool = False,
         console_socket: str | None = None, pid_file: str | None = None,
-        no_pivot: bool = False, preserve_fds: int = 0, keep: bool = False) -> int:
+        no_pivot: bool = False, preserve_fds: int = 0, keep: bool = False,
+        no_new_keyring: bool = False) -> int:
     from dockyard.linux import syscalls as s
 
     s.prctl(s.PR_SET_CHILD_SUBREAPER, 1)
@@ -32,7 +33,8 @@ def run(root: str, cid: str, bundle: str, *, detach: bool = False,
     try:
         rec = create_mod.create_record(root, cid, bundle, console_socket=console_socket,
                                        pid_file=pid_file, no_pivot=no_pivot,
-                                       preserve_fds=preserve_fds, barrier=False)
+                                       preserve_fds=preserve_fds, barrier=False,
+                                       no_new_keyring=no_new_keyring)
         try:
             master = listener.receive() if listener is not None else -1
         except BaseException:

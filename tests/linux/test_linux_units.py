@@ -100,3 +100,28 @@ def test_setrlimit_through_libc():
             os._exit(2)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_cgroup_v2_resources_on_a_fake_tree(tmp_path):
+    d = tmp_path / "ctr"
+    d.mkdir()
+    for f in ("memory.max", "memory.swap.max", "memory.low", "cpu.weight", "cpu.max",
+              "cpuset.cpus", "pids.max", "io.weight", "memory.oom.group"):
+        (d / f).write_text("")
+    cg = cgroups.Cgroup(2, {"": str(d)})
+    cgroups.apply(cg, {
+        "memory": {"limit": 1 << 20, "swap": 3 << 20, "reservation": 1 << 19},
+        "cpu": {"shares": 1024, "quota": 50000, "period": 100000, "cpus": "0-1"},
+        "pids": {"limit": 0},
+        "unified": {"memory.oom.group": "1"},
+    })
+    got = {f.name: f.read_text() for f in d.iterdir()}
+    assert got["memory.max"] == str(1 << 20) and got["memory.swap.max"] == str(2 << 20)
+    assert got["memory.low"] == str(1 << 19) and got["cpu.max"] == "50000 100000"
+    assert got["cpu.weight"] == "39"  # runc's shares → weight conversion
+    assert got["cpuset.cpus"] == "0-1" and got["pids.max"] == "max"
+    assert got["memory.oom.group"] == "1"
+    with pytest.raises(ValueError, match="unified"):
+        cgroups.apply(cg, {"unified": {"../escape": "1"}})
+    with pytest.raises(ValueError, match="hugetlb.2MB.max is not supported"):
+        cgroups.apply(cg, {"unified": {"hugetlb.2MB.max": "1"}})

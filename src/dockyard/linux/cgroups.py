@@ -258,7 +258,7 @@ def freeze(cg: Cgroup, frozen: bool) -> None:
             if want in _read(d + "/cgroup.events"):
                 return
             time.sleep(0.001)
-        return
+        raise OSError(16, f"{d}/cgroup.events did not report {want!r}")
     d = cg.dir_for("freezer")
     if d is None:
         raise OSError(95, "the freezer cgroup controller is not available")

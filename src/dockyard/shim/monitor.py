@@ -366,7 +366,8 @@ class Monitor:
         console_path: str | None = None
         try:
             if tty:
-                console_path = os.path.join(bundle, f"c-{pid_id[:12]}.sock")
+                # sun_path holds 108 bytes: keep the socket next to our state, not in the bundle
+                console_path = os.path.join(self.state_dir, f"c-{pid_id[:16]}.sock")
                 try:
                     os.unlink(console_path)
                 except FileNotFoundError:

@@ -78,3 +78,45 @@ def test_failed_setup_leaves_nothing(manager, tmp_path):  # type: ignore[no-unty
     assert not (tmp_path / "ns").exists()
     assert manager.get(a.id).pool.allocated == frozenset()  # the address on "a" was given back
     container.teardown(manager, "x" * 64, first.netns_path)
+
+
+def test_busybox_reaches_a_neighbour_by_name(manager, tmp_path):  # type: ignore[no-untyped-def]
+    """The acceptance scenario's core: `nc srv 80` from a busybox on the same user network."""
+    from test_net_dns import LoopThread
+
+    from dockyard.network import dns
+
+    manager.create_network(NetworkSpec(name="acc", subnet="10.213.93.0/24"))
+    srv_ns, cli_ns = str(tmp_path / "srv"), str(tmp_path / "cli")
+    container.setup(manager, container.ContainerNetworkSpec(
+        "s" * 64, "srv", "s", (container.NetworkRequest("acc"),)), srv_ns, HOST_RESOLV)
+    cli = container.setup(manager, container.ContainerNetworkSpec(
+        "c" * 64, "cli", "c", (container.NetworkRequest("acc"),)), cli_ns, HOST_RESOLV)
+    (tmp_path / "resolv.conf").write_text(cli.resolv_conf)
+    (tmp_path / "hosts").write_text(cli.hosts)
+    lt = LoopThread()
+    server = dns.DnsServer(manager.resolve, [])
+    srv = subprocess.Popen(["nsenter", f"--net={srv_ns}", "busybox", "sh", "-c",
+                            "echo dockyard-hello | busybox nc -l -p 80"])
+    try:
+        udp, tcp = dns.open_sockets(cli_ns)
+        lt.call(server.add("c" * 64, udp, tcp))
+        out = ""
+        for _ in range(50):  # until the server listens
+            r = subprocess.run(
+                ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                 f"mount --bind {tmp_path}/resolv.conf /etc/resolv.conf && "
+                 f"mount --bind {tmp_path}/hosts /etc/hosts && "
+                 f"nsenter --net={cli_ns} busybox nc -w 3 srv 80 </dev/null"],
+                capture_output=True, text=True, timeout=20)
+            out = r.stdout + r.stderr
+            if "dockyard-hello" in out:
+                break
+        assert "dockyard-hello" in out, out
+    finally:
+        srv.kill()
+        srv.wait()
+        lt.call(server.close())
+        lt.stop()
+        container.teardown(manager, "s" * 64, srv_ns)
+        container.teardown(manager, "c" * 64, cli_ns)

@@ -200,7 +200,7 @@ def test_docker_cli_pull_from_lying_registry(tmp_path: Path, engine: tuple[str, 
     assert store.list() == []
 
 
-def test_api_errors_and_all_tags(engine: tuple[str, ImageService, Any], registry: Callable[..., str],
+def test_api_errors_and_all_tags(tmp_path: Path, engine: tuple[str, ImageService, Any], registry: Callable[..., str],
                                  busybox_image: Callable[..., str]) -> None:
     sock, store, _ = engine
     host = registry()
@@ -235,6 +235,15 @@ def test_api_errors_and_all_tags(engine: tuple[str, ImageService, Any], registry
     assert all_tags[0] == 200
     assert [m["aux"]["Tag"] for m in lines if "aux" in m] == ["a", "b"]
     assert remote_missing[0] == 404 and "manifest unknown" in json.loads(remote_missing[2])["message"]
+
+    # docker pull --all-tags
+    store.remove(f"{host}/all/app:a")
+    store.remove(f"{host}/all/app:b")
+    r = _docker(sock, tmp_path, "pull", "-a", f"{host}/all/app")
+    assert r.returncode == 0, r
+    assert "a: Pulling from all/app" in r.stdout and "b: Pulling from all/app" in r.stdout, r
+    assert r.stdout.count("Status: ") == 1 and f"Status: Downloaded newer image for {host}/all/app\n" in r.stdout, r
+    assert store.resolve(f"{host}/all/app:a") == store.resolve(f"{host}/all/app:b") == image_id
 
 
 def test_docker_sdk_login_push_pull(tmp_path: Path, engine: tuple[str, ImageService, Any],

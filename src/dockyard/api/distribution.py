@@ -33,6 +33,7 @@ from dockyard.distribution.auth import from_auth_config, from_registry_auth_head
 from dockyard.distribution.inspect import inspect_remote
 from dockyard.distribution.login import login
 from dockyard.distribution.pull import pull as pull_image
+from dockyard.distribution.pull import pull_all_tags
 from dockyard.distribution.push import push as push_image
 from dockyard.distribution.service import distribution_for
 from dockyard.oci import reference
@@ -121,9 +122,19 @@ async def pull(request: web.Request, ref: str) -> web.StreamResponse:
     ref = _DIGEST_AS_TAG.sub(r"@\1", ref)
     parsed = reference.parse_normalized(ref)  # a malformed ref is a 400 before any output
 
+    # No tag with a bare name is `docker pull --all-tags` (the CLI sends tag=latest otherwise),
+    # as dockerd reads it.
+    bare = reference.parse(ref)
+    all_tags = not request.query.get("tag") and bare.tag is None and bare.digest is None
+
     async def op(out: _JSONLines) -> None:
-        await pull_image(distribution_for(s), s.images, str(parsed), creds=creds, platform=platform,
-                         emit=out)
+        dist = distribution_for(s)
+        if all_tags:
+            for res in await pull_all_tags(dist, s.images, str(parsed.name_only()), creds=creds,
+                                           platform=platform, emit=out):
+                _emit_event(request, "pull", res.reference)
+            return
+        await pull_image(dist, s.images, str(parsed), creds=creds, platform=platform, emit=out)
         _emit_event(request, "pull", parsed.familiar())
 
     return await _stream(request, op)

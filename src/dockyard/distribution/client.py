@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin
@@ -295,6 +296,25 @@ class RepoClient:
             if resp.status not in (200, 201):
                 raise error_for(resp.status, body)
         return sha256(data)
+
+    async def list_tags(self) -> list[str]:
+        """Every tag of the repository, following ``Link: <...>; rel="next"`` pages."""
+        tags: list[str] = []
+        path: str | None = f"/v2/{self.repo}/tags/list"
+        while path:
+            resp = await self.request("GET", path)
+            async with resp:
+                body = await resp.read()
+                if resp.status != 200:
+                    raise error_for(resp.status, body)
+                link = resp.headers.get("Link", "")
+            try:
+                tags += [str(t) for t in (json.loads(body).get("tags") or [])]
+            except (ValueError, AttributeError):
+                raise InvalidArgument("tags list: invalid JSON") from None
+            m = re.match(r'\s*<([^>]+)>\s*;\s*rel="?next"?', link)
+            path = urljoin(self.endpoint.url + "/", m.group(1)) if m else None
+        return tags
 
     # ------------------------------------------------------------------ blobs
 

@@ -184,6 +184,45 @@ async def pull(
         return PullResult(image_id, top_digest, shown, up_to_date)
 
 
+async def pull_all_tags(
+    dist: Distribution,
+    images: Any,
+    name: str,
+    *,
+    creds: Credentials = ANONYMOUS,
+    platform: str | None = None,
+    emit: pg.Emit = _noop,
+) -> list[PullResult]:
+    """``docker pull --all-tags``: every tag of the repository ``name``, one after the other.
+
+    The per-tag "Status:" lines are kept out of the stream; one line for the repository ends
+    it, as docker prints it."""
+    parsed = reference.parse(name)
+    if parsed.tag is not None or parsed.digest is not None:
+        raise InvalidArgument(f"tag can't be used with --all-tags/-a: {name}")
+
+    async def tags_of(ep: Endpoint) -> list[str]:
+        async with dist.session() as session:
+            rc = await dist.open_repo(session, ep, parsed.path, creds=ANONYMOUS if ep.mirror else creds)
+            return await rc.list_tags()
+
+    try:
+        tags = await dist.with_endpoints(parsed.domain, for_pull=True, attempt=tags_of)
+    except (PermissionDenied, NotFound) as e:
+        raise _access_error(parsed.with_tag(reference.DEFAULT_TAG), e) from None
+
+    async def quiet(m: pg.Message) -> None:
+        if not str(m.get("status", "")).startswith("Status: "):
+            await emit(m)
+
+    results = [await pull(dist, images, str(parsed.with_tag(t)), creds=creds, platform=platform,
+                          emit=quiet) for t in sorted(tags)]
+    fresh = not all(r.up_to_date for r in results)
+    await emit(pg.status(f"Status: Downloaded newer image for {parsed.familiar_name}" if fresh
+                         else f"Status: Image is up to date for {parsed.familiar_name}"))
+    return results
+
+
 def _current(images: Any, ref: str) -> str | None:
     try:
         return str(images.resolve(ref))

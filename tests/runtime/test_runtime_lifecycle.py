@@ -184,3 +184,16 @@ def test_features_document(rt):
     f = json.loads(rt("features", check=True).stdout)
     assert "createRuntime" in f["hooks"] and "rbind" in f["mountOptions"]
     assert "CAP_SYS_ADMIN" in f["linux"]["capabilities"]
+
+
+def test_failing_mount_inside_the_init_leaves_nothing(rt, bundle):
+    bundle.config["mounts"].append({"destination": "/x", "type": "bind", "source": "/no/such/dir"})
+    bundle.write(args=["/bin/true"])
+    p = rt("create", "-b", str(bundle.path), "m1")
+    assert p.returncode == 1 and b"mounts[7]" in p.stderr and b"/no/such/dir" in p.stderr
+    bundle.config["mounts"][-1] = {"destination": "/x", "type": "nosuchfs", "source": "x"}
+    bundle.write()
+    p = rt("create", "-b", str(bundle.path), "m1")
+    assert p.returncode == 1 and b"nosuchfs" in p.stderr
+    assert not (rt.root / "m1").exists() and cgroup_dirs_for("m1") == []
+    assert str(bundle.rootfs) not in open("/proc/self/mountinfo").read()

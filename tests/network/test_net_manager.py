@@ -95,11 +95,21 @@ def test_outbound_masquerade_internal_and_forward_drop(manager, new_container, o
         # internal: even with a hand-made default route, the host does not forward it
         b.run("ip", "route", "add", "default", "via", "10.213.21.1")
         assert connect_from(b, "10.250.0.2", 7000).startswith("ERR")
-        # without our FORWARD rules the DROP policy stops the public network too
+        # a neighbour on the same bridge: with br_netfilter, bridged traffic meets FORWARD too
+        a2 = new_container()
+        ea2 = manager.connect(pub.id, "e" * 64, a2.netns, name="a2")
+        servers.append(start_echo(a2, 7001, "a2"))
+        assert connect_from(a, ea2.ip, 7001).startswith("a2 ")
+        # without our FORWARD rules the DROP policy stops the public network
         fwpolicy.remove_bridge_rules(pub.bridge)
         assert connect_from(a, "10.250.0.2", 7000).startswith("ERR")
+        with open("/proc/sys/net/bridge/bridge-nf-call-iptables") as f:
+            if f.read().strip() == "1":
+                assert connect_from(a, ea2.ip, 7001).startswith("ERR")
         fwpolicy.ensure_bridge_rules(pub.bridge)
         assert connect_from(a, "10.250.0.2", 7000).startswith("outside ")
+        assert connect_from(a, ea2.ip, 7001).startswith("a2 ")
+        manager.release_container("e" * 64)
         manager.release_container("a" * 64)
         manager.release_container("b" * 64)
         manager.remove_network("pub")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import secrets
@@ -64,6 +65,12 @@ async def serve(cfg: DaemonConfig) -> None:
 
     cfg.data_root.mkdir(parents=True, exist_ok=True)
     cfg.exec_root.mkdir(parents=True, exist_ok=True)
+    # One daemon per data root: a second one would fight over the socket and the monitor.
+    lock_fd = os.open(cfg.data_root / "dockyardd.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise errors.Conflict(f"another dockyardd is running on data root {cfg.data_root}") from None
     images = ImageService(cfg.data_root / "image")
     bus = EventBus()
     monitor = MonitorClient(cfg.exec_root)
@@ -71,7 +78,7 @@ async def serve(cfg: DaemonConfig) -> None:
     await containers.restore()
     services = Services(cfg, images, containers, bus, _daemon_id(cfg))
     app = build_app(services)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     sock = cfg.socket_path
     os.makedirs(os.path.dirname(sock) or ".", exist_ok=True)
@@ -87,12 +94,14 @@ async def serve(cfg: DaemonConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await site.stop()
+    log = logging.getLogger("dockyard")
+    log.info("shutting down (running containers keep running)")
     await containers.shutdown()
     await runner.cleanup()
     with contextlib.suppress(FileNotFoundError):
         os.unlink(sock)
     images.close()
+    os.close(lock_fd)
 
 
 def main(argv: list[str] | None = None) -> None:

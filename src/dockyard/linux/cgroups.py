@@ -48,7 +48,7 @@ class Cgroup:
 
     __slots__ = ("version", "dirs")
 
-    def __init__(self, version: int, dirs: dict[str, str]):
+    def __init__(self, version: int, dirs: dict[str, str]) -> None:
         self.version = version
         self.dirs = dirs
 

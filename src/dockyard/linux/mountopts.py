@@ -60,7 +60,8 @@ _IGNORED = {"tmpcopyup", "idmap", "ridmap", "recursive"}
 class MountOpts:
     __slots__ = ("flags", "propagation", "data", "recursive_bind")
 
-    def __init__(self, flags: int, propagation: list[int], data: str, recursive_bind: bool):
+    def __init__(self, flags: int, propagation: list[int], data: str,
+                 recursive_bind: bool) -> None:
         self.flags = flags
         self.propagation = propagation
         self.data = data

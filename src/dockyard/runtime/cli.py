@@ -104,7 +104,7 @@ def _parse(argv: list[str], table: dict, stop_at_positional: bool = True
 
 
 class _Log:
-    def __init__(self, path: str | None, fmt: str):
+    def __init__(self, path: str | None, fmt: str) -> None:
         self.path = path
         self.fmt = fmt
 

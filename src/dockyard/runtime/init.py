@@ -57,7 +57,7 @@ class InitContext:
                  "seccomp", "no_pivot", "barrier", "preserve_fds", "state_for_hooks", "exe",
                  "no_new_keyring")
 
-    def __init__(self, **kw: Any):
+    def __init__(self, **kw: Any) -> None:
         for k in self.__slots__:
             setattr(self, k, kw.get(k))
 

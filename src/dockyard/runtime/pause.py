@@ -9,8 +9,12 @@ from __future__ import annotations
 from dockyard.errors import Conflict, Unavailable
 from dockyard.runtime import state
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.linux.cgroups import Cgroup
 
-def _cgroup(rec: dict):  # -> cgroups.Cgroup
+
+def _cgroup(rec: dict) -> Cgroup:
     from dockyard.linux import cgroups
 
     if not rec.get("cgroup"):

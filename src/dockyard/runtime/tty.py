@@ -15,7 +15,7 @@ import os
 
 
 class ConsoleListener:
-    def __init__(self, root: str):
+    def __init__(self, root: str) -> None:
         import _socket
 
         os.makedirs(root, mode=0o700, exist_ok=True)

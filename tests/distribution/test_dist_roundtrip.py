@@ -161,3 +161,24 @@ def test_index_picks_host_platform(registry: Callable[..., str], store_factory: 
     assert b.get(f"{host}/multi/app:multi").config["architecture"] == other_arch
     with pytest.raises(NotFound, match="no matching manifest for linux/s390x"):
         run(pull(dist, b, f"{host}/multi/app:multi", platform="linux/s390x"))
+
+
+def test_derived_image_mounts_base_layers(registry: Callable[..., str],
+                                          store_factory: Callable[[str], ImageService],
+                                          busybox_image: Callable[..., str]) -> None:
+    """A blob known in another repository (a different image holds it there) is mounted."""
+    host = registry()
+    a = store_factory("a")
+    base = busybox_image(a)
+    a.tag(base, f"{host}/team/base", "1")
+    dist = Distribution()
+    run(push(dist, a, f"{host}/team/base:1"))
+    derived = a.derive(base, config={"Cmd": ["sh"]}, created_by="CMD sh",
+                       repo_tag=f"{host}/team/derived:1")
+    assert derived != base
+    rec = Recorder()
+    run(push(dist, a, f"{host}/team/derived:1", emit=rec))
+    diff_short = pg.short_id(a.get(base).diff_ids[0])
+    assert {"status": "Mounted from team/base", "progressDetail": {}, "id": diff_short} in rec.messages
+    b = store_factory("b")
+    assert run(pull(dist, b, f"{host}/team/derived:1")).image_id == derived

@@ -394,6 +394,15 @@ class RepoClient:
                 raise Unavailable("the registry started an upload without a Location")
         return urljoin(self.endpoint.url + "/", loc)
 
+    async def cancel_upload(self, location: str) -> None:
+        """DELETE an upload session (best effort: the registry expires it anyway)."""
+        try:
+            resp = await self.request("DELETE", location)
+            async with resp:
+                await resp.read()
+        except Unavailable:
+            pass
+
     async def upload_blob(self, store: ContentStore, digest: str, size: int,
                           progress: Progress | None = None, location: str | None = None) -> None:
         """Monolithic upload of a stored blob, sent as it is (POST, then PUT ?digest=)."""

@@ -5,8 +5,9 @@ Per tag (``ref`` without a tag pushes every tag of that repository, as the Engin
     "The push refers to repository [<name>]"
     each layer, 5 at a time ("Preparing"):
       HEAD blob -> 200: "Layer already exists"
-      else, when the same image is known in another repository of that registry (its
-        RepoDigests): POST ?mount=<digest>&from=<repo> -> 201: "Mounted from <repo>"
+      else, when the blob is known in another repository of that registry (a local image
+        holding it is tagged/digested there): POST ?mount=<digest>&from=<repo> -> 201:
+        "Mounted from <repo>" (up to 3 candidates; a refused mount's session is reused)
       else POST upload -> PUT <Location>&digest=<digest> streaming the stored blob (no
         recompression, which is what makes docker push slow) -> "Pushed"
     config blob the same way (no progress lines, as docker)
@@ -35,6 +36,7 @@ from dockyard.oci import reference
 from dockyard.oci.descriptor import Descriptor
 
 UPLOAD_CONCURRENCY = 5  # docker's default max-concurrent-uploads
+MAX_MOUNT_SOURCES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +62,27 @@ def _tags_to_push(images: Any, parsed: reference.Reference) -> list[str]:
     return tags
 
 
-def _mount_sources(images: Any, image_id: str, parsed: reference.Reference) -> list[str]:
-    """Other repositories on the same registry that hold this image (so its blobs)."""
-    out = []
-    for r, _kind in images.records.refs_of(image_id):
-        p = reference.parse(r)
-        if p.domain == parsed.domain and p.path != parsed.path and p.path not in out:
-            out.append(p.path)
+def _mount_sources(images: Any, image_id: str, digests: list[str],
+                   parsed: reference.Reference) -> dict[str, list[str]]:
+    """For each blob, other repositories on the same registry it is known to be in.
+
+    Known = a local image holding that blob carries a tag or digest of that repository (it was
+    pulled from or pushed there). The image's own repositories come first; at most
+    MAX_MOUNT_SOURCES per blob, as docker tries a few and then uploads."""
+    wanted = set(digests)
+    out: dict[str, list[str]] = {d: [] for d in digests}
+    recs = sorted(images.records.all(), key=lambda r: r.id != image_id)
+    for rec in recs:
+        held = wanted & {x.digest for x in rec.layers}
+        if not held:
+            continue
+        for r, _kind in images.records.refs_of(rec.id):
+            p = reference.parse(r)
+            if p.domain != parsed.domain or p.path == parsed.path:
+                continue
+            for d in held:
+                if p.path not in out[d] and len(out[d]) < MAX_MOUNT_SOURCES:
+                    out[d].append(p.path)
     return out
 
 
@@ -103,11 +119,13 @@ async def _push_one(dist: Distribution, session: Any, images: Any, ref: referenc
     layers = [Descriptor.from_dict(d, where=f"manifest layers[{i}]")
               for i, d in enumerate(doc.get("layers") or [])]
     diff_ids = list(img.diff_ids)
-    sources = _mount_sources(images, image_id, ref)
+    sources = _mount_sources(images, image_id, [x.digest for x in layers], ref)
+    # One token covers every repository a blob may be mounted from (pull access there).
+    source_repos = sorted({r for rs in sources.values() for r in rs})
 
     async def attempt(ep: Endpoint) -> RepoClient:
         return await dist.open_repo(session, ep, ref.path, creds=creds, actions="pull,push",
-                                    extra_scopes=tuple(f"repository:{s}:pull" for s in sources))
+                                    extra_scopes=tuple(f"repository:{s}:pull" for s in source_repos))
 
     rc = await dist.with_endpoints(ref.domain, for_pull=False, attempt=attempt)
     store = images.content
@@ -117,6 +135,8 @@ async def _push_one(dist: Distribution, session: Any, images: Any, ref: referenc
 
     for i in range(len(layers)):
         await emit(pg.layer("Preparing", ident(i)))
+    for i in range(UPLOAD_CONCURRENCY, len(layers)):
+        await emit(pg.layer("Waiting", ident(i)))
     sem = asyncio.Semaphore(UPLOAD_CONCURRENCY)
     done: set[str] = set()
 
@@ -130,14 +150,16 @@ async def _push_one(dist: Distribution, session: Any, images: Any, ref: referenc
                     await emit(pg.layer("Layer already exists", ident(i)))
                 return
             location = None
-            for src in sources:
+            for src in sources.get(desc.digest, []):
+                if location is not None:  # the previous, refused mount opened a session: drop it
+                    await rc.cancel_upload(location)
                 location = await rc.start_upload(mount=desc.digest, from_repo=src)
                 if location is None:
                     done.add(desc.digest)
                     if not quiet:
                         await emit(pg.layer(f"Mounted from {src}", ident(i)))
                     return
-                break  # not mountable: the session the registry opened is used below
+            # A refused mount leaves an upload session open: the upload below uses it.
             throttle = pg.Throttle(desc.size)
 
             async def report(current: int) -> None:

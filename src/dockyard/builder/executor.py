@@ -47,7 +47,7 @@ from typing import Any, BinaryIO
 from dockyard.builder import instructions as ins
 from dockyard.builder.cache import BuildCache, slot_of, step_key
 from dockyard.builder.config import ConfigBuilder
-from dockyard.builder.context import BuildContext, extract_context
+from dockyard.builder.context import BuildContext, DirContext, TarContext
 from dockyard.builder.expand import expand_instruction
 from dockyard.builder.scope import StageScope, platform_args
 from dockyard.builder.scoped import resolve
@@ -132,7 +132,7 @@ class Builder:
         with ExitStack() as stack:
             work = self._workdir(stack)
             try:
-                ctx = BuildContext.from_dir(Path(context_dir), options.dockerfile)
+                ctx = DirContext(Path(context_dir), options.dockerfile)
             except DockyardError as e:
                 _error(emit, str(e))
                 return None
@@ -142,14 +142,12 @@ class Builder:
     def build_tar(self, stream: BinaryIO, options: BuildOptions, emit: Emit) -> str | None:
         with ExitStack() as stack:
             work = self._workdir(stack)
-            cdir = work / "context"
-            cdir.mkdir()
             try:
-                hashes = extract_context(stream, cdir)
-                ctx = BuildContext.from_dir(cdir, options.dockerfile, hashes)
+                ctx = TarContext.load(stream, work, options.dockerfile)
             except DockyardError as e:
                 _error(emit, str(e))
                 return None
+            stack.callback(ctx.close)
             return self._build(ctx, options, emit, work)
         return None  # pragma: no cover
 
@@ -189,13 +187,15 @@ class Builder:
         if opts.dockerfile_text is not None:
             return opts.dockerfile_text
         name = opts.dockerfile or "Dockerfile"
-        path = Path(name) if os.path.isabs(name) else resolve(ctx.root, name)
-        try:
-            return path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            raise NotFound(f"Cannot locate specified Dockerfile: {name}") from None
-        except IsADirectoryError:
-            raise InvalidArgument(f"Cannot locate specified Dockerfile: {name} is a directory") from None
+        if os.path.isabs(name):
+            try:
+                return Path(name).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                raise NotFound(f"Cannot locate specified Dockerfile: {name}") from None
+        rel = ctx.resolve(name)
+        if ctx.kind(rel) != "file":
+            raise NotFound(f"Cannot locate specified Dockerfile: {name}")
+        return ctx.read_file(rel).decode("utf-8", "replace")
 
     def _run(self, ctx: BuildContext, opts: BuildOptions, out: _Output, work: Path) -> str:
         tags = []
@@ -414,9 +414,9 @@ class Builder:
         for i, m in enumerate(instr.mounts):
             inputs[f"mount:{i}"] = m.spec
             if m.type == "bind" and not m.from_:
-                src = resolve(ctx.root, context_source(m.source or "."))
-                if os.path.lexists(src):
-                    inputs[f"mount:{i}:content"] = ctx.digest_of(src)[0]
+                rel = ctx.resolve(context_source(m.source or "."))
+                if ctx.exists(rel):
+                    inputs[f"mount:{i}:content"] = ctx.digest_of(rel)[0]
             elif m.type == "bind" and m.from_:
                 inputs[f"mount:{i}:from"] = self._from_image(bp, stages, m.from_, instr.line, mount=True) or ""
             elif m.type == "secret":
@@ -494,7 +494,7 @@ class Builder:
                     key_root = stack.enter_context(self._snapshot(image, work, readonly=True))
                     root = key_root[1]
                 else:
-                    root = ctx.root
+                    root = ctx.host_root()
                 src = resolve(root, context_source(m.source or "."))
                 if not os.path.lexists(src):
                     raise StepFailed(f"dockerfile line {instr.line}: mount source {m.source or '/'} not found")
@@ -545,24 +545,30 @@ class Builder:
             "chown": instr.chown or "", "chmod": instr.chmod or "",
         }
         with ExitStack() as stack:
-            src_image: str | None = None
-            if isinstance(instr, ins.Copy) and instr.from_:
-                src_image = self._from_image(bp, stages, instr.from_, instr.line)
-                inputs["from"] = src_image or "scratch"
-                root = stack.enter_context(self._snapshot(src_image, work, readonly=True))[1]
-                skip = None
-            else:
-                root = ctx.root
-
-                def skip(p: str) -> bool:
-                    return ctx.excluded(os.path.relpath(p, ctx.root))
-            sources: list[Path] = []
+            from_ctx = not (isinstance(instr, ins.Copy) and instr.from_)
+            host_sources: list[Path] = []
+            rels: list[str] = []
+            skip: Callable[[str], bool] | None = None
             for src in instr.sources:
                 if source_kind(src) != "local" and isinstance(instr, ins.Add):
                     raise StepFailed(f"ADD failed: cannot download {src}: this daemon has no network access "
                                      f"for ADD of URLs (Dockerfile line {instr.line})")
-                sources += self._match(kw, ctx if src_image is None and not instr.from_ else None,
-                                       root, src, instr.line)
+            if not from_ctx:
+                assert isinstance(instr, ins.Copy) and instr.from_
+                src_image = self._from_image(bp, stages, instr.from_, instr.line)
+                inputs["from"] = src_image or "scratch"
+                root = stack.enter_context(self._snapshot(src_image, work, readonly=True))[1]
+                for src in instr.sources:
+                    host_sources += self._match_host(kw, root, src, instr.line)
+                for h in host_sources:
+                    inputs[f"src:{os.path.relpath(h, root)}"] = "from " + (src_image or "scratch")
+            else:
+                for src in instr.sources:
+                    rels += self._match_ctx(kw, ctx, src, instr.line)
+                for rel in rels:
+                    for r, d in ctx.digest_of(rel)[1].items():
+                        inputs[f"file:{r}"] = d
+            heredoc_paths: list[Path] = []
             if instr.heredocs:
                 hd = Path(tempfile.mkdtemp(prefix="heredoc-", dir=work))
                 stack.callback(shutil.rmtree, hd, True)
@@ -570,28 +576,29 @@ class Builder:
                     p = hd / os.path.basename(h.name)
                     p.write_text(h.content if h.expand else h.chomped)
                     p.chmod(0o644)
-                    sources.append(p)
+                    heredoc_paths.append(p)
                     inputs[f"heredoc:{h.name}"] = _sha(p.read_text())
-            if len(sources) > 1 and not dest.endswith("/"):
+            count = len(host_sources) + len(rels) + len(heredoc_paths)
+            if count > 1 and not dest.endswith("/"):
                 raise StepFailed(f"When using {kw} with more than one source file, the destination must be "
                                  f"a directory and end with a / (Dockerfile line {instr.line})")
-            for s in sources:
-                if src_image is None and not instr.from_ and str(s).startswith(str(ctx.root)):
-                    _, entries = ctx.digest_of(s)
-                    for rel, d in entries.items():
-                        inputs[f"file:{rel}"] = d
-                elif str(s).startswith(str(root)):
-                    inputs[f"src:{os.path.relpath(s, root)}"] = "from " + (src_image or "scratch")
             key, slot, hit = self._cached(opts, out, cur.image, kw, inputs)
             if hit is not None:
                 cur.image = hit
                 return
+            if rels:
+                hroot = ctx.host_root()
+                host_sources += [hroot / r if r else hroot for r in rels]
+
+                def skip(p: str) -> bool:
+                    return ctx.excluded(os.path.relpath(p, hroot))
+            sources = host_sources + heredoc_paths
             key_snap, rootfs = stack.enter_context(self._snapshot(cur.image, work))
             owner = resolve_owner(rootfs, instr.chown) if instr.chown else (0, 0)
             unpack = isinstance(instr, ins.Add) and instr.unpack is not False
             plain: list[Path] = []
             for s in sources:
-                if unpack and s.is_file() and not s.is_symlink() and _is_archive(s) and not str(s).startswith(str(work / "heredoc")):
+                if unpack and s not in heredoc_paths and s.is_file() and not s.is_symlink() and _is_archive(s):
                     self._untar(s, rootfs, dest, instr.line)
                 else:
                     plain.append(s)
@@ -608,31 +615,43 @@ class Builder:
         cur.image = new
         out.stream(f" ---> {_short(new)}\n")
 
-    def _match(self, kw: str, ctx: BuildContext | None, root: Path, src: str, line: int) -> list[Path]:
+    def _match_ctx(self, kw: str, ctx: BuildContext, src: str, line: int) -> list[str]:
         rel = context_source(src)
         if _GLOB.search(rel):
-            found: list[Path] = []
-            depth = rel.count("/")
-            parts = rel.split("/")
-            for dirpath, dirs, files in os.walk(root):
-                reld = os.path.relpath(dirpath, root)
-                level = 0 if reld == "." else reld.count("/") + 1
-                if level > depth:
-                    dirs[:] = []
-                    continue
-                for name in sorted(dirs + files):
-                    r = name if reld == "." else f"{reld}/{name}"
-                    rp = r.split("/")
-                    if len(rp) == len(parts) and all(fnmatch.fnmatchcase(a, b) for a, b in zip(rp, parts, strict=True)):
-                        if ctx is None or not ctx.excluded(r):
-                            found.append(root / r)
+            found = ctx.glob(rel)
             if not found:
                 raise StepFailed(f"{kw} failed: no source files were specified (Dockerfile line {line})")
-            return sorted(found)
+            return found
+        rel = "" if rel == "." else rel
+        r = ctx.resolve(rel)
+        if not ctx.exists(r) or ctx.excluded(rel):
+            raise StepFailed(f"{kw} failed: file not found in build context or excluded by .dockerignore: "
+                             f"stat {src}: file does not exist (Dockerfile line {line})")
+        return [r]
+
+    def _match_host(self, kw: str, root: Path, src: str, line: int) -> list[Path]:
+        rel = context_source(src)
+        if _GLOB.search(rel):
+            parts = rel.split("/")
+            found: list[Path] = []
+
+            def go(d: Path, depth: int) -> None:
+                if depth == len(parts):
+                    found.append(d)
+                    return
+                if not d.is_dir() or d.is_symlink():
+                    return
+                for name in sorted(os.listdir(d)):
+                    if fnmatch.fnmatchcase(name, parts[depth]):
+                        go(d / name, depth + 1)
+
+            go(root, 0)
+            if not found:
+                raise StepFailed(f"{kw} failed: no source files were specified (Dockerfile line {line})")
+            return found
         host = resolve(root, rel)
-        if not os.path.lexists(host) or (ctx is not None and ctx.excluded(os.path.relpath(host, root))):
-            where = "build context or excluded by .dockerignore" if ctx is not None else "source image"
-            raise StepFailed(f"{kw} failed: file not found in {where}: stat {src}: file does not exist "
+        if not os.path.lexists(host):
+            raise StepFailed(f"{kw} failed: file not found in source image: stat {src}: file does not exist "
                              f"(Dockerfile line {line})")
         return [host]
 

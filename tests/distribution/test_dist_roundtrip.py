@@ -182,3 +182,25 @@ def test_derived_image_mounts_base_layers(registry: Callable[..., str],
     assert {"status": "Mounted from team/base", "progressDetail": {}, "id": diff_short} in rec.messages
     b = store_factory("b")
     assert run(pull(dist, b, f"{host}/team/derived:1")).image_id == derived
+
+
+def test_identical_concurrent_pulls_download_once(registry: Callable[..., str],
+                                                  store_factory: Callable[[str], ImageService],
+                                                  busybox_image: Callable[..., str]) -> None:
+    host = registry()
+    a = store_factory("a")
+    a.tag(busybox_image(a), f"{host}/team/app", "1")
+    dist = Distribution()
+    run(push(dist, a, f"{host}/team/app:1"))
+    b = store_factory("b")
+    r1, r2 = Recorder(), Recorder()
+
+    async def both() -> list[Any]:
+        return await asyncio.gather(pull(dist, b, f"{host}/team/app:1", emit=r1),
+                                    pull(dist, b, f"{host}/team/app:1", emit=r2))
+
+    p1, p2 = run(both())
+    assert p1.image_id == p2.image_id
+    assert "Downloading" in r1.statuses() and "Downloading" not in r2.statuses()
+    assert r2.statuses()[-1].startswith("Status: Image is up to date for")
+    assert dist._pull_locks == {}

@@ -106,7 +106,7 @@ async def pull(
     wanted = parse_platform(platform) if platform else None
     tag_or_digest = parsed.digest or parsed.tag or reference.DEFAULT_TAG
     loop = asyncio.get_running_loop()
-    async with dist.session() as session:
+    async with dist.pulling(images, str(parsed), platform), dist.session() as session:
         rc, body, media_type, digest = await resolve(dist, session, parsed, creds)
         await emit(pg.status(f"Pulling from {parsed.path}", tag_or_digest))
         top_digest = digest

@@ -9,7 +9,9 @@ order (``endpoints.endpoints_for``) and returns the first that answers ``GET /v2
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import aiohttp
@@ -29,6 +31,22 @@ class Distribution:
         self.insecure_registries = tuple(insecure_registries)
         self.tokens = TokenCache()
         self.user_agent = user_agent
+        self._pull_locks: dict[tuple[int, str, str], tuple[asyncio.Lock, list[int]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def pulling(self, images: Any, ref: str, platform: str | None) -> AsyncIterator[None]:
+        """Serialise identical pulls into one store: the second finds every blob present
+        ("Already exists", "Image is up to date") instead of downloading it again."""
+        key = (id(images), ref, platform or "")
+        lock, users = self._pull_locks.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:  # the last one out removes the entry
+                del self._pull_locks[key]
 
     def session(self) -> aiohttp.ClientSession:
         # limit=0: concurrency is bounded by the callers (3 downloads, 5 uploads, as docker).

@@ -1,98 +1,189 @@
-"""OCI ``linux.seccomp`` (Docker's profile format) → a libseccomp filter, via pyseccomp.
+"""OCI ``linux.seccomp`` (Docker's profile format) → a libseccomp filter.
 
-``compile(profile)`` runs in the runtime *before* fork (it allocates and fills the libseccomp
-context; a bad profile fails early with a ``ValueError`` naming the field); ``load(filter)``
-runs in the container's init right before exec. As runc does: rules whose action equals the
-default action are skipped (libseccomp rejects them), unknown syscall names are skipped (a
-profile lists syscalls of newer kernels), and libseccomp's own no_new_privs is switched off
-because the runtime sets no_new_privs itself from ``process.noNewPrivileges``.
+``compile(profile)`` runs in the runtime *before* fork (it builds the libseccomp context; a
+bad profile fails early with a ``ValueError`` naming the field); ``load(filter)`` runs in
+the container's init right before exec. As runc does: rules whose action equals the default
+action are skipped (libseccomp rejects them), unknown syscall names are skipped (a profile
+lists syscalls of newer kernels), and libseccomp's own no_new_privs is switched off because
+the runtime sets no_new_privs itself from ``process.noNewPrivileges``.
+
+Why not pyseccomp: importing it runs ``ctypes.util.find_library`` (subprocesses, ``re``,
+``shutil``), 20-40 ms on every container start with a profile, which is every Docker
+container. libseccomp's C API is small; it is called here through ``_ctypes`` like
+``syscalls``, loading ``libseccomp.so.2`` by its soname.
 """
 
 from __future__ import annotations
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
+import _ctypes
+import os
+import sys
 
-
+# Actions (seccomp.h)
+ACT_KILL_PROCESS = 0x80000000
+ACT_KILL_THREAD = 0x00000000
+ACT_TRAP = 0x00030000
+ACT_LOG = 0x7FFC0000
+ACT_ALLOW = 0x7FFF0000
+_ACT_ERRNO = 0x00050000
+_ACT_TRACE = 0x7FF00000
 _ERRNO_EPERM = 1
-
-
-def _action(ps: Any, name: Any, errno_ret: Any, field: str) -> int:
-    if name == "SCMP_ACT_ALLOW":
-        return ps.ALLOW
-    if name in ("SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD"):
-        return ps.KILL
-    if name == "SCMP_ACT_KILL_PROCESS":
-        return ps.KILL_PROCESS
-    if name == "SCMP_ACT_TRAP":
-        return ps.TRAP
-    if name == "SCMP_ACT_LOG":
-        return ps.LOG
-    if name == "SCMP_ACT_ERRNO":
-        return ps.ERRNO(_ERRNO_EPERM if errno_ret is None else int(errno_ret))
-    if name == "SCMP_ACT_TRACE":
-        return ps.TRACE(_ERRNO_EPERM if errno_ret is None else int(errno_ret))
-    raise ValueError(f"{field}: unsupported seccomp action {name!r}")
-
+_ATTR_CTL_NNP = 3
 
 _OPS = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4,
         "SCMP_CMP_GE": 5, "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7}
 
+_LE, _64 = 0x40000000, 0x80000000  # __AUDIT_ARCH_LE, __AUDIT_ARCH_64BIT
+ARCHES = {  # SCMP_ARCH_* → audit arch token (ELF machine | flags)
+    "X86": 3 | _LE, "X86_64": 62 | _64 | _LE, "X32": 62 | _LE, "ARM": 40 | _LE,
+    "AARCH64": 183 | _64 | _LE, "MIPS": 8, "MIPS64": 8 | _64, "MIPS64N32": 8 | _64 | 0x20000000,
+    "MIPSEL": 8 | _LE, "MIPSEL64": 8 | _64 | _LE, "MIPSEL64N32": 8 | _64 | _LE | 0x20000000,
+    "PPC": 20, "PPC64": 21 | _64, "PPC64LE": 21 | _64 | _LE, "S390": 22, "S390X": 22 | _64,
+    "PARISC": 15, "PARISC64": 15 | _64, "RISCV64": 243 | _64 | _LE,
+}
 
-def compile(profile: dict, field: str = "linux.seccomp") -> Any:
-    """Build (not load) the filter; returns a ``pyseccomp.SyscallFilter``."""
-    try:
-        import pyseccomp as ps
-    except (ImportError, OSError) as e:
-        raise ValueError(f"{field}: seccomp is not available on this host ({e})") from None
+
+class _Int(_ctypes._SimpleCData):
+    _type_ = "i"
+
+
+class _UInt(_ctypes._SimpleCData):
+    _type_ = "I"
+
+
+class _VoidP(_ctypes._SimpleCData):
+    _type_ = "P"
+
+
+class _FnInt(_ctypes.CFuncPtr):
+    _flags_ = _ctypes.FUNCFLAG_CDECL
+    _restype_ = _Int
+
+
+class _FnPtr(_ctypes.CFuncPtr):
+    _flags_ = _ctypes.FUNCFLAG_CDECL
+    _restype_ = _VoidP
+
+
+class _Lib:
+    def __init__(self) -> None:
+        self._handle = _ctypes.dlopen("libseccomp.so.2", 0)
+
+
+_lib: _Lib | None = None
+
+
+def _fn(name: str, kind: type = _FnInt) -> _ctypes.CFuncPtr:
+    global _lib
+    if _lib is None:
+        try:
+            _lib = _Lib()
+        except OSError as e:
+            raise ValueError(f"seccomp is not available on this host (libseccomp.so.2: {e})") \
+                from None
+    return kind((name, _lib))
+
+
+class Filter:
+    """A built (not yet loaded) libseccomp filter context."""
+
+    def __init__(self, default_action: int) -> None:
+        ctx = _fn("seccomp_init", _FnPtr)(_UInt(default_action))
+        if not ctx:
+            raise ValueError("seccomp_init failed: invalid default action")
+        self.ctx = ctx
+        self.default = default_action
+
+    def _call(self, name: str, *args: object) -> int:
+        return _fn(name)(_VoidP(self.ctx), *args)
+
+    def set_attr(self, attr: int, value: int) -> None:
+        r = self._call("seccomp_attr_set", attr, _UInt(value))
+        if r < 0:
+            raise OSError(-r, f"seccomp_attr_set({attr}, {value}): {os.strerror(-r)}")
+
+    def add_arch(self, token: int) -> None:
+        r = self._call("seccomp_arch_add", _UInt(token))
+        if r < 0 and r != -17:  # EEXIST: the native arch is always there
+            raise OSError(-r, f"seccomp_arch_add({token:#x}): {os.strerror(-r)}")
+
+    def add_rule(self, action: int, syscall: int, args: list[tuple[int, int, int, int]]) -> None:
+        # struct scmp_arg_cmp {unsigned int arg; enum scmp_compare op; u64 datum_a, datum_b}
+        bo = sys.byteorder
+        arr = b"".join(a.to_bytes(4, bo) + op.to_bytes(4, bo) + (da & 2**64 - 1).to_bytes(8, bo)
+                       + (db & 2**64 - 1).to_bytes(8, bo) for a, op, da, db in args)
+        r = self._call("seccomp_rule_add_array", _UInt(action), syscall, _UInt(len(args)),
+                       arr or None)
+        if r < 0:
+            raise OSError(-r, os.strerror(-r))
+
+    def load(self) -> None:
+        r = self._call("seccomp_load")
+        if r < 0:
+            raise OSError(-r, f"seccomp_load: {os.strerror(-r)}")
+
+
+def _action(name: object, errno_ret: object, field: str) -> int:
+    simple = {"SCMP_ACT_ALLOW": ACT_ALLOW, "SCMP_ACT_KILL": ACT_KILL_THREAD,
+              "SCMP_ACT_KILL_THREAD": ACT_KILL_THREAD, "SCMP_ACT_KILL_PROCESS": ACT_KILL_PROCESS,
+              "SCMP_ACT_TRAP": ACT_TRAP, "SCMP_ACT_LOG": ACT_LOG}
+    if name in simple:
+        return simple[name]  # type: ignore[index]
+    if name in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
+        base = _ACT_ERRNO if name == "SCMP_ACT_ERRNO" else _ACT_TRACE
+        value = _ERRNO_EPERM if errno_ret is None else errno_ret
+        if not isinstance(value, int) or value < 0:
+            raise ValueError(f"{field}: errnoRet must be a non-negative integer")
+        return base | (value & 0xFFFF)
+    raise ValueError(f"{field}: unsupported seccomp action {name!r}")
+
+
+def compile(profile: dict, field: str = "linux.seccomp") -> Filter:
+    """Build (not load) the filter for an OCI seccomp object."""
     if not isinstance(profile, dict):
         raise ValueError(f"{field}: must be an object")
-    default = _action(ps, profile.get("defaultAction"), profile.get("defaultErrnoRet"),
+    default = _action(profile.get("defaultAction"), profile.get("defaultErrnoRet"),
                       f"{field}.defaultAction")
-    filt = ps.SyscallFilter(default)
-    filt.set_attr(ps.Attr.CTL_NNP, 0)
+    filt = Filter(default)
+    filt.set_attr(_ATTR_CTL_NNP, 0)
     for i, arch in enumerate(profile.get("architectures") or ()):
-        name = str(arch).removeprefix("SCMP_ARCH_")
-        code = getattr(ps.Arch, name, None)
-        if code is None:
+        token = ARCHES.get(str(arch).removeprefix("SCMP_ARCH_"))
+        if token is None:
             raise ValueError(f"{field}.architectures[{i}]: unknown architecture {arch!r}")
         try:
-            filt.add_arch(code)
+            filt.add_arch(token)
         except OSError as e:
-            if e.errno != 17:  # EEXIST: the native arch is already there
-                raise ValueError(f"{field}.architectures[{i}]: {e.strerror}") from None
+            raise ValueError(f"{field}.architectures[{i}]: {e.strerror}") from None
+    resolve = _fn("seccomp_syscall_resolve_name")
     for i, rule in enumerate(profile.get("syscalls") or ()):
         rf = f"{field}.syscalls[{i}]"
         if not isinstance(rule, dict):
             raise ValueError(f"{rf}: must be an object")
-        action = _action(ps, rule.get("action"), rule.get("errnoRet"), rf + ".action")
+        action = _action(rule.get("action"), rule.get("errnoRet"), rf + ".action")
         if action == default:
             continue
-        args = []
+        args: list[tuple[int, int, int, int]] = []
         for j, a in enumerate(rule.get("args") or ()):
-            op = _OPS.get(a.get("op"))
-            if op is None or not isinstance(a.get("index"), int):
-                raise ValueError(f"{rf}.args[{j}]: bad index or op {a.get('op')!r}")
-            args.append(ps.Arg(a["index"], op, int(a.get("value", 0)), int(a.get("valueTwo", 0))))
+            op = _OPS.get(a.get("op")) if isinstance(a, dict) else None
+            if op is None or not isinstance(a.get("index"), int) or not 0 <= a["index"] < 6:
+                raise ValueError(f"{rf}.args[{j}]: bad index or op")
+            args.append((a["index"], op, int(a.get("value", 0)), int(a.get("valueTwo", 0))))
         names = rule.get("names") or ([rule["name"]] if rule.get("name") else [])
         for name in names:
-            if ps.resolve_syscall(ps.Arch.NATIVE, name) < 0:
+            nr = resolve(str(name).encode())
+            if nr < 0:
                 continue  # unknown on this kernel/arch: skip like runc
-            indexes = [a._arg for a in args]
+            indexes = [a[0] for a in args]
             try:
                 if len(set(indexes)) == len(indexes):
-                    filt.add_rule(action, name, *args)
+                    filt.add_rule(action, nr, args)
                 else:  # libseccomp wants one comparison per argument: split the rule
                     for a in args:
-                        filt.add_rule(action, name, a)
+                        filt.add_rule(action, nr, [a])
             except OSError as e:
                 raise ValueError(f"{rf}: cannot add rule for {name!r}: {e.strerror}") from None
     return filt
 
 
-def load(filt: Any) -> None:
-    try:
-        filt.load()
-    except OSError as e:
-        raise OSError(e.errno, f"seccomp_load: {e.strerror}") from None
+def load(filt: Filter) -> None:
+    filt.load()

@@ -44,7 +44,10 @@ def exec_process(root: str, cid: str, proc: dict, *, console_socket: str | None 
     if rec.get("seccomp"):
         from dockyard.linux import seccomp
 
-        seccomp_filter = seccomp.compile(rec["seccomp"])
+        try:
+            seccomp_filter = seccomp.compile(rec["seccomp"])
+        except ValueError as e:
+            raise InvalidArgument(f"config.json: {e}") from None
     from dockyard.runtime.init import preload
 
     preload(proc)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 
 def features() -> dict:
-    from dockyard.linux import caps, cgroups, mountopts
+    from dockyard.linux import caps, cgroups, mountopts, seccomp
 
     try:
-        import pyseccomp  # noqa: F401
-
+        seccomp.compile({"defaultAction": "SCMP_ACT_ALLOW"})
         seccomp_enabled = True
-    except (ImportError, OSError):
+    except ValueError:
         seccomp_enabled = False
     return {
         "ociVersionMin": "1.0.0",

@@ -71,9 +71,13 @@ class _Lib:
 
 
 _lib: _Lib | None = None
+_fns: dict[str, _ctypes.CFuncPtr] = {}
 
 
 def _fn(name: str, kind: type = _FnInt) -> _ctypes.CFuncPtr:
+    fn = _fns.get(name)
+    if fn is not None:
+        return fn
     global _lib
     if _lib is None:
         try:
@@ -81,7 +85,8 @@ def _fn(name: str, kind: type = _FnInt) -> _ctypes.CFuncPtr:
         except OSError as e:
             raise ValueError(f"seccomp is not available on this host (libseccomp.so.2: {e})") \
                 from None
-    return kind((name, _lib))
+    fn = _fns[name] = kind((name, _lib))
+    return fn
 
 
 class Filter:

@@ -55,6 +55,9 @@ class Liar:
         rng = request.headers.get("Range")
         if rng:
             self.ranges.append(rng)
+        if self.mode == "busy-once" and self.layer_gets == 1:
+            return web.json_response({"errors": [{"code": "TOOMANYREQUESTS", "message": "slow down"}]},
+                                     status=503)
         if self.mode == "wrong":
             return web.Response(body=bytes(b ^ 0xFF for b in data[:64]) + data[64:])
         if self.mode == "too-long":
@@ -165,4 +168,12 @@ def test_dropped_download_resumes_with_range(liar_setup: tuple[Liar, ImageServic
     assert liar.layer_gets == 2
     size = len(liar.blobs[liar.layer])
     assert liar.ranges == [f"bytes={size // 2}-"]
+    assert dst.get(res.image_id).layer_blobs[0].digest == liar.layer
+
+
+def test_busy_registry_is_retried(liar_setup: tuple[Liar, ImageService]) -> None:
+    liar, dst = liar_setup
+    liar.mode = "busy-once"
+    res = asyncio.run(_serve(liar, lambda host: pull(Distribution(), dst, f"{host}/lie/app:1")))
+    assert liar.layer_gets == 2 and liar.ranges == []  # nothing received: a plain second GET
     assert dst.get(res.image_id).layer_blobs[0].digest == liar.layer

@@ -11,4 +11,5 @@ Modules, one idea each::
     login.py       check credentials against a registry (POST /auth)
     inspect.py     descriptor + platforms of a remote reference (GET /distribution/{name}/json)
     service.py     Distribution: the daemon-wide object (config, token cache) the API calls
+    tasks.py       run transfers concurrently; the first failure is raised as itself
 """

@@ -13,12 +13,13 @@ promised -> InvalidArgument naming the digest. Registry error bodies
 ``denied: requested access to the resource is denied``.
 
 Blob downloads go straight into a content store ingest, hashed while written and committed
-only when digest and size match; a dropped connection resumes with ``Range: bytes=N-``
-(a registry that ignores Range and answers 200 restarts the ingest).
+only when digest and size match; a dropped connection (or a 429/5xx answer) resumes with ``Range: bytes=N-``
+(a registry that ignores Range and answers 200 restarts the ingest), at most 5 times.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -42,6 +43,14 @@ MAX_RESUMES = 5
 TIMEOUT = aiohttp.ClientTimeout(total=None, connect=15, sock_connect=15, sock_read=120)
 
 Progress = Callable[[int], Awaitable[None]]
+
+
+RETRY_DELAY = 0.2  # seconds, times the attempt number, after a 429/5xx on a blob
+_TRANSIENT = frozenset({429, 500, 502, 503, 504})
+
+
+class _Transient(Exception):
+    """A blob GET answered 429/5xx: worth another try (docker retries downloads too)."""
 
 
 class EndpointUnreachable(Unavailable):
@@ -340,6 +349,8 @@ class RepoClient:
                                 writer.abort()
                                 writer = store.writer()
                                 received = 0
+                        elif resp.status in _TRANSIENT:
+                            raise _Transient(registry_message(resp.status, await resp.read()))
                         else:
                             raise error_for(resp.status, await resp.read(), f"blob {digest}")
                         async for chunk in resp.content.iter_chunked(CHUNK):
@@ -355,13 +366,16 @@ class RepoClient:
                     if received >= size:
                         break
                     raise aiohttp.ClientPayloadError("response ended early")
-                except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, EndpointUnreachable) as e:
+                except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError,
+                        aiohttp.ClientOSError, EndpointUnreachable, _Transient) as e:
                     resumes += 1
                     if resumes > MAX_RESUMES:
                         raise Unavailable(
                             f"blob {digest}: download failed after {received} of {size} bytes "
                             f"and {MAX_RESUMES} resumes: {e or type(e).__name__}"
                         ) from None
+                    if isinstance(e, _Transient):
+                        await asyncio.sleep(RETRY_DELAY * resumes)  # an overloaded registry
             try:
                 writer.commit(expected_digest=digest, expected_size=size)
             except InvalidArgument as e:

@@ -177,3 +177,16 @@ def test_busy_registry_is_retried(liar_setup: tuple[Liar, ImageService]) -> None
     res = asyncio.run(_serve(liar, lambda host: pull(Distribution(), dst, f"{host}/lie/app:1")))
     assert liar.layer_gets == 2 and liar.ranges == []  # nothing received: a plain second GET
     assert dst.get(res.image_id).layer_blobs[0].digest == liar.layer
+
+
+@pytest.mark.parametrize("config", [b"not json", b"[1, 2]"])
+def test_garbage_config_is_refused(liar_setup: tuple[Liar, ImageService], config: bytes) -> None:
+    liar, dst = liar_setup
+    man = json.loads(liar.manifest)
+    cd = "sha256:" + hashlib.sha256(config).hexdigest()
+    liar.blobs[cd] = config
+    man["config"] = {**man["config"], "digest": cd, "size": len(config)}
+    liar.manifest = json.dumps(man).encode()
+    with pytest.raises(InvalidArgument, match=f"image config {cd}"):
+        asyncio.run(_serve(liar, lambda host: pull(Distribution(), dst, f"{host}/lie/app:1")))
+    _clean(dst)

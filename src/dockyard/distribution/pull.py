@@ -120,7 +120,12 @@ async def pull(
         store = images.content
         if not store.exists(config.digest):
             await rc.fetch_blob(store, config.digest, config.size)
-        cfg = json.loads(store.read(config.digest))
+        try:
+            cfg = json.loads(store.read(config.digest))
+        except ValueError as e:
+            raise InvalidArgument(f"image config {config.digest}: invalid JSON: {e}") from None
+        if not isinstance(cfg, dict):
+            raise InvalidArgument(f"image config {config.digest}: not a JSON object")
         if wanted is not None:
             actual = parse_platform("/".join(x for x in (cfg.get("os"), cfg.get("architecture"),
                                                          cfg.get("variant")) if x))

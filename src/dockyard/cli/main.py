@@ -27,7 +27,14 @@ def _add_registry() -> None:
     cli.add_command(registry)
 
 
+def _add_engine() -> None:
+    from dockyard.cli import containers, images
+    for cmd in containers.COMMANDS + images.COMMANDS:
+        cli.add_command(cmd)
+
+
 def main() -> None:
+    _add_engine()
     _add_registry()
     cli(prog_name="dockyard")
 

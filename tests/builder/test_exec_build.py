@@ -162,6 +162,10 @@ COPY arch.tar.gz /kept/
     code, out = env.run(iid, "sh", "-c", script)
     assert code == 0, out
     assert out == "f\nf\nx1.txt\nx2.txt\n65534:65534 640\n744\n1\ntar\narch.tar.gz\n"
+    ex = env.build(c, "FROM busybox\nCOPY --exclude=*.gz --exclude=**/sub . /ex/\n")
+    assert ex is not None, env.error
+    assert env.run(ex, "ls", "/ex") == (0, "Dockerfile\ndir\nx1.txt\nx2.txt\n")
+    assert env.run(ex, "ls", "/ex/dir") == (0, "")
     bad = env.build(c, "FROM busybox\nCOPY x*.txt /notadir\n")
     assert bad is None and "must be a directory and end with a /" in (env.error or "")
     no_leftovers(env)

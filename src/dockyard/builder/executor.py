@@ -37,6 +37,7 @@ import os
 import re
 import secrets
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
@@ -48,6 +49,7 @@ from dockyard.builder import instructions as ins
 from dockyard.builder.cache import BuildCache, slot_of, step_key
 from dockyard.builder.config import ConfigBuilder
 from dockyard.builder.context import BuildContext, DirContext, TarContext
+from dockyard.builder.dockerignore import PatternMatcher
 from dockyard.builder.expand import expand_instruction
 from dockyard.builder.scope import StageScope, platform_args
 from dockyard.builder.scoped import resolve
@@ -123,8 +125,26 @@ class Builder:
         self.tmp = self.root / "tmp"
         self._secrets: dict[str, bytes] = {}
         self.tmp.mkdir(parents=True, exist_ok=True)
-        for e in os.scandir(self.tmp):  # builds a killed daemon left behind
-            _sweep(Path(e.path), images)
+        self._recover()
+
+    def _recover(self) -> None:
+        """Undo what builds of a killed daemon left: temp dirs (and mounts in them), step
+        containers in the runtime's state dir, ``build-*`` snapshots."""
+        for e in os.scandir(self.tmp):
+            _sweep(Path(e.path), self.images)
+        if self.state_dir.is_dir():
+            for e in os.scandir(self.state_dir):
+                if e.is_dir() and re.fullmatch(r"[0-9a-f]{64}", e.name):
+                    subprocess.run([self.runtime, "--root", str(self.state_dir), "delete", "--force", e.name],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        snaps = getattr(self.images, "snapshots", None)
+        if snaps is not None:
+            for info in snaps.list():
+                if info.key.startswith("build-"):
+                    try:
+                        self.images.remove_rootfs(info.key)
+                    except DockyardError:
+                        pass  # a child snapshot still uses it; the next start retries
 
     # ------------------------------------------------------------------ entry points
 
@@ -445,7 +465,7 @@ class Builder:
             code = run_container(self.runtime, self.state_dir, bundle, spec, out.stream)
             out.stream(f"Removing intermediate container {cid[:12]}\n")
             if code != 0:
-                shown = " ".join(argv) if instr.shell_form or shebang else json.dumps(argv)
+                shown = " ".join(argv)  # docker joins the argv with blanks, exec form included
                 raise StepFailed(f"The command '{shown}' returned a non-zero code: {code} "
                                  f"(Dockerfile line {instr.line})")
             self.images.unmount_rootfs(rootfs)
@@ -544,11 +564,16 @@ class Builder:
             "instruction": f"{kw} {json.dumps(list(instr.sources))} {dest}",
             "chown": instr.chown or "", "chmod": instr.chmod or "",
         }
+        if instr.parents:
+            raise StepFailed(f"dockerfile line {instr.line}: COPY --parents is not supported by this builder")
+        if instr.exclude:
+            inputs["exclude"] = json.dumps(list(instr.exclude))
         with ExitStack() as stack:
             from_ctx = not (isinstance(instr, ins.Copy) and instr.from_)
             host_sources: list[Path] = []
             rels: list[str] = []
             skip: Callable[[str], bool] | None = None
+            excl: PatternMatcher | None = None
             for src in instr.sources:
                 if source_kind(src) != "local" and isinstance(instr, ins.Add):
                     raise StepFailed(f"ADD failed: cannot download {src}: this daemon has no network access "
@@ -565,9 +590,11 @@ class Builder:
             else:
                 for src in instr.sources:
                     rels += self._match_ctx(kw, ctx, src, instr.line)
+                excl = PatternMatcher(instr.exclude) if instr.exclude else None
                 for rel in rels:
                     for r, d in ctx.digest_of(rel)[1].items():
-                        inputs[f"file:{r}"] = d
+                        if excl is None or not excl.matches(_below(r, rel)):
+                            inputs[f"file:{r}"] = d
             heredoc_paths: list[Path] = []
             if instr.heredocs:
                 hd = Path(tempfile.mkdtemp(prefix="heredoc-", dir=work))
@@ -591,7 +618,10 @@ class Builder:
                 host_sources += [hroot / r if r else hroot for r in rels]
 
                 def skip(p: str) -> bool:
-                    return ctx.excluded(os.path.relpath(p, hroot))
+                    r = os.path.relpath(p, hroot)
+                    if ctx.excluded(r):
+                        return True
+                    return excl is not None and any(excl.matches(_below(r, top)) for top in rels)
             sources = host_sources + heredoc_paths
             key_snap, rootfs = stack.enter_context(self._snapshot(cur.image, work))
             owner = resolve_owner(rootfs, instr.chown) if instr.chown else (0, 0)
@@ -699,6 +729,13 @@ class _Output:
     def stream(self, text: str) -> None:
         if not self.quiet:
             self.emit({"stream": text})
+
+
+def _below(rel: str, top: str) -> str:
+    """``rel`` relative to the COPY source ``top`` (what --exclude patterns match against)."""
+    if not top:
+        return rel
+    return rel[len(top) + 1:] if rel.startswith(top + "/") else os.path.basename(rel)
 
 
 def _error(emit: Emit, message: str) -> None:

@@ -1,0 +1,103 @@
+"""Time `docker run --rm --network none busybox true` end to end through the real docker CLI.
+
+Starts a private dockyardd (temp socket, data root, exec root), imports a busybox image made
+from busybox-static, and times N runs (after warm-up); if a dockerd answers on
+/var/run/docker.sock with a busybox image, times it the same way, alternating. Prints medians.
+
+    .venv/bin/python benchmarks/engine_run.py [-n 20] [--runtime dockyard-runtime|runc]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+
+def timed(env: dict[str, str]) -> float:
+    t = time.perf_counter()
+    cp = subprocess.run(["docker", "run", "--rm", "--network", "none", "busybox", "true"], env=env,
+                        capture_output=True)
+    dt = time.perf_counter() - t
+    if cp.returncode != 0:
+        raise SystemExit(f"docker run failed: {cp.stderr.decode()}")
+    return dt * 1000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-n", type=int, default=20)
+    ap.add_argument("--runtime", default=None)
+    args = ap.parse_args()
+    from conftest import make_busybox_rootfs
+
+    tmp = Path(tempfile.mkdtemp(prefix="dyb-", dir="/tmp"))
+    sock = tmp / "d.sock"
+    cmd = [str(Path(sys.executable).parent / "dockyardd"), "--host", f"unix://{sock}", "--data-root",
+           str(tmp / "data"), "--exec-root", str(tmp / "exec")]
+    if args.runtime:
+        cmd += ["--default-runtime", args.runtime]
+    log = open(tmp / "daemon.log", "wb")  # noqa: SIM115
+    daemon = subprocess.Popen(cmd, stdout=log, stderr=log)
+    env = {**os.environ, "DOCKER_HOST": f"unix://{sock}"}
+    try:
+        for _ in range(200):
+            if subprocess.run(["docker", "version"], env=env, capture_output=True).returncode == 0:
+                break
+            time.sleep(0.05)
+        make_busybox_rootfs(tmp / "bb")
+        subprocess.run(["tar", "-C", str(tmp / "bb"), "-cf", str(tmp / "bb.tar"), "."], check=True)
+        subprocess.run(["docker", "import", str(tmp / "bb.tar"), "busybox:latest"], env=env, check=True,
+                       capture_output=True)
+        ref_env = {**os.environ, "DOCKER_HOST": "unix:///var/run/docker.sock"}
+        have_ref = os.path.exists("/var/run/docker.sock") and subprocess.run(
+            ["docker", "image", "inspect", "busybox"], env=ref_env, capture_output=True).returncode == 0
+        for _ in range(3):
+            timed(env)
+        ours, ref = [], []
+        for _ in range(args.n):
+            ours.append(timed(env))
+            if have_ref:
+                ref.append(timed(ref_env))
+        print(f"dockyardd ({args.runtime or 'default runtime'}): median {statistics.median(ours):.1f} ms, "
+              f"min {min(ours):.1f} ms over {args.n} runs")
+        if ref:
+            r = statistics.median(ref)
+            print(f"dockerd: median {r:.1f} ms; ratio {statistics.median(ours) / r:.2f}")
+        else:
+            print("dockerd: not available here (reference from PLATFORM-NOTES: ~290-340 ms with --network none)")
+    finally:
+        subprocess.run(["docker", "rm", "-f", *subprocess.run(["docker", "ps", "-aq"], env=env,
+                        capture_output=True, text=True).stdout.split()], env=env, capture_output=True)
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(30)
+        mon = tmp / "exec" / "monitor.sock"
+        if mon.exists():
+            import json
+            import socket
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect(str(mon))
+                s.sendall(json.dumps({"op": "shutdown", "if_idle": False}).encode() + b"\n")
+                s.recv(100)
+            except OSError:
+                pass
+            s.close()
+        for line in reversed(open("/proc/mounts").read().splitlines()):
+            if f" {tmp}" in line:
+                subprocess.run(["umount", "-l", line.split()[1]], check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

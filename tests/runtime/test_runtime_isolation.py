@@ -297,7 +297,8 @@ def test_terminal_without_console_socket_is_rejected(rt, bundle):
 
 @pytest.mark.skipif(shutil.which("runc") is None, reason="runc not installed")
 def test_same_view_as_runc(tmp_path, bundle):
-    script = ("grep -E '^Cap|^NoNewPrivs' /proc/self/status; hostname; ls /dev; ulimit -n;"
+    script = ("grep -E '^Cap|^NoNewPrivs|^Sig(Ign|Blk)' /proc/self/status; hostname; ls /dev;"
+              "ulimit -n; echo $HOME; "
               "awk '{print $2, $3}' /proc/mounts | sort; echo pid=$$")
     bundle.write(args=["/bin/sh", "-c", script])
     runc = subprocess.run(["runc", "--root", str(tmp_path / "runc"), "run", "-b",

@@ -64,3 +64,37 @@ def test_library_lifecycle(bundle, tmp_path):
     assert _run_in_child(scenario) == 0
     assert out.read_text() == "started\n"
     assert cgroup_dirs_for("lib") == []
+
+
+def test_library_stdio_fds_and_signals(bundle, tmp_path):
+    """An in-process caller hands its own pipes as the container's stdio; the container
+    starts with default signal dispositions even though Python ignores SIGPIPE."""
+    root = str(tmp_path / "state")
+    bundle.write(args=["/bin/sh", "-c", "read x; echo got=$x; echo err >&2; "
+                       "grep -E 'SigIgn|SigBlk' /proc/self/status"])
+
+    def scenario() -> int:
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda *_: None)  # a caller with its own handlers
+        in_r, in_w = os.pipe()
+        out_r, out_w = os.pipe()
+        pid = create.create(root, "io", str(bundle.path), stdio=(in_r, out_w, out_w),
+                            barrier=False)
+        for fd in (in_r, out_w):
+            os.close(fd)
+        os.write(in_w, b"hello\n")
+        os.close(in_w)
+        out = b""
+        while chunk := os.read(out_r, 4096):
+            out += chunk
+        os.waitpid(pid, 0)
+        delete.delete(root, "io")
+        lines = out.decode().split("\n")
+        assert lines[0] == "got=hello" and lines[1] == "err", out
+        ign = int(out.decode().split("SigIgn:\t")[1].split()[0], 16)
+        assert not ign & (1 << 12) and not ign & (1 << 24), out  # SIGPIPE, SIGXFSZ default
+        assert "SigBlk:\t0000000000000000" in out.decode(), out
+        return 0
+
+    assert _run_in_child(scenario) == 0

@@ -7,8 +7,9 @@ is a direct child of the caller (see ``init.fork_direct``); with one it is a gra
 intermediate process exits after forking it). Either way, once the caller exits or if it
 is not the parent, the init belongs to the caller's nearest child subreaper: the caller is
 responsible for reaping (make it one with ``prctl(PR_SET_CHILD_SUBREAPER)``, as
-containerd-shim is). The init inherits the caller's fds 0, 1 and 2 as the container's stdio
-(unless ``process.terminal``: then the pty master is sent over ``console_socket``), like runc.
+containerd-shim is). The init inherits the caller's fds 0, 1 and 2 as the container's stdio,
+like runc, or the three fds given as ``stdio`` (an in-process caller's pipes); with
+``process.terminal`` the pty master is sent over ``console_socket`` instead.
 
 In-process use (the engine's monitor): single-threaded callers only. ``fork_direct`` briefly
 points the caller's *children* at the new pid namespace (unshare(CLONE_NEWPID), fork, setns
@@ -64,16 +65,18 @@ def write_idmaps(pid: int, linux: dict) -> None:
 
 def create(root: str, cid: str, bundle: str, *, console_socket: str | None = None,
            pid_file: str | None = None, no_pivot: bool = False, preserve_fds: int = 0,
-           barrier: bool = True, no_new_keyring: bool = False) -> int:
+           barrier: bool = True, no_new_keyring: bool = False,
+           stdio: tuple[int, int, int] | None = None) -> int:
     """Create container ``cid`` from ``bundle``; return the init's pid (see module doc)."""
     return create_record(root, cid, bundle, console_socket=console_socket, pid_file=pid_file,
                          no_pivot=no_pivot, preserve_fds=preserve_fds, barrier=barrier,
-                         no_new_keyring=no_new_keyring)["pid"]
+                         no_new_keyring=no_new_keyring, stdio=stdio)["pid"]
 
 
 def create_record(root: str, cid: str, bundle: str, *, console_socket: str | None = None,
                   pid_file: str | None = None, no_pivot: bool = False, preserve_fds: int = 0,
-                  barrier: bool = True, no_new_keyring: bool = False) -> dict:
+                  barrier: bool = True, no_new_keyring: bool = False,
+                  stdio: tuple[int, int, int] | None = None) -> dict:
     """Like ``create`` but return the container's state record (see ``state``)."""
     state.check_id(cid)
     bundle = os.path.abspath(bundle)
@@ -138,7 +141,7 @@ def create_record(root: str, cid: str, bundle: str, *, console_socket: str | Non
                           p2c=p2c_r, fifo_fd=fifo_fd, console_fd=console_fd,
                           seccomp=seccomp_filter, no_pivot=no_pivot, barrier=barrier,
                           preserve_fds=preserve_fds, state_for_hooks=hook_state,
-                          no_new_keyring=no_new_keyring)
+                          no_new_keyring=no_new_keyring, stdio=stdio)
         nss = linux.get("namespaces") or []
         if any(n["type"] == "user" for n in nss):
             pid_i = os.fork()

@@ -5,7 +5,8 @@ has exec'd (or raises, leaving nothing behind). The process is forked by the cal
 into the container's pid namespace (like ``init.fork_direct``: single-threaded callers) and
 joins the cgroup and the other namespaces itself; the caller (or, once it exits, its child
 subreaper) reaps it.
-Its stdio are the caller's fds 0-2, or a pty whose master is sent over ``console_socket``.
+Its stdio are the caller's fds 0-2 (or the fds given as ``stdio``), or a pty whose master is
+sent over ``console_socket``.
 ``proc`` is an OCI process object (checked like config.json's); the container's seccomp
 profile applies to it. Errors: ``NotFound``; ``Conflict("cannot exec in a stopped
 container")``, ``Conflict("cannot exec in a paused container")``; ``ExecutableNotFound`` /
@@ -29,7 +30,8 @@ _FLAGS = {"user": 0x10000000, "ipc": 0x08000000, "uts": 0x04000000, "net": 0x400
 
 
 def exec_process(root: str, cid: str, proc: dict, *, console_socket: str | None = None,
-                 pid_file: str | None = None, preserve_fds: int = 0) -> int:
+                 pid_file: str | None = None, preserve_fds: int = 0,
+                 stdio: tuple[int, int, int] | None = None) -> int:
     rec = state.load(root, cid)
     st = state.status(root, rec)
     if st == "paused":
@@ -98,7 +100,7 @@ def exec_process(root: str, cid: str, proc: dict, *, console_socket: str | None 
             if pid_e == 0:
                 os.close(c2p_r)
                 _exec_child(c2p_w, cg, [n for n in ns_fds if n[1] != _FLAGS["pid"]], proc,
-                            console_fd, seccomp_filter, preserve_fds)
+                            console_fd, seccomp_filter, preserve_fds, stdio)
         finally:
             if own >= 0:
                 s.setns(own, _FLAGS["pid"])
@@ -128,13 +130,15 @@ def exec_process(root: str, cid: str, proc: dict, *, console_socket: str | None 
 
 
 def _exec_child(c2p: int, cg: object, ns_fds: list[tuple[int, int]], proc: dict,
-                console_fd: int | None, seccomp_filter: object, preserve_fds: int) -> None:
+                console_fd: int | None, seccomp_filter: object, preserve_fds: int,
+                stdio: tuple[int, int, int] | None) -> None:
     """The exec'd process before exec: cgroup (single-threaded, so the cheap ``tasks`` move),
     namespaces (user first, mount last), console, then the process settings. Never returns."""
     from dockyard.runtime import process
-    from dockyard.runtime.init import InitContext, _fail, _setup_console
+    from dockyard.runtime.init import InitContext, _fail, _setup_console, after_fork
 
     try:
+        after_fork(stdio)
         if cg is not None:
             from dockyard.linux import cgroups
 

@@ -55,7 +55,7 @@ class InitContext:
 
     __slots__ = ("cfg", "bundle", "rootfs", "cgroup", "c2p", "p2c", "fifo_fd", "console_fd",
                  "seccomp", "no_pivot", "barrier", "preserve_fds", "state_for_hooks", "exe",
-                 "no_new_keyring")
+                 "no_new_keyring", "stdio")
 
     def __init__(self, **kw: Any) -> None:
         for k in self.__slots__:
@@ -79,6 +79,28 @@ def preload(proc: dict, cfg: dict | None = None) -> None:
             from dockyard.runtime import hooks  # noqa: F401
 
 
+def after_fork(stdio: tuple[int, int, int] | None) -> None:
+    """First thing in every forked child. Undo what the calling Python process set up for
+    itself: signal handlers, an asyncio wakeup fd, the signal mask, and above all SIGPIPE and
+    SIGXFSZ, which Python ignores and an exec'd program would inherit ignored. Then put the
+    caller's chosen ``stdio`` fds on 0, 1 and 2 (default: the caller's own 0, 1, 2)."""
+    import _signal
+
+    _signal.set_wakeup_fd(-1)
+    for sig in (1, 2, 3, 10, 12, 13, 14, 15, 17, 25, 28):
+        try:
+            _signal.signal(sig, _signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
+    if stdio is not None:
+        for target, fd in enumerate(stdio):
+            if fd != target:
+                os.dup2(fd, target)
+            else:
+                os.set_inheritable(fd, True)
+
+
 def describe(err: BaseException) -> str:
     """The message for an error: our OSErrors carry the whole text in ``strerror``."""
     if isinstance(err, OSError) and err.strerror:
@@ -98,6 +120,7 @@ def _fail(fd: int, err: BaseException) -> None:
 def intermediate(ctx: InitContext) -> None:
     """Run in I. Never returns."""
     try:
+        after_fork(ctx.stdio)
         nss = ctx.cfg["linux"].get("namespaces") or []
         if ctx.cgroup is not None:
             # Before unsharing: a new cgroup namespace is rooted where we are; and the init
@@ -171,6 +194,7 @@ def fork_direct(ctx: InitContext) -> int:
 def _direct_child(ctx: InitContext, nss: list[dict]) -> None:
     """The init when forked by ``fork_direct``: join/create the other namespaces, then init."""
     try:
+        after_fork(ctx.stdio)
         if ctx.cgroup is not None:
             from dockyard.linux import cgroups
 

@@ -90,6 +90,13 @@ class BuildContext:
     def host_root(self) -> Path:
         raise NotImplementedError
 
+    def mtime(self, rel: str) -> int:
+        raise NotImplementedError
+
+    def copy_to(self, rel: str, fd: int) -> None:
+        """Write the content of the file ``rel`` to the open file ``fd``."""
+        raise NotImplementedError
+
     def close(self) -> None:
         pass
 
@@ -220,6 +227,17 @@ class DirContext(BuildContext):
 
     def host_root(self) -> Path:
         return self.root
+
+    def mtime(self, rel: str) -> int:
+        st = self._lstat(rel)
+        return int(st.st_mtime) if st else 0
+
+    def copy_to(self, rel: str, fd: int) -> None:
+        src = os.open(self._p(rel), os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            _sendfile(fd, src, 0, os.fstat(src).st_size)
+        finally:
+            os.close(src)
 
 
 @dataclass
@@ -358,6 +376,14 @@ class TarContext(BuildContext):
         e = self.entries[rel]
         return os.pread(self.spool.fileno(), e.size, e.offset)
 
+    def mtime(self, rel: str) -> int:
+        e = self.entries.get(rel)
+        return e.mtime if e else 0
+
+    def copy_to(self, rel: str, fd: int) -> None:
+        e = self.entries[rel]
+        _sendfile(fd, self.spool.fileno(), e.offset, e.size)
+
     def host_root(self) -> Path:
         if self._root is None:
             root = Path(tempfile.mkdtemp(prefix="context-", dir=self.work))
@@ -382,13 +408,7 @@ class TarContext(BuildContext):
             else:
                 fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
                 try:
-                    off, left = e.offset, e.size
-                    while left > 0:
-                        n = os.sendfile(fd, sfd, off, min(left, 1 << 30))
-                        if n == 0:
-                            break
-                        off += n
-                        left -= n
+                    _sendfile(fd, sfd, e.offset, e.size)
                     os.fchmod(fd, e.mode)
                 finally:
                     os.close(fd)
@@ -396,6 +416,16 @@ class TarContext(BuildContext):
         for p, e in reversed(dirs):
             os.chmod(p, e.mode)
             os.utime(p, (e.mtime, e.mtime))
+
+
+def _sendfile(out: int, src: int, offset: int, size: int) -> None:
+    left = size
+    while left > 0:
+        n = os.sendfile(out, src, offset, min(left, 1 << 30))
+        if n == 0:
+            raise OSError(f"short read copying a context file ({left} bytes missing)")
+        offset += n
+        left -= n
 
 
 def _read_tar(r: _Reader, spool: BinaryIO) -> dict[str, _Entry]:

@@ -54,7 +54,7 @@ from dockyard.builder.expand import expand_instruction
 from dockyard.builder.scope import StageScope, platform_args
 from dockyard.builder.scoped import resolve
 from dockyard.builder.stages import SCRATCH, plan
-from dockyard.builder.steps.copy import copy_into, resolve_owner
+from dockyard.builder.steps.copy import copy_from_context, copy_into, resolve_owner
 from dockyard.builder.steps.run import RunMount, RunSpec, run_container
 from dockyard.builder.values import context_source, copy_dest, parse_chmod, source_kind
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
@@ -613,16 +613,20 @@ class Builder:
             if hit is not None:
                 cur.image = hit
                 return
-            if rels:
+            def skip_rel(r: str) -> bool:
+                if ctx.excluded(r):
+                    return True
+                return excl is not None and any(excl.matches(_below(r, top)) for top in rels)
+
+            direct = bool(rels) and isinstance(instr, ins.Copy)  # straight from the context
+            if rels and not direct:  # ADD looks into files (archives): give it real ones
                 hroot = ctx.host_root()
                 host_sources += [hroot / r if r else hroot for r in rels]
 
                 def skip(p: str) -> bool:
-                    r = os.path.relpath(p, hroot)
-                    if ctx.excluded(r):
-                        return True
-                    return excl is not None and any(excl.matches(_below(r, top)) for top in rels)
+                    return skip_rel(os.path.relpath(p, hroot))
             sources = host_sources + heredoc_paths
+            force_dir = count > 1
             key_snap, rootfs = stack.enter_context(self._snapshot(cur.image, work))
             owner = resolve_owner(rootfs, instr.chown) if instr.chown else (0, 0)
             unpack = isinstance(instr, ins.Add) and instr.unpack is not False
@@ -632,14 +636,18 @@ class Builder:
                     self._untar(s, rootfs, dest, instr.line)
                 else:
                     plain.append(s)
-            if plain:
-                try:
-                    copy_into(rootfs, plain, dest, owner=owner, chmod=chmod, skip=skip)
-                except OSError as e:
-                    raise StepFailed(f"{kw} failed: {e.strerror}: {dest} (Dockerfile line {instr.line})") from None
+            try:
+                if plain:
+                    copy_into(rootfs, plain, dest, owner=owner, chmod=chmod, skip=skip, force_dir=force_dir)
+                if direct:
+                    copy_from_context(ctx, rels, rootfs, dest, owner=owner, chmod=chmod, skip_rel=skip_rel,
+                                      force_dir=force_dir)
+            except OSError as e:
+                raise StepFailed(f"{kw} failed: {e.strerror}: {dest} (Dockerfile line {instr.line})") from None
             self.images.unmount_rootfs(rootfs)
             digest = _sha(json.dumps(inputs, sort_keys=True))
-            created_by = f"{kw} {'dir' if len(sources) == 1 and sources[0].is_dir() else 'file'}:{digest} in {dest}"
+            one_dir = count == 1 and ((rels and ctx.kind(rels[0]) == "dir") or (sources and sources[0].is_dir()))
+            created_by = f"{kw} {'dir' if one_dir else 'file'}:{digest} in {dest}"
             new = self.images.commit(key_snap, parent_image_id=cur.image, config=config, created_by=created_by)
         self.cache.record(key, slot, inputs, new)
         cur.image = new

@@ -15,6 +15,9 @@
   ``chmod`` an octal int or a symbolic string applied per entry; mtimes are kept.
 * ``skip(host_path) -> bool`` leaves out .dockerignore'd entries of a context source.
 
+``copy_from_context(ctx, rels, ...)`` does the same for sources named by their path in the
+build context, reading a tar context's spool directly (nothing is materialised).
+
 ``resolve_owner(rootfs, "user:group")`` reads the image's /etc/passwd and /etc/group.
 """
 
@@ -27,6 +30,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+from dockyard.builder.context import BuildContext
 from dockyard.builder.scoped import resolve
 from dockyard.errors import InvalidArgument
 
@@ -169,6 +173,53 @@ class _Writer:
             self.copy(s, dst_dir + "/" + name)
 
 
+    def ctx_copy(self, ctx: BuildContext, rel: str, dst: str, skip_rel: Callable[[str], bool]) -> None:
+        """Like :meth:`copy`, reading the entry ``rel`` of the build context (no host file)."""
+        kind = ctx.kind(rel)
+        existing: os.stat_result | None
+        try:
+            existing = os.lstat(dst)
+        except FileNotFoundError:
+            existing = None
+        mtime = ctx.mtime(rel)
+        if kind == "dir":
+            if existing is not None and not stat.S_ISDIR(existing.st_mode):
+                os.unlink(dst)
+                existing = None
+            if existing is None:
+                os.mkdir(dst, 0o755)
+            self.ctx_children(ctx, rel, dst, skip_rel)
+            os.chmod(dst, self._mode(ctx.mode(rel), True))
+            os.lchown(dst, self.uid, self.gid)
+            os.utime(dst, (mtime, mtime), follow_symlinks=False)
+            return
+        if existing is not None:
+            if stat.S_ISDIR(existing.st_mode):
+                shutil.rmtree(dst)
+            else:
+                os.unlink(dst)
+        if kind == "link":
+            os.symlink(ctx.readlink(rel) or "", dst)
+        elif kind == "file":
+            fout = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            try:
+                ctx.copy_to(rel, fout)
+            finally:
+                os.close(fout)
+            os.chmod(dst, self._mode(ctx.mode(rel), False))
+        else:
+            return
+        os.lchown(dst, self.uid, self.gid)
+        os.utime(dst, (mtime, mtime), follow_symlinks=False)
+
+    def ctx_children(self, ctx: BuildContext, rel: str, dst_dir: str, skip_rel: Callable[[str], bool]) -> None:
+        for name in ctx.listdir(rel):
+            child = f"{rel}/{name}" if rel else name
+            if skip_rel(child):
+                continue
+            self.ctx_copy(ctx, child, dst_dir + "/" + name, skip_rel)
+
+
 def _makedirs(rootfs: Path, path: Path, owner: tuple[int, int]) -> None:
     """Create ``path`` (already resolved inside ``rootfs``) and missing parents as directories."""
     missing: list[Path] = []
@@ -183,6 +234,41 @@ def _makedirs(rootfs: Path, path: Path, owner: tuple[int, int]) -> None:
         os.lchown(d, *owner)
 
 
+def copy_from_context(
+    ctx: BuildContext,
+    rels: list[str],
+    rootfs: Path,
+    dest: str,
+    *,
+    owner: tuple[int, int] = (0, 0),
+    chmod: int | str | None = None,
+    skip_rel: Callable[[str], bool],
+    force_dir: bool = False,
+) -> None:
+    """:func:`copy_into` for sources named by their path in the build context (``""`` = all),
+    read straight from it (a tar context is never written out for this)."""
+    writer = _Writer(owner, chmod, None)
+    dest_is_dir = force_dir or dest.endswith("/") or len(rels) > 1
+    target = resolve(rootfs, dest)
+    if not dest_is_dir and os.path.isdir(target):
+        dest_is_dir = True
+    if len(rels) == 1 and ctx.kind(rels[0]) == "dir":
+        _makedirs(rootfs, target, owner)
+        writer.ctx_children(ctx, rels[0], str(target), skip_rel)
+        return
+    if dest_is_dir:
+        _makedirs(rootfs, target, owner)
+        for rel in rels:
+            if ctx.kind(rel) == "dir":
+                writer.ctx_children(ctx, rel, str(target), skip_rel)
+            else:
+                writer.ctx_copy(ctx, rel, str(target / os.path.basename(rel)), skip_rel)
+        return
+    parent = resolve(rootfs, os.path.dirname(dest.rstrip("/")) or "/")
+    _makedirs(rootfs, parent, owner)
+    writer.ctx_copy(ctx, rels[0], str(parent / os.path.basename(dest.rstrip("/"))), skip_rel)
+
+
 def copy_into(
     rootfs: Path,
     sources: list[Path],
@@ -191,9 +277,10 @@ def copy_into(
     owner: tuple[int, int] = (0, 0),
     chmod: int | str | None = None,
     skip: Callable[[str], bool] | None = None,
+    force_dir: bool = False,
 ) -> None:
     writer = _Writer(owner, chmod, skip)
-    dest_is_dir = dest.endswith("/") or len(sources) > 1
+    dest_is_dir = force_dir or dest.endswith("/") or len(sources) > 1
     target = resolve(rootfs, dest)
     if not dest_is_dir and os.path.isdir(target):
         dest_is_dir = True

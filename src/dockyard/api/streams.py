@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 from typing import Any
 
 from dockyard.api.hijack import HijackedStream
@@ -91,12 +92,18 @@ class BodyReader:
 
 
 async def write_from_thread(resp: Any, fn: Any) -> None:
-    """Run blocking ``fn(out)`` in a thread; bytes it writes to ``out`` go to ``resp``."""
+    """Run blocking ``fn(out)`` in a thread; bytes it writes to ``out`` go to ``resp``.
+
+    If the client goes away, the thread's next write raises BrokenPipeError (so it stops and
+    the daemon can still shut down: a thread blocked on a full queue would hang it)."""
     loop = asyncio.get_running_loop()
     q: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=16)
+    gone = threading.Event()
 
     class _Out:
         def write(self, data: bytes) -> int:
+            if gone.is_set():
+                raise BrokenPipeError("the client went away")
             asyncio.run_coroutine_threadsafe(q.put(bytes(data)), loop).result()
             return len(data)
 
@@ -110,9 +117,20 @@ async def write_from_thread(resp: Any, fn: Any) -> None:
             asyncio.run_coroutine_threadsafe(q.put(None), loop).result()
 
     fut = loop.run_in_executor(None, work)
-    while True:
-        data = await q.get()
-        if data is None:
-            break
-        await resp.write(data)
+    try:
+        while True:
+            data = await q.get()
+            if data is None:
+                break
+            await resp.write(data)
+    except BaseException:
+        gone.set()
+        while not fut.done():  # unblock the producer until it notices
+            try:
+                q.get_nowait()
+            except asyncio.QueueEmpty:
+                await asyncio.sleep(0.01)
+        with contextlib.suppress(BaseException):
+            await fut
+        raise
     await fut

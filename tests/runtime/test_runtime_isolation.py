@@ -233,10 +233,13 @@ def test_exec_into_running_container(rt, bundle, tmp_path):
     assert p.returncode == 5, p.stderr
     words = p.stdout.decode().split()
     assert words[0] != "1" and words[1] == "box" and words[2].startswith("/bin/sleep")
-    proc = dict(bundle.config["process"], args=["/bin/sh", "-c", "echo from-process-json"])
+    proc = dict(bundle.config["process"], args=["/bin/sh", "-c", "echo from-process-json;"
+                                                 "cat /proc/self/oom_score_adj; ulimit -n"],
+                oomScoreAdj=300, rlimits=[{"type": "RLIMIT_NOFILE", "soft": 77, "hard": 77}])
     (tmp_path / "p.json").write_text(json.dumps(proc))
     p = rt("exec", "-p", str(tmp_path / "p.json"), "ex")
-    assert p.returncode == 0 and p.stdout.strip() == b"from-process-json"
+    assert p.returncode == 0 and p.stdout.split() == [b"from-process-json", b"300", b"77"], \
+        p.stderr
     pidfile = tmp_path / "exec.pid"
     rt("exec", "-d", "--pid-file", str(pidfile), "ex", "/bin/sleep", "30", check=True)
     epid = int(pidfile.read_text())

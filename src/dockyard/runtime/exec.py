@@ -135,7 +135,7 @@ def _exec_child(c2p: int, cg: object, ns_fds: list[tuple[int, int]], proc: dict,
     """The exec'd process before exec: cgroup (single-threaded, so the cheap ``tasks`` move),
     namespaces (user first, mount last), console, then the process settings. Never returns."""
     from dockyard.runtime import process
-    from dockyard.runtime.init import InitContext, _fail, _setup_console, after_fork
+    from dockyard.runtime.init import _fail, after_fork
 
     try:
         after_fork(stdio)
@@ -146,8 +146,10 @@ def _exec_child(c2p: int, cg: object, ns_fds: list[tuple[int, int]], proc: dict,
         for fd, flag in ns_fds:
             s.setns(fd, flag)
         if proc.get("terminal"):
+            from dockyard.linux import console
+
             os.setsid()
-            _setup_console(InitContext(console_fd=console_fd))
+            console.setup(console_fd)
         path = process.lookpath(proc["args"][0], process.env_dict(proc.get("env")))
         process.finalize_and_exec(proc, path, seccomp_filter, preserve_fds)
     except BaseException as e:  # noqa: BLE001

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 
+from dockyard.linux import procfs
 from dockyard.linux import rootfs as rfs
 from dockyard.linux import syscalls as s
 from dockyard.runtime import process, sync
@@ -43,11 +44,6 @@ NS_FLAGS = {
     "ipc": s.CLONE_NEWIPC, "uts": s.CLONE_NEWUTS, "user": s.CLONE_NEWUSER,
     "cgroup": s.CLONE_NEWCGROUP, "time": s.CLONE_NEWTIME,
 }
-
-
-_TIOCSPTLCK = 0x40045431
-_TIOCGPTN = 0x80045430
-_TIOCSCTTY = 0x540E
 
 
 class InitContext:
@@ -68,8 +64,7 @@ def preload(proc: dict, cfg: dict | None = None) -> None:
     if proc.get("capabilities") is not None:
         from dockyard.linux import caps  # noqa: F401
     if proc.get("terminal"):
-        import _socket  # noqa: F401
-        import fcntl  # noqa: F401
+        from dockyard.linux import console  # noqa: F401
     if cfg is not None:
         from dockyard.linux import cgroups  # noqa: F401
 
@@ -287,7 +282,9 @@ def _setup(ctx: InitContext, new_user: bool, new_net: bool) -> None:
         os.chroot(rootfs)
         os.chdir("/")
     if proc.get("terminal"):
-        _setup_console(ctx)
+        from dockyard.linux import console
+
+        console.setup(ctx.console_fd)
     cwd = proc.get("cwd") or "/"
     if not os.path.isdir(cwd):  # runc creates a missing cwd (before a read-only remount)
         os.makedirs(cwd, 0o755, exist_ok=True)
@@ -300,8 +297,7 @@ def _setup(ctx: InitContext, new_user: bool, new_net: bool) -> None:
     # sysctls before the read-only /proc/sys remount below (runc's order)
     for key, val in (linux.get("sysctl") or {}).items():
         try:
-            with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
-                f.write(val)
+            procfs.write_sysctl(key, val)
         except OSError as e:
             raise OSError(e.errno, f"linux.sysctl.{key}: {e.strerror}") from None
     if linux.get("maskedPaths"):
@@ -328,35 +324,3 @@ def _after_barrier(ctx: InitContext) -> None:
         hookmod.run(hooks["startContainer"], dict(ctx.state_for_hooks, status="running"),
                     "startContainer")
     process.finalize_and_exec(ctx.cfg["process"], ctx.exe, ctx.seccomp, ctx.preserve_fds or 0)
-
-
-def _setup_console(ctx: InitContext) -> None:
-    """Open a pty in the container's devpts, send the master over the console socket, and
-    make the slave the controlling terminal and stdio (runc's protocol: the message payload
-    is the slave's name, the fd travels as SCM_RIGHTS)."""
-    import _socket
-    import fcntl
-
-    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    fcntl.ioctl(master, _TIOCSPTLCK, b"\0\0\0\0")
-    num = int.from_bytes(fcntl.ioctl(master, _TIOCGPTN, b"\0\0\0\0"), "little")
-    name = f"/dev/pts/{num}"
-    slave = os.open(name, os.O_RDWR | os.O_NOCTTY)
-    if ctx.console_fd is not None:
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, ctx.console_fd)
-        sock.sendmsg([name.encode()],
-                     [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, master.to_bytes(4, "little"))])
-        sock.close()
-    os.close(master)
-    # /dev/console is the pty slave (as runc does), so programs writing there reach the user.
-    try:
-        if not os.path.exists("/dev/console"):
-            os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY, 0o600))
-        s.mount(name, "/dev/console", None, s.MS_BIND)
-    except OSError:
-        pass  # a read-only /dev: the console bind is a convenience
-    for fd in (0, 1, 2):
-        os.dup2(slave, fd)
-    if slave > 2:
-        os.close(slave)
-    fcntl.ioctl(0, _TIOCSCTTY, 0)

@@ -77,8 +77,9 @@ def finalize_and_exec(proc: dict, path: str, seccomp_filter: Any, preserve_fds: 
 
     set_rlimits(proc.get("rlimits"))
     if "oomScoreAdj" in proc:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write(str(proc["oomScoreAdj"]))
+        from dockyard.linux import procfs
+
+        procfs.set_oom_score_adj(proc["oomScoreAdj"])
     nnp = bool(proc.get("noNewPrivileges"))
     if seccomp_filter is not None and not nnp:
         from dockyard.linux import seccomp

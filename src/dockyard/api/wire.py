@@ -52,7 +52,9 @@ def status_text(rec: ContainerRecord) -> str:
     st = rec.state
     now = time.time()
     if st.status is Status.RUNNING:
-        return f"Up {human_duration(now - _epoch(st.started_at))}"
+        health = (st.health or {}).get("Status")
+        suffix = f" (health: {health})" if health == "starting" else f" ({health})" if health else ""
+        return f"Up {human_duration(now - _epoch(st.started_at))}{suffix}"
     if st.status is Status.PAUSED:
         return f"Up {human_duration(now - _epoch(st.started_at))} (Paused)"
     if st.status is Status.RESTARTING:

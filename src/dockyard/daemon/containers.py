@@ -31,6 +31,7 @@ from dockyard import errors
 from dockyard.daemon import names, oci_spec
 from dockyard.daemon.config import DaemonConfig
 from dockyard.daemon.events import EventBus
+from dockyard.daemon.health import HealthMonitor
 from dockyard.daemon.monitor_client import MonitorClient, RuntimeFailure
 from dockyard.daemon.record import ZERO_TIME, ContainerRecord, RecordStore, RunState, now_rfc3339
 from dockyard.daemon.state import Status
@@ -90,6 +91,7 @@ class ContainerService:
         # attach requests that arrived before start: connected between runtime create and start
         self.pending_attach: dict[str, list[tuple[dict[str, Any], asyncio.Future[Any]]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.health = HealthMonitor(self)
 
     # lookup -------------------------------------------------------------------------------------
     def get(self, ref: str) -> ContainerRecord:
@@ -138,6 +140,11 @@ class ContainerService:
         self.order[rec.id] = self.seq
         if rec.status in (Status.RUNNING, Status.PAUSED):
             self.exits.setdefault(rec.id, asyncio.Event())
+            if rec.status is Status.RUNNING:
+                health = rec.state.health
+                self.health.start(rec)
+                if health is not None:
+                    rec.state.health = health
 
     async def _follow_monitor(self, ready: asyncio.Future[None]) -> None:
         async for ev in self.monitor.subscribe():
@@ -362,6 +369,7 @@ class ContainerService:
                              health=rec.state.health)
         rec.has_been_started = True
         rec.manually_stopped = False
+        self.health.start(rec)
         self.store.save(rec)
         self.events.emit("container", "start", rec.id, self._attrs(rec))
 
@@ -427,6 +435,9 @@ class ContainerService:
                 await self.monitor.request({"op": "forget", "id": cid})
                 return
             self._cleanup_after_exit(rec)
+            self.health.stop(cid)
+            if rec.state.health is not None:
+                rec.state.health["Status"] = "unhealthy"
             rec.state.status = Status.EXITED
             rec.state.exit_code = code
             rec.state.pid = 0

@@ -73,3 +73,23 @@ RUN id -u > /tmp/uid
     only = env.build(c, "FROM busybox\nWORKDIR /only/here\n")
     assert only is not None and env.run(only, "pwd") == (0, "/only/here\n")
     no_leftovers(env)
+
+
+def test_cancel_stops_a_running_step_and_cleans_up(env: Env, tmp_path: Path) -> None:
+    from dockyard.builder.executor import BuildOptions, Cancelled
+
+    c = tmp_path / "x"
+    c.mkdir()
+    (c / "Dockerfile").write_text("FROM busybox\nRUN echo started; sleep 600\n")
+    seen: list[str] = []
+
+    def emit(msg: dict) -> None:
+        seen.append(msg.get("stream", ""))
+        if msg.get("stream") == "started\n":
+            raise Cancelled("client gone")
+
+    assert env.builder.build_dir(c, BuildOptions(), emit) is None
+    assert "started\n" in seen
+    no_leftovers(env)
+    state = env.root / "state"
+    assert not state.exists() or [p.name for p in state.iterdir()] == []

@@ -26,7 +26,7 @@ from aiohttp import web
 
 from dockyard.api.common import qbool, reply, services
 from dockyard.api.streams import BodyReader
-from dockyard.builder.executor import Builder, BuildOptions
+from dockyard.builder.executor import Builder, BuildOptions, Cancelled
 from dockyard.errors import InvalidArgument, NotImplementedYet
 
 _LOCK = threading.Lock()
@@ -88,7 +88,11 @@ async def build(request: web.Request) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
 
+    gone = threading.Event()
+
     def emit(msg: dict[str, Any]) -> None:
+        if gone.is_set():
+            raise Cancelled("the client closed the connection: build cancelled")
         loop.call_soon_threadsafe(queue.put_nowait, json.dumps(msg).encode() + b"\n")
 
     reader = BodyReader(request.content, loop)
@@ -109,7 +113,7 @@ async def build(request: web.Request) -> web.StreamResponse:
         try:
             await resp.write(chunk)
         except (ConnectionError, RuntimeError):
-            pass  # the client went away; the build still finishes and cleans up
+            gone.set()  # the client went away: the build stops at its next message, cleaning up
     image_id = await fut
     events = getattr(s, "events", None)
     if image_id and events is not None:

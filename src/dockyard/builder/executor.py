@@ -51,7 +51,7 @@ from dockyard.builder.config import ConfigBuilder
 from dockyard.builder.context import BuildContext, DirContext, TarContext
 from dockyard.builder.dockerignore import PatternMatcher
 from dockyard.builder.expand import expand_instruction
-from dockyard.builder.scope import StageScope, platform_args
+from dockyard.builder.scope import PROXY_ARGS, StageScope, platform_args
 from dockyard.builder.scoped import resolve
 from dockyard.builder.stages import SCRATCH, plan
 from dockyard.builder.steps.copy import copy_from_context, copy_into, resolve_owner
@@ -78,6 +78,10 @@ class BuildOptions:
     platform: str | None = None
     pull: bool = False
     secrets: Mapping[str, bytes] = field(default_factory=dict)
+
+
+class Cancelled(DockyardError):
+    """The client went away: the build stops at the next message, undoing the current step."""
 
 
 class StepFailed(InvalidArgument):
@@ -149,6 +153,7 @@ class Builder:
     # ------------------------------------------------------------------ entry points
 
     def build_dir(self, context_dir: Path, options: BuildOptions, emit: Emit) -> str | None:
+        """Build from a directory used in place. ``emit`` may raise :class:`Cancelled` to stop."""
         with ExitStack() as stack:
             work = self._workdir(stack)
             try:
@@ -188,6 +193,8 @@ class Builder:
         out = _Output(emit, opts.quiet)
         try:
             image_id = self._run(ctx, opts, out, work)
+        except Cancelled:
+            return None
         except DockyardError as e:
             _error(emit, str(e))
             return None
@@ -316,12 +323,19 @@ class Builder:
         expanded = expand_instruction(instr, cur.scope.lookup(), escape)
         if isinstance(expanded, ins.Env):
             cur.scope.set_env(expanded)
-        if isinstance(expanded, ins.Run):
-            self._run_step(ctx, opts, out, work, bp, stages, cur, expanded)
-        elif isinstance(expanded, (ins.Copy, ins.Add)):
-            self._copy_step(ctx, opts, out, work, bp, stages, cur, expanded)
-        else:
-            self._metadata(opts, out, cur, expanded, work)
+        try:
+            if isinstance(expanded, ins.Run):
+                self._run_step(ctx, opts, out, work, bp, stages, cur, expanded)
+            elif isinstance(expanded, (ins.Copy, ins.Add)):
+                self._copy_step(ctx, opts, out, work, bp, stages, cur, expanded)
+            else:
+                self._metadata(opts, out, cur, expanded, work)
+        except Cancelled:
+            raise
+        except DockyardError as e:
+            if "line " in str(e):
+                raise
+            raise type(e)(f"{e} (Dockerfile line {instr.line})") from None
 
     def _cached(self, opts: BuildOptions, out: _Output, parent: str | None, keyword: str,
                 inputs: dict[str, str]) -> tuple[str, str, str | None]:
@@ -424,7 +438,9 @@ class Builder:
             raise InvalidArgument(f"dockerfile line {instr.line}: network mode {network!r} is not supported for RUN")
         inputs: dict[str, str] = {
             "instruction": "RUN " + json.dumps(argv),
-            "env": _sha(json.dumps(sorted(env_list))),
+            # proxy settings given only as build args reach the step but not its cache key (docker)
+            "env": _sha(json.dumps(sorted(e for e in env_list if e.partition("=")[0] not in PROXY_ARGS
+                                          or e.partition("=")[0] in cur.scope.variables))),
             "user": config.get("User") or "",
             "workdir": config.get("WorkingDir") or "/",
             "network": "host" if network == "host" else "default",

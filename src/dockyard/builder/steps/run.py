@@ -113,6 +113,7 @@ def run_container(
         os.makedirs(cwd, 0o755)  # BuildKit creates a missing WORKDIR for RUN
     (bundle / "config.json").write_text(json.dumps(make_spec(spec, bundle)))
     state_dir.mkdir(parents=True, exist_ok=True)
+    proc: subprocess.Popen[bytes] | None = None
     try:
         proc = subprocess.Popen(
             [runtime, "--root", str(state_dir), "run", "--bundle", str(bundle), spec.cid],
@@ -134,8 +135,16 @@ def run_container(
                 output(buf.decode(errors="replace") + "\n")
         code = proc.wait()
     finally:
+        # also the path of an output callback that raised (the build was cancelled): the
+        # container is killed by delete --force, then the runtime process is reaped
         subprocess.run([runtime, "--root", str(state_dir), "delete", "--force", spec.cid],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         for p in absent:
             host = resolve(rootfs, p, follow_final=False)
             try:

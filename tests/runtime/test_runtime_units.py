@@ -101,6 +101,12 @@ def test_cli_parsing_like_urfave():
         cli._parse(["-b"], cli._RUN)
 
 
+def test_cli_version_and_help(capfd):
+    assert cli.main(["--version"]) == 0
+    assert "dockyard-runtime version" in capfd.readouterr().out
+    assert cli.main(["--help"]) == 0 and "commands:" in capfd.readouterr().out
+
+
 def test_cli_usage_errors_exit_1(capfd):
     assert cli.main(["create"]) == 1
     assert 'requires exactly 1 argument' in capfd.readouterr().err

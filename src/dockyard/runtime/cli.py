@@ -20,6 +20,8 @@ _GLOBAL = {
     "--log-format": ("log_format", True, False), "--debug": ("debug", False, False),
     "--systemd-cgroup": ("systemd_cgroup", False, False), "--rootless": ("rootless", True, False),
     "--criu": ("criu", True, False),
+    "--version": ("version", False, False), "-v": ("version", False, False),
+    "--help": ("help", False, False), "-h": ("help", False, False),
 }
 _CREATE = {
     "--bundle": ("bundle", True, False), "-b": ("bundle", True, False),
@@ -137,10 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         log = _Log(gopts.get("log"), gopts.get("log_format", "text"))
         if log.fmt not in ("text", "json"):
             raise UsageError(f"invalid log-format: {log.fmt}")
-        if not rest or rest[0] in ("help", "--help", "-h"):
+        if gopts.get("help") or not rest or rest[0] == "help":
             os.write(1, _usage().encode())
-            return 0 if rest else 1
-        if rest[0] in ("--version", "-v", "version"):
+            return 0 if rest or gopts.get("help") else 1
+        if gopts.get("version") or rest[0] == "version":
             os.write(1, f"dockyard-runtime version {VERSION}\nspec: 1.0.2-dev\n".encode())
             return 0
         cmd = rest[0]

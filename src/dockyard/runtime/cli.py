@@ -139,12 +139,12 @@ def main(argv: list[str] | None = None) -> int:
         log = _Log(gopts.get("log"), gopts.get("log_format", "text"))
         if log.fmt not in ("text", "json"):
             raise UsageError(f"invalid log-format: {log.fmt}")
+        if gopts.get("version") or rest[:1] == ["version"]:
+            os.write(1, f"dockyard-runtime version {VERSION}\nspec: 1.0.2-dev\n".encode())
+            return 0
         if gopts.get("help") or not rest or rest[0] == "help":
             os.write(1, _usage().encode())
             return 0 if rest or gopts.get("help") else 1
-        if gopts.get("version") or rest[0] == "version":
-            os.write(1, f"dockyard-runtime version {VERSION}\nspec: 1.0.2-dev\n".encode())
-            return 0
         cmd = rest[0]
         if cmd not in _COMMANDS:
             raise UsageError(f"No help topic for '{cmd}'")

@@ -16,6 +16,7 @@ The builder (``builder.executor.Builder``) is made on first use from the service
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 from collections.abc import Callable
@@ -26,7 +27,8 @@ from aiohttp import web
 
 from dockyard.api.common import qbool, reply, services
 from dockyard.api.streams import BodyReader
-from dockyard.builder.executor import Builder, BuildOptions, Cancelled
+from dockyard.builder.cancel import Cancelled
+from dockyard.builder.executor import Builder, BuildOptions
 from dockyard.errors import InvalidArgument, NotImplementedYet
 
 _LOCK = threading.Lock()
@@ -83,12 +85,11 @@ def options_from(request: web.Request) -> BuildOptions:
 
 async def build(request: web.Request) -> web.StreamResponse:
     s = services(request)
-    opts = options_from(request)
+    gone = threading.Event()
+    opts = dataclasses.replace(options_from(request), cancel=gone)
     b = builder_of(s)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-
-    gone = threading.Event()
 
     def emit(msg: dict[str, Any]) -> None:
         if gone.is_set():
@@ -107,7 +108,13 @@ async def build(request: web.Request) -> web.StreamResponse:
     await resp.prepare(request)
     fut = loop.run_in_executor(None, work)
     while True:
-        chunk = await queue.get()
+        try:
+            chunk = await asyncio.wait_for(queue.get(), 0.5)
+        except TimeoutError:
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                gone.set()  # a silent step (RUN sleep) notices within half a second
+            continue
         if chunk is None:
             break
         try:

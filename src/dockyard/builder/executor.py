@@ -39,6 +39,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from typing import Any, BinaryIO
 
 from dockyard.builder import instructions as ins
 from dockyard.builder.cache import BuildCache, slot_of, step_key
+from dockyard.builder.cancel import Cancelled
 from dockyard.builder.config import ConfigBuilder
 from dockyard.builder.context import BuildContext, DirContext, TarContext
 from dockyard.builder.dockerignore import PatternMatcher
@@ -78,10 +80,7 @@ class BuildOptions:
     platform: str | None = None
     pull: bool = False
     secrets: Mapping[str, bytes] = field(default_factory=dict)
-
-
-class Cancelled(DockyardError):
-    """The client went away: the build stops at the next message, undoing the current step."""
+    cancel: threading.Event | None = None  # set by the caller when the client went away
 
 
 class StepFailed(InvalidArgument):
@@ -128,6 +127,7 @@ class Builder:
         self.cache = BuildCache(self.root)
         self.tmp = self.root / "tmp"
         self._secrets: dict[str, bytes] = {}
+        self._cancel: threading.Event | None = None
         self.tmp.mkdir(parents=True, exist_ok=True)
         self._recover()
 
@@ -232,6 +232,7 @@ class Builder:
                 raise InvalidArgument(f"invalid reference format: {t!r}: a tag may not hold a digest")
             tags.append(ref)
         self._secrets = dict(opts.secrets)
+        self._cancel = opts.cancel
         df = ins.parse_dockerfile(self._dockerfile_text(ctx, opts))
         from dockyard.images.platforms import host_platform
 
@@ -298,6 +299,8 @@ class Builder:
         return final
 
     def _step(self, out: _Output, instr: ins.Instruction) -> None:
+        if self._cancel is not None and self._cancel.is_set():
+            raise Cancelled("the client closed the connection: build cancelled")
         self._step_no += 1
         text = " ".join(instr.original.split("\n")[0].split()) if instr.original else type(instr).__name__.upper()
         out.stream(f"Step {self._step_no}/{self._total} : {text}\n")
@@ -478,7 +481,9 @@ class Builder:
             mounts = self._run_mounts(ctx, bp, stages, instr, work, stack, shebang)
             spec = RunSpec(cid=cid, argv=tuple(argv), env=tuple(env_list), cwd=config.get("WorkingDir") or "/",
                            user=config.get("User") or "", network=network, mounts=tuple(mounts))
-            code = run_container(self.runtime, self.state_dir, bundle, spec, out.stream)
+            cancel = opts.cancel
+            code = run_container(self.runtime, self.state_dir, bundle, spec, out.stream,
+                                 cancelled=cancel.is_set if cancel is not None else None)
             out.stream(f"Removing intermediate container {cid[:12]}\n")
             if code != 0:
                 shown = " ".join(argv)  # docker joins the argv with blanks, exec form included

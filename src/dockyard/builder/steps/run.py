@@ -11,7 +11,8 @@ Lifecycle of ``run_container(...)`` (everything undone in reverse order, success
 
 ``<runtime> --root <state> run --bundle <bundle> <id>`` runs as a SUBPROCESS (fork+exec; the
 daemon is threaded and never forks Python), stdin /dev/null, stdout and stderr merged into one
-pipe whose lines go to ``output`` as they arrive. Returns the exit code. The runtime deletes
+pipe whose lines go to ``output`` as they arrive; ``cancelled()`` is polled twice a second and
+ends the step with ``cancel.Cancelled``. Returns the exit code. The runtime deletes
 the container after ``run``; a ``delete --force`` afterwards covers a runtime killed halfway.
 
 Mount points the runtime had to create in the rootfs (``/etc/hosts`` on an image without one,
@@ -23,12 +24,14 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dockyard.builder.cancel import Cancelled
 from dockyard.builder.scoped import resolve
 from dockyard.daemon.oci_spec import SpecInputs, build_spec
 
@@ -103,6 +106,7 @@ def run_container(
     bundle: Path,
     spec: RunSpec,
     output: Callable[[str], None],
+    cancelled: Callable[[], bool] | None = None,
 ) -> int:
     """Run ``spec`` in ``bundle`` (whose ``rootfs/`` is mounted). Returns the exit code."""
     rootfs = bundle / "rootfs"
@@ -123,7 +127,12 @@ def run_container(
         assert proc.stdout is not None
         with proc.stdout:
             buf = b""
+            fd = proc.stdout.fileno()
             while True:
+                if cancelled is not None:
+                    while not select.select([fd], [], [], 0.5)[0]:
+                        if cancelled():
+                            raise Cancelled("the client closed the connection: build cancelled")
                 chunk = proc.stdout.read1(65536)
                 if not chunk:
                     break

@@ -165,7 +165,10 @@ def create_record(root: str, cid: str, bundle: str, *, console_socket: str | Non
                 sync.send(p2c_w, "u")
             elif tag == "P":
                 init_pid = int(payload)
-                os.waitpid(pid_i, 0)
+                try:
+                    os.waitpid(pid_i, 0)
+                except ChildProcessError:
+                    pass  # an in-process caller's own SIGCHLD reaper got there first
                 pid_i = 0
             elif tag == "H":
                 from dockyard.runtime import hooks as hookmod

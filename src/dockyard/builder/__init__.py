@@ -18,4 +18,10 @@ unused stages skipped), ``config`` (metadata dispatchers), ``dockerignore``, ``v
 (ports, signals, chmod, WORKDIR), ``duration``, ``suggest``. Every user error is
 ``errors.InvalidArgument`` whose message names the Dockerfile line:
 ``dockerfile parse error on line N: ...``.
+
+The executor (Dockerfile + context -> image, through the image store and the OCI runtime):
+``executor`` (the loop, docker's classic-builder JSON messages), ``context`` (the build
+context: a client's tar read once into an index + spool, or a directory), ``cache`` (content
+keyed step cache, SQLite), ``steps.run`` (RUN in a container), ``steps.copy`` (COPY/ADD into a
+rootfs), ``scoped`` (symlink resolution that cannot leave a root), ``cancel``.
 """

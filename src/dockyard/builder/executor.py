@@ -292,6 +292,12 @@ class Builder:
             stages[idx] = cur
         final = stages[bp.target].image
         assert final is not None
+        declared = [spec.name for m in bp.meta_args for spec in m.args]
+        for st_ in stages.values():
+            declared += st_.scope.declared
+        unused = stages[bp.target].scope.unused_build_args(declared)
+        if unused:
+            out.stream(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n")
         if opts.squash:
             final = self._squash(stages, bp, final, work)
         for ref in tags:

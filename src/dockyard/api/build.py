@@ -19,6 +19,7 @@ import asyncio
 import dataclasses
 import json
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from dockyard.api.common import qbool, reply, services
 from dockyard.api.streams import BodyReader
 from dockyard.builder.cancel import Cancelled
 from dockyard.builder.executor import Builder, BuildOptions
-from dockyard.errors import InvalidArgument, NotImplementedYet
+from dockyard.errors import DockyardError, InvalidArgument, NotImplementedYet
 
 _LOCK = threading.Lock()
 
@@ -134,6 +135,22 @@ async def prune(request: web.Request) -> web.StreamResponse:
     b = builder_of(services(request))
     deleted, reclaimed = await asyncio.get_running_loop().run_in_executor(None, b.prune)
     return reply({"CachesDeleted": deleted, "SpaceReclaimed": reclaimed})
+
+
+def cache_records(s: Any) -> list[dict[str, Any]]:
+    """``BuildCache`` entries of ``GET /system/df`` (the engine's system router calls this)."""
+    b = builder_of(s)
+    out = []
+    for key, image_id, created in b.cache.records():
+        try:
+            size = s.images.get(image_id).size
+        except DockyardError:
+            continue
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
+        out.append({"ID": key[:25], "Parents": None, "Type": "regular", "Description": f"image {image_id[:19]}",
+                    "InUse": False, "Shared": True, "Size": size, "CreatedAt": stamp, "LastUsedAt": stamp,
+                    "UsageCount": 1})
+    return out
 
 
 def routes(add: Callable[..., None]) -> None:

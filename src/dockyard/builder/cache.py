@@ -121,6 +121,11 @@ class BuildCache:
         n = self._db().execute("SELECT COUNT(*) FROM steps").fetchone()[0]
         return int(n), _du(self.root / "mounts")
 
+    def records(self) -> list[tuple[str, str, float]]:
+        """(key, image id, created) of every entry, oldest first."""
+        rows = self._db().execute("SELECT key, image_id, created FROM steps ORDER BY created")
+        return [(str(k), str(i), float(c)) for k, i, c in rows]
+
     def image_ids(self) -> list[str]:
         return [r[0] for r in self._db().execute("SELECT DISTINCT image_id FROM steps")]
 

@@ -127,6 +127,8 @@ USER nobody
     assert child is not None, env.error
     assert "# Executing 1 build trigger\n" in env.text and "triggered\n" in env.text
     assert "OnBuild" not in env.config(child)["config"] or not env.config(child)["config"]["OnBuild"]
+    staged = env.build(c, "FROM busybox AS base\nONBUILD RUN echo staged > /tmp/s\nFROM base\nRUN cat /tmp/s\n")
+    assert staged is not None and "staged\n" in env.text
 
 
 def test_copy_rules_chown_chmod_wildcards_and_add_tar(env: Env, tmp_path: Path) -> None:

@@ -256,7 +256,8 @@ class Builder:
             if rs.base_stage is not None:
                 parent = stages[rs.base_stage]
                 cur = _Stage(parent.image, parent.scope.child(), parent.cfg.child())
-                triggers: list[str] = []
+                # an image built FROM a stage runs that stage's ONBUILD triggers, as FROM <image> does
+                triggers: list[str] = list(parent.cfg.config.get("OnBuild") or [])
             elif rs.base == SCRATCH:
                 cur = _Stage(None, StageScope.from_image(opts.build_args, globals_, (), df.escape), ConfigBuilder({}))
                 triggers = []

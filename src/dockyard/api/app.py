@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import errors
-from dockyard.api import containers, execs, images, system
+from dockyard.api import containers, execs, hijack, images, system
 from dockyard.api.common import SERVICES
 from dockyard.api.status import status_of
 
@@ -63,9 +63,11 @@ async def middleware(request: web.Request, handler: Callable[[web.Request], Awai
         raise
     except json.JSONDecodeError as e:
         return error_response(400, f"invalid JSON: {e}")
-    except (ConnectionError, OSError) as e:
-        if isinstance(e, ConnectionError):
-            raise
+    except ConnectionError as e:
+        # the client went away mid-stream: nothing more to send, nothing to report
+        log.debug("%s %s: client gone (%s)", request.method, request.path, e)
+        return hijack.done()
+    except OSError as e:
         log.exception("request %s %s failed", request.method, request.path)
         return error_response(500, str(e))
     except Exception as e:  # noqa: BLE001 - a bug: report it as 500, keep serving
@@ -89,4 +91,22 @@ def build_app(services: Any) -> web.Application:
 
     for module in (system, containers, execs, images):
         module.routes(add)
+    for module in _optional_modules(services):
+        module.routes(add)
     return app
+
+
+def _optional_modules(services: Any) -> list[Any]:
+    """Routers other packages own (registry client, builder): a broken one must not stop the daemon."""
+    import importlib
+    found = []
+    for name in ("dockyard.api.distribution", "dockyard.api.build"):
+        try:
+            module = importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - log and serve the rest
+            log.exception("the %s routes are unavailable", name)
+            continue
+        found.append(module)
+        if name.endswith("distribution") and getattr(services, "pull", None) is None:
+            services.pull = module.pull
+    return found

@@ -298,7 +298,50 @@ async def export(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+def _archive_ctx(request: web.Request) -> Any:
+    from dockyard.daemon import archive
+    s = services(request)
+    rec = s.containers.get(request.match_info["id"])
+    path = request.query.get("path")
+    if not path:
+        raise errors.InvalidArgument("path cannot be empty")
+    running = rec.status in (Status.RUNNING, Status.PAUSED)
+    return archive, s, rec, path, archive.mounted_rootfs(s.images, s.containers.bundles, rec.id, running)
+
+
+async def archive_head(request: web.Request) -> web.StreamResponse:
+    archive, s, rec, path, ctx = _archive_ctx(request)
+    with ctx as root:
+        hdr = archive.stat_header(root, path)
+    return web.Response(status=200, headers={"X-Docker-Container-Path-Stat": hdr})
+
+
+async def archive_get(request: web.Request) -> web.StreamResponse:
+    archive, s, rec, path, ctx = _archive_ctx(request)
+    with ctx as root:
+        hdr = archive.stat_header(root, path)
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar",
+                                                       "X-Docker-Container-Path-Stat": hdr})
+        await resp.prepare(request)
+        await streams.write_from_thread(resp, lambda out: archive.write_tar(root, path, out))
+    await resp.write_eof()
+    return resp
+
+
+async def archive_put(request: web.Request) -> web.StreamResponse:
+    archive, s, rec, path, ctx = _archive_ctx(request)
+    if rec.host_config.get("ReadonlyRootfs"):
+        raise errors.Conflict("container rootfs is marked read-only")
+    reader = streams.BodyReader(request.content, asyncio.get_running_loop())
+    with ctx as root:
+        await asyncio.get_running_loop().run_in_executor(None, archive.extract, root, path, reader)
+    return web.Response(status=200)
+
+
 def routes(add: Callable[..., None]) -> None:
+    add("HEAD", "/containers/{id}/archive", archive_head)
+    add("GET", "/containers/{id}/archive", archive_get)
+    add("PUT", "/containers/{id}/archive", archive_put)
     add("POST", "/containers/create", create)
     add("GET", "/containers/json", list_)
     add("POST", "/containers/prune", prune)

@@ -10,6 +10,7 @@ from aiohttp import web
 from dockyard import errors
 from dockyard.api import hijack, streams
 from dockyard.api.common import body_json, qint, reply, services
+from dockyard.shim import protocol
 
 
 async def create(request: web.Request) -> web.StreamResponse:
@@ -27,12 +28,22 @@ async def start(request: web.Request) -> web.StreamResponse:
     ex = svc.exec_get(eid)
     detach = bool(body.get("Detach"))
     tty = body.get("Tty")
-    conn = await svc.exec_open(eid, detach, tty)
-    if conn is None:
+    if detach:
+        await svc.exec_open(eid, True, tty)
         return web.Response(status=200)
-    is_tty = bool(ex.config.get("Tty"))
+    svc.exec_check(eid)  # refuse before the 101: errors after it can only go into the stream
+    is_tty = bool(ex.config.get("Tty") if tty is None else tty)
+    # Answer 101 before the process starts, as dockerd does: clients (docker-py) that read the
+    # response head through a buffer would lose output that arrives together with it.
     stream = hijack.hijack(request, hijack.RAW if is_tty else hijack.MULTIPLEXED, {})
     try:
+        try:
+            conn = await svc.exec_open(eid, False, tty)
+        except errors.DockyardError as e:
+            msg = f"{e}\r\n".encode()
+            await stream.write(msg if is_tty else protocol.frame(protocol.STDERR, msg))
+            return hijack.done()
+        assert conn is not None
         code = await streams.pump(stream, conn[0], conn[1], tty=is_tty,
                                   stdin=bool(ex.config.get("AttachStdin")))
         if code is not None:

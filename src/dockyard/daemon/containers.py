@@ -775,13 +775,17 @@ class ContainerService:
             raise errors.NotFound(f"No such exec instance: {eid}")
         return ex
 
-    async def exec_open(self, eid: str, detach: bool, tty: bool | None) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    def exec_check(self, eid: str) -> tuple[ExecRecord, ContainerRecord]:
         ex = self.exec_get(eid)
         if ex.started:
             raise errors.Conflict(f"Error: Exec command {eid} has already run")
         rec = self.get(ex.container_id)
         if rec.status is not Status.RUNNING:
             raise errors.Conflict(f"Container {rec.id} is not running")
+        return ex, rec
+
+    async def exec_open(self, eid: str, detach: bool, tty: bool | None) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        ex, rec = self.exec_check(eid)
         cfg = ex.config
         if tty is not None:
             cfg["Tty"] = tty

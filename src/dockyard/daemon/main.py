@@ -45,6 +45,7 @@ class Services:
     containers: ContainerService
     events: EventBus
     daemon_id: str
+    pull: Any = None  # POST /images/create?fromImage= (set by the distribution router)
 
 
 def _daemon_id(cfg: DaemonConfig) -> str:
@@ -57,6 +58,22 @@ def _daemon_id(cfg: DaemonConfig) -> str:
         tmp.write_text(ident)
         os.replace(tmp, p)
         return ident
+
+
+def _usable_runtime(cfg: DaemonConfig, explicit: bool) -> DaemonConfig:
+    """If our runtime was picked by default and can't even print its version, use runc."""
+    import dataclasses
+    import subprocess
+    if explicit or cfg.default_runtime != "dockyard-runtime" or "runc" not in cfg.runtimes:
+        return cfg
+    try:
+        ok = subprocess.run([cfg.runtime_path(), "--version"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    if ok:
+        return cfg
+    logging.getLogger("dockyard").warning("%s does not run; falling back to runc", cfg.runtime_path())
+    return dataclasses.replace(cfg, default_runtime="runc")
 
 
 async def serve(cfg: DaemonConfig) -> None:
@@ -113,6 +130,9 @@ def main(argv: list[str] | None = None) -> None:
     level = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
              "error": logging.ERROR, "fatal": logging.CRITICAL}[cfg.log_level]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    explicit = any(a == "--default-runtime" or a.startswith("--default-runtime=")
+                   for a in (argv if argv is not None else sys.argv[1:]))
+    cfg = _usable_runtime(cfg, explicit)
     try:
         asyncio.run(serve(cfg))
     except errors.DockyardError as e:

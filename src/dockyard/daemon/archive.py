@@ -1,0 +1,134 @@
+"""``docker cp``: stat, read and write paths inside a container's root filesystem.
+
+The rootfs is the running container's mount (``<exec-root>/bundles/<id>/rootfs``) or, for a
+stopped container, a temporary mount of its snapshot. Paths resolve as if the rootfs were ``/``
+(symlinks included, absolute ones too), so no path or link can reach the host. Writes extract in
+a fresh process chrooted into the target directory (``dockyard.diff.chroot_extract``).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import stat as statmod
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from dockyard.errors import InvalidArgument, NotFound
+
+MAX_LINKS = 40
+
+
+def resolve(root: Path, path: str, follow_last: bool = True) -> Path:
+    """``path`` inside ``root`` with every symlink interpreted relative to ``root``."""
+    if not path:
+        raise InvalidArgument("path cannot be empty")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    resolved: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        cur = root.joinpath(*resolved, part)
+        if cur.is_symlink() and (parts or follow_last):
+            hops += 1
+            if hops > MAX_LINKS:
+                raise InvalidArgument(f"too many levels of symbolic links: {path}")
+            target = os.readlink(cur)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            continue
+        resolved.append(part)
+    return root.joinpath(*resolved)
+
+
+def stat_header(root: Path, path: str) -> str:
+    """The ``X-Docker-Container-Path-Stat`` value: base64 JSON of the path's stat."""
+    target = resolve(root, path, follow_last=False)
+    try:
+        st = target.lstat()
+    except FileNotFoundError:
+        raise NotFound(f"Could not find the file {path} in container") from None
+    mode = statmod.S_IMODE(st.st_mode)
+    # Go's os.FileMode bits, which the docker CLI decodes
+    if statmod.S_ISDIR(st.st_mode):
+        mode |= 1 << 31
+    elif statmod.S_ISLNK(st.st_mode):
+        mode |= 1 << 27
+    link = ""
+    if statmod.S_ISLNK(st.st_mode):
+        link = os.readlink(target)
+    info = {"name": os.path.basename(path.rstrip("/")) or "/", "size": st.st_size, "mode": mode,
+            "mtime": _mtime(st.st_mtime), "linkTarget": link}
+    return base64.b64encode(json.dumps(info).encode()).decode()
+
+
+def _mtime(t: float) -> str:
+    import time
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1e9):09d}Z"
+
+
+def write_tar(root: Path, path: str, out: BinaryIO) -> None:
+    """A tar of ``path`` (named by its base name), symlinks inside stored as links."""
+    target = resolve(root, path, follow_last=not path.endswith("/.") and path.endswith("/"))
+    if not target.exists() and not target.is_symlink():
+        raise NotFound(f"Could not find the file {path} in container")
+    name = os.path.basename(path.rstrip("/").removesuffix("/.")) or "."
+    with tarfile.open(fileobj=out, mode="w|") as tf:
+        if path.endswith("/."):
+            for child in sorted(os.listdir(target)):
+                tf.add(target / child, arcname=child)
+        else:
+            tf.add(target, arcname=name)
+
+
+def extract(root: Path, path: str, data: BinaryIO) -> None:
+    """Unpack the tar ``data`` into directory ``path`` of the container (which must exist)."""
+    target = resolve(root, path)
+    if not target.is_dir():
+        if not target.exists():
+            raise NotFound(f"Could not find the file {path} in container")
+        raise InvalidArgument(f"extraction point is not a directory: {path}")
+    import dockyard.diff.chroot_extract as ce
+    proc = subprocess.Popen([sys.executable, "-I", "-S", ce.__file__, str(target), "naive"],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    try:
+        while chunk := data.read(1 << 16):
+            proc.stdin.write(chunk)
+    except BrokenPipeError:
+        pass
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()
+    err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+    if proc.wait() != 0:
+        raise InvalidArgument(f"extracting the archive into {path} failed: {err}")
+
+
+@contextlib.contextmanager
+def mounted_rootfs(images: Any, bundles: Path, cid: str, running: bool) -> Iterator[Path]:
+    if running:
+        yield bundles / cid / "rootfs"
+        return
+    tmp = Path(tempfile.mkdtemp(prefix=f"cp-{cid[:12]}-", dir=bundles))
+    try:
+        images.mount_rootfs(cid, tmp)
+        try:
+            yield tmp
+        finally:
+            images.unmount_rootfs(tmp)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.rmdir()

@@ -1,0 +1,201 @@
+"""The volume routes through build_app on a temp unix socket: raw HTTP and the real docker CLI.
+
+The services object carries only what the routes use (a real VolumeService under tmp_path,
+an event recorder, no containers). ``in_use`` is a dict the test fills to play containers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from aiohttp import web
+
+from dockyard.volumes.service import VolumeService
+
+DOCKER = shutil.which("docker")
+
+
+def _app(services: Any) -> web.Application:
+    from dockyard.api import volumes
+    from dockyard.api.app import build_app
+
+    app = build_app(services)
+    if not any(getattr(r.resource, "canonical", "").endswith("/volumes/create") for r in app.router.routes()):
+        # until build_app lists api.volumes: register the routes the same way it does
+        for prefix in ("", "/v{api_version:[0-9]+\\.[0-9]+}"):
+            volumes.routes(lambda m, p, h, prefix=prefix: app.router.add_route(m, prefix + p, h))
+    return app
+
+
+class _UnixConn(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=30)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[SimpleNamespace]:
+    users: dict[str, list[str]] = {}
+    vols = VolumeService(tmp_path / "data" / "volumes", in_use=lambda n: users.get(n, []))
+    emitted: list[tuple[Any, ...]] = []
+    services = SimpleNamespace(volumes=vols, events=SimpleNamespace(emit=lambda *a: emitted.append(a)),
+                               containers=SimpleNamespace(containers={}), images=None, cfg=None,
+                               daemon_id="test")
+    sock = str(tmp_path / "engine.sock")
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def start() -> None:
+        runner = web.AppRunner(_app(services), access_log=None)
+        await runner.setup()
+        await web.UnixSite(runner, sock).start()
+        holder["runner"] = runner
+        ready.set()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        loop.run_forever()
+        loop.run_until_complete(holder["runner"].cleanup())
+        loop.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    assert ready.wait(30)
+
+    def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        c = _UnixConn(sock)
+        try:
+            data = json.dumps(body).encode() if body is not None else None
+            c.request(method, quote(path, safe="/?=&"), body=data, headers={"Content-Type": "application/json"})
+            r = c.getresponse()
+            raw = r.read()
+            return r.status, (json.loads(raw) if raw.strip() else None)
+        finally:
+            c.close()
+
+    try:
+        yield SimpleNamespace(sock=sock, vols=vols, users=users, emitted=emitted, call=call, root=tmp_path)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        t.join(30)
+
+
+def test_volume_routes_shapes_and_errors(engine: SimpleNamespace) -> None:
+    call: Callable[..., tuple[int, Any]] = engine.call
+    st, v = call("POST", "/v1.50/volumes/create", {"Name": "data", "Labels": {"team": "a"}, "DriverOpts": {}})
+    assert st == 201
+    assert v["Name"] == "data" and v["Driver"] == "local" and v["Scope"] == "local"
+    assert v["Mountpoint"] == str(engine.root / "data" / "volumes" / "data" / "_data")
+    assert v["Labels"] == {"team": "a"} and v["CreatedAt"].endswith("Z")
+    assert os.path.isdir(v["Mountpoint"])
+    # create is idempotent: same volume, no second event
+    assert call("POST", "/volumes/create", {"Name": "data"})[1]["CreatedAt"] == v["CreatedAt"]
+    assert [e[:3] for e in engine.emitted] == [("volume", "create", "data")]
+    st, anon = call("POST", "/volumes/create", {})
+    assert st == 201 and len(anon["Name"]) == 64 and anon["Labels"] == {"com.docker.volume.anonymous": ""}
+
+    st, lst = call("GET", "/volumes")
+    assert st == 200 and lst["Warnings"] == [] and {x["Name"] for x in lst["Volumes"]} == {"data", anon["Name"]}
+    flt = json.dumps({"label": ["team=a"]})
+    assert [x["Name"] for x in call("GET", f"/volumes?filters={flt}")[1]["Volumes"]] == ["data"]
+    flt = json.dumps({"name": ["^da"]})
+    assert [x["Name"] for x in call("GET", f"/volumes?filters={flt}")[1]["Volumes"]] == ["data"]
+    assert call("GET", "/volumes?filters=" + json.dumps({"bogus": ["1"]})) == (400, {"message": "invalid filter 'bogus'"})
+
+    assert call("GET", "/volumes/nope") == (404, {"message": "get nope: no such volume"})
+    assert call("DELETE", "/volumes/nope") == (404, {"message": "get nope: no such volume"})
+    assert call("DELETE", "/volumes/nope?force=1")[0] == 204
+    st, err = call("POST", "/volumes/create", {"Name": "a/b"})
+    assert st == 400 and "includes invalid characters for a local volume name" in err["message"]
+    st, err = call("POST", "/volumes/create", {"Name": "x1", "DriverOpts": {"bogus": "1"}})
+    assert (st, err["message"]) == (400, 'create x1: invalid option: "bogus"')
+    assert not (engine.root / "data" / "volumes" / "x1").exists()
+    st, err = call("POST", "/volumes/create", {"Name": "x2", "Driver": "nfsplugin"})
+    assert st == 404 and "plugin" in err["message"]
+
+    # in use: docker's 409 text, with the ids; dangling follows the users
+    engine.users["data"] = ["c1", "c2"]
+    assert call("DELETE", "/volumes/data") == (409, {"message": "remove data: volume is in use - [c1, c2]"})
+    dangling = json.dumps({"dangling": ["true"]})
+    assert [x["Name"] for x in call("GET", f"/volumes?filters={dangling}")[1]["Volumes"]] == [anon["Name"]]
+    engine.users.clear()
+
+    # prune: anonymous only by default, all=true for named ones
+    Path(anon["Mountpoint"], "f").write_bytes(b"x" * 100)
+    st, rep = call("POST", "/volumes/prune")
+    assert st == 200 and rep == {"VolumesDeleted": [anon["Name"]], "SpaceReclaimed": 100}
+    st, rep = call("POST", "/volumes/prune?filters=" + json.dumps({"all": ["true"]}))
+    assert rep["VolumesDeleted"] == ["data"]
+    assert call("GET", "/volumes")[1]["Volumes"] == []
+    assert os.listdir(engine.root / "data" / "volumes") == []
+    assert ("volume", "prune", "", {"reclaimed": "100"}) in engine.emitted
+
+
+def test_records_survive_a_restart(tmp_path: Path) -> None:
+    a = VolumeService(tmp_path / "v")
+    a.create("keep", labels={"k": "v"})
+    b = VolumeService(tmp_path / "v")
+    assert b.get("keep") == a.get("keep")
+
+
+def _docker(sock: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ.get("PATH", ""), "DOCKER_HOST": f"unix://{sock}", "HOME": str(home),
+           "DOCKER_CONFIG": str(home / ".docker")}
+    return subprocess.run([DOCKER or "docker", *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+@pytest.mark.skipif(DOCKER is None, reason="the docker CLI is not installed")
+def test_docker_cli_volume_commands(engine: SimpleNamespace) -> None:
+    home = engine.root
+    d = lambda *a: _docker(engine.sock, home, *a)  # noqa: E731
+    r = d("volume", "create", "--label", "app=web", "webdata")
+    assert r.returncode == 0 and r.stdout.strip() == "webdata", r.stderr
+    r = d("volume", "create", "--driver", "local", "--opt", "type=tmpfs", "--opt", "device=tmpfs",
+          "--opt", "o=size=1m", "scratch")
+    assert r.returncode == 0, r.stderr
+    r = d("volume", "ls", "--format", "{{.Driver}} {{.Name}}")
+    assert r.returncode == 0 and r.stdout.split("\n")[:2] == ["local scratch", "local webdata"], r.stdout
+    r = d("volume", "ls", "-q", "--filter", "label=app=web")
+    assert r.stdout.split() == ["webdata"]
+    r = d("volume", "inspect", "webdata")
+    info = json.loads(r.stdout)[0]
+    assert info["Labels"] == {"app": "web"} and info["Mountpoint"].endswith("/webdata/_data")
+    r = d("volume", "inspect", "-f", "{{.Options.type}} {{.Options.o}}", "scratch")
+    assert r.stdout.strip() == "tmpfs size=1m"
+    r = d("volume", "inspect", "ghost")
+    assert r.returncode == 1 and "get ghost: no such volume" in r.stderr
+    r = d("volume", "create", "-o", "o=bind", "bad")
+    assert r.returncode == 1 and 'missing required option' in r.stderr
+    engine.users["webdata"] = ["abc123"]
+    r = d("volume", "rm", "webdata")
+    assert r.returncode == 1 and "remove webdata: volume is in use - [abc123]" in r.stderr
+    engine.users.clear()
+    r = d("volume", "rm", "webdata")
+    assert r.returncode == 0 and r.stdout.strip() == "webdata"
+    engine.vols.create("")  # an anonymous one for prune
+    r = d("volume", "prune", "-f")
+    assert r.returncode == 0 and "Total reclaimed space" in r.stdout
+    r = d("volume", "prune", "-af")
+    assert r.returncode == 0, r.stderr  # scratch has options: dockerd's prune leaves it
+    assert d("volume", "ls", "-q").stdout.split() == ["scratch"]
+    assert d("volume", "rm", "scratch").returncode == 0
+    assert d("volume", "ls", "-q").stdout.split() == []

@@ -95,6 +95,11 @@ def test_seccomp_denies_mkdir(rt, bundle):
     p = run_sh(rt, bundle, "mkdir /tmp/d 2>&1; grep Seccomp: /proc/self/status; touch /tmp/f && echo ok")
     out = p.stdout.decode()
     assert "Operation not permitted" in out and "Seccomp:\t2" in out and "ok" in out
+    # the compiled program is cached under the root, and is no container
+    assert len(list((rt.root / "#seccomp").iterdir())) == 1
+    assert rt("list", "-q").stdout == b""
+    p = run_sh(rt, bundle, "mkdir /tmp/d 2>&1", cid="again")  # from the cache this time
+    assert b"Operation not permitted" in p.stdout
 
 
 def test_bad_seccomp_profile_is_rejected(rt, bundle):

@@ -88,7 +88,8 @@ def create_record(root: str, cid: str, bundle: str, *, console_socket: str | Non
         from dockyard.linux import seccomp
 
         try:
-            seccomp_filter = seccomp.compile(linux["seccomp"])
+            seccomp_filter = seccomp.compile(linux["seccomp"],
+                                             cache_dir=state.seccomp_cache_dir(root))
         except ValueError as e:
             raise InvalidArgument(f"config.json: {e}") from None
     if proc.get("terminal") and not console_socket:

@@ -47,7 +47,8 @@ def exec_process(root: str, cid: str, proc: dict, *, console_socket: str | None 
         from dockyard.linux import seccomp
 
         try:
-            seccomp_filter = seccomp.compile(rec["seccomp"])
+            seccomp_filter = seccomp.compile(rec["seccomp"],
+                                             cache_dir=state.seccomp_cache_dir(root))
         except ValueError as e:
             raise InvalidArgument(f"config.json: {e}") from None
     from dockyard.runtime.init import preload

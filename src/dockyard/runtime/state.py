@@ -3,6 +3,7 @@
 Layout (``root`` defaults to /run/dockyard-runtime, like runc's /run/runc)::
 
     <root>/                    mode 0700
+      #seccomp/<sha256>.bpf    compiled seccomp programs, shared (see linux.seccomp)
       <id>/                    made by mkdir: its existence reserves the id
         state.json             the record below, replaced atomically (temp + os.replace)
         exec.fifo              the create/start barrier; exists from create until start
@@ -78,9 +79,17 @@ def load(root: str, cid: str) -> dict:
 
 def ids(root: str) -> list[str]:
     try:
-        return sorted(n for n in os.listdir(root) if os.path.isdir(os.path.join(root, n)))
+        names = os.listdir(root)
     except FileNotFoundError:
         return []
+    return sorted(n for n in names if set(n) <= _ID_CHARS and n not in (".", "..")
+                  and os.path.isdir(os.path.join(root, n)))
+
+
+def seccomp_cache_dir(root: str) -> str:
+    """Compiled seccomp programs (``linux.seccomp``), kept across containers. The name is
+    not a valid container id, so it never collides with one."""
+    return os.path.join(root, "#seccomp")
 
 
 def proc_starttime(pid: int) -> tuple[int, str] | None:

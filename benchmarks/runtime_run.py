@@ -7,6 +7,8 @@ alternates, as in the acceptance script):
                  following ``delete -f`` is not timed
 - ``lifecycle``  ``create`` + ``start`` + wait for the process to exit + ``delete`` (this
                  script is a child subreaper, so it reaps the container's process itself)
+- ``seccomp``    ``run`` again with Docker's default seccomp profile in the bundle (what the
+                 engine passes for every container), when the profile file is available
 
 Prints the medians (ms) and the ratio ours/runc for each. Needs root, runc and busybox-static.
 
@@ -47,6 +49,28 @@ def make_bundle(root: Path) -> Path:
     cfg["process"]["args"] = ["/bin/true"]
     (bundle / "config.json").write_text(json.dumps(cfg))
     return bundle
+
+
+DOCKER_PROFILE = Path(__file__).resolve().parents[2] / "shared/specs/docker/seccomp-default.json"
+
+
+def seccomp_bundle(root: Path, bundle: Path) -> Path | None:
+    """A copy of ``bundle`` whose config carries Docker's profile in OCI form."""
+    if not DOCKER_PROFILE.exists():
+        return None
+    prof = json.loads(DOCKER_PROFILE.read_text())
+    prof.pop("archMap", None)
+    prof["architectures"] = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+    for rule in prof["syscalls"]:  # Docker resolves these per container; keep the rules
+        for k in ("includes", "excludes", "comment"):
+            rule.pop(k, None)
+    out = root / "bundle-seccomp"
+    out.mkdir()
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["root"]["path"] = str(bundle / "rootfs")  # runc refuses a symlinked rootfs
+    cfg["linux"]["seccomp"] = prof
+    (out / "config.json").write_text(json.dumps(cfg))
+    return out
 
 
 def ms(a: float, b: float) -> float:
@@ -94,14 +118,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
         root = Path(tmp)
         bundle = make_bundle(root)
-        for name, fn in (("run", time_run), ("lifecycle", time_lifecycle)):
+        scenarios = [("run", time_run, bundle), ("lifecycle", time_lifecycle, bundle)]
+        sbundle = seccomp_bundle(root, bundle)
+        if sbundle is not None:
+            scenarios.append(("seccomp", time_run, sbundle))
+        for name, fn, b in scenarios:
             times: dict[str, list[float]] = {"dockyard-runtime": [], "runc": []}
             for i in range(n):
                 order = [("dockyard-runtime", ours), ("runc", "runc")]
                 if i % 2:
                     order.reverse()
                 for label, rt in order:
-                    times[label].append(fn(rt, root / label, bundle, f"b{i}"))
+                    times[label].append(fn(rt, root / label, b, f"b{i}"))
             mo = statistics.median(times["dockyard-runtime"])
             mr = statistics.median(times["runc"])
             print(f"{name:10s} dockyard-runtime {mo:6.1f} ms   runc {mr:6.1f} ms   "

@@ -92,4 +92,5 @@ def test_cancel_stops_a_running_step_and_cleans_up(env: Env, tmp_path: Path) -> 
     assert "started\n" in seen
     no_leftovers(env)
     state = env.root / "state"
-    assert not state.exists() or [p.name for p in state.iterdir()] == []
+    # no container record is left in the runtime's state dir (it may keep caches there)
+    assert not state.exists() or [p.name for p in state.iterdir() if len(p.name) == 64] == []

@@ -55,8 +55,11 @@ from dockyard.builder.dockerignore import PatternMatcher
 from dockyard.builder.expand import expand_instruction
 from dockyard.builder.scope import PROXY_ARGS, StageScope, platform_args
 from dockyard.builder.scoped import resolve
+from dockyard.builder.snapshot import KEY_PREFIX, StepSnapshot, unmount_quiet
+from dockyard.builder.squash import squash
 from dockyard.builder.stages import SCRATCH, plan
 from dockyard.builder.steps.copy import copy_from_context, copy_into, resolve_owner
+from dockyard.builder.steps.mounts import prepare_mounts
 from dockyard.builder.steps.run import RunMount, RunSpec, run_container
 from dockyard.builder.values import context_source, copy_dest, parse_chmod, source_kind
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
@@ -144,7 +147,7 @@ class Builder:
         snaps = getattr(self.images, "snapshots", None)
         if snaps is not None:
             for info in snaps.list():
-                if info.key.startswith("build-"):
+                if info.key.startswith(KEY_PREFIX):
                     try:
                         self.images.remove_rootfs(info.key)
                     except DockyardError:
@@ -300,7 +303,7 @@ class Builder:
         if unused:
             out.stream(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n")
         if opts.squash:
-            final = self._squash(stages, bp, final, work)
+            final = squash(self.images, bp, final, work)
         for ref in tags:
             self.images.tag(final, str(ref))
         return final
@@ -400,33 +403,8 @@ class Builder:
 
     # ------------------------------------------------------------------ snapshots
 
-    class _Snap:
-        def __init__(self, builder: Builder, image: str | None, work: Path, readonly: bool = False) -> None:
-            self.b, self.image, self.work, self.readonly = builder, image, work, readonly
-            self.stack = ExitStack()
-
-        def __enter__(self) -> tuple[str, Path]:
-            b = self.b
-            key = f"build-{secrets.token_hex(16)}"
-            try:
-                d = Path(tempfile.mkdtemp(prefix="snap-", dir=self.work))
-                self.stack.callback(shutil.rmtree, d, True)
-                rootfs = d / "rootfs"
-                rootfs.mkdir()
-                b.images.prepare_rootfs(self.image, key)
-                self.stack.callback(b.images.remove_rootfs, key)
-                b.images.mount_rootfs(key, rootfs, readonly=self.readonly)
-                self.stack.callback(_unmount_quiet, b.images, rootfs)
-            except BaseException:
-                self.stack.close()
-                raise
-            return key, rootfs
-
-        def __exit__(self, *exc: object) -> None:
-            self.stack.close()
-
-    def _snapshot(self, image: str | None, work: Path, readonly: bool = False) -> Builder._Snap:
-        return Builder._Snap(self, image, work, readonly)
+    def _snapshot(self, image: str | None, work: Path, readonly: bool = False) -> StepSnapshot:
+        return StepSnapshot(self.images, image, work, readonly)
 
     # ------------------------------------------------------------------ RUN
 
@@ -504,62 +482,15 @@ class Builder:
 
     def _run_mounts(self, ctx: BuildContext, bp: Any, stages: dict[int, _Stage], instr: ins.Run, work: Path,
                     stack: ExitStack, shebang: tuple[str, str] | None) -> list[RunMount]:
-        mounts: list[RunMount] = []
         private = Path(tempfile.mkdtemp(prefix="mounts-", dir=work))
         stack.callback(shutil.rmtree, private, True)
-        if shebang is not None:
-            pipes = private / "pipes"
-            pipes.mkdir()
-            (pipes / shebang[0]).write_text(shebang[1])
-            (pipes / shebang[0]).chmod(0o755)
-            mounts.append(RunMount("/dev/pipes", str(pipes), "bind", ("rbind", "ro")))
-        for m in instr.mounts:
-            target = m.target
-            if m.type == "cache":
-                d = self.cache.mount_dir(m.id or target)
-                if not any(d.iterdir()):
-                    os.chmod(d, m.mode if m.mode is not None else 0o755)
-                    os.chown(d, m.uid or 0, m.gid or 0)
-                mounts.append(RunMount(target, str(d), "bind", ("rbind", "ro" if m.readonly and False else "rw")))
-            elif m.type == "tmpfs":
-                opts = ("nosuid", "nodev") + ((f"size={m.size}",) if m.size else ())
-                mounts.append(RunMount(target, "tmpfs", "tmpfs", opts))
-            elif m.type == "secret":
-                sid = m.id or os.path.basename(target or "")
-                data = self._secret(sid)
-                if data is None:
-                    if m.required:
-                        raise StepFailed(f"dockerfile line {instr.line}: secret {sid} not found")
-                    continue
-                f = private / f"secret-{len(mounts)}"
-                f.write_bytes(data)
-                os.chown(f, m.uid or 0, m.gid or 0)
-                os.chmod(f, m.mode if m.mode is not None else 0o400)
-                mounts.append(RunMount(target or f"/run/secrets/{sid}", str(f), "bind", ("rbind", "ro")))
-            elif m.type == "bind":
-                if m.from_:
-                    image = self._from_image(bp, stages, m.from_, instr.line, mount=True)
-                    key_root = stack.enter_context(self._snapshot(image, work, readonly=True))
-                    root = key_root[1]
-                else:
-                    root = ctx.host_root()
-                src = resolve(root, context_source(m.source or "."))
-                if not os.path.lexists(src):
-                    raise StepFailed(f"dockerfile line {instr.line}: mount source {m.source or '/'} not found")
-                if not m.readonly:  # writes are discarded: give the step a private copy
-                    copy = private / f"bind-{len(mounts)}"
-                    if os.path.isdir(src):
-                        shutil.copytree(src, copy, symlinks=True)
-                    else:
-                        shutil.copy2(src, copy)
-                    src = copy
-                mounts.append(RunMount(target, str(src), "bind", ("rbind", "ro" if m.readonly else "rw")))
-            else:
-                raise StepFailed(f"dockerfile line {instr.line}: RUN --mount=type={m.type} is not supported")
-        return mounts
 
-    def _secret(self, sid: str) -> bytes | None:
-        return self._secrets.get(sid)
+        def source_root(ref: str) -> Path:
+            image = self._from_image(bp, stages, ref, instr.line, mount=True)
+            return stack.enter_context(self._snapshot(image, work, readonly=True))[1]
+
+        return prepare_mounts(instr, private=private, cache=self.cache, secrets=self._secrets,
+                              context_root=ctx.host_root, source_root=source_root, shebang=shebang)
 
     # ------------------------------------------------------------------ COPY / ADD
 
@@ -732,30 +663,6 @@ class Builder:
         except InvalidArgument as e:
             raise StepFailed(f"ADD failed: {archive.name}: {e} (Dockerfile line {line})") from None
 
-    # ------------------------------------------------------------------ squash
-
-    def _squash(self, stages: dict[int, _Stage], bp: Any, final: str, work: Path) -> str:
-        """One layer on top of the target stage's base image holding all the build's changes."""
-        from dockyard.diff.apply import apply_layer
-
-        rs = bp.stages[bp.target]
-        base: str | None = None
-        if rs.base_stage is None and rs.base != SCRATCH:
-            base = self.images.resolve(rs.base)
-        img = self.images.get(final)
-        base_n = len(self.images.get(base).diff_ids) if base else 0
-        new_layers = img.layer_blobs[base_n:]
-        if not new_layers:
-            return final
-        with self._snapshot(base, work) as (key, rootfs):
-            self.images.unmount_rootfs(rootfs)
-            upper = self.images.snapshots.writable_dir(key)
-            for layer in new_layers:
-                with self.images.content.open(layer.digest) as f:
-                    apply_layer(f, upper, self.images.snapshots.apply_mode)
-            return self.images.commit(key, parent_image_id=base, config=img.config.get("config") or {},
-                                      created_by="squashed build")
-
 
 class _Output:
     def __init__(self, emit: Emit, quiet: bool) -> None:
@@ -778,13 +685,6 @@ def _error(emit: Emit, message: str) -> None:
     emit({"errorDetail": {"message": message}, "error": message})
 
 
-def _unmount_quiet(images: Any, target: Path) -> None:
-    try:
-        images.unmount_rootfs(target)
-    except (OSError, DockyardError):
-        pass
-
-
 def _sweep(work: Path, images: Any) -> None:
     """Remove a build's temp dir, unmounting whatever is still mounted below it first."""
     try:
@@ -794,5 +694,5 @@ def _sweep(work: Path, images: Any) -> None:
         points = []
     prefix = str(work) + "/"
     for p in sorted((p for p in points if p.startswith(prefix)), reverse=True):
-        _unmount_quiet(images, Path(p))
+        unmount_quiet(images, Path(p))
     shutil.rmtree(work, ignore_errors=True)

@@ -197,3 +197,21 @@ def test_failing_mount_inside_the_init_leaves_nothing(rt, bundle):
     assert p.returncode == 1 and b"nosuchfs" in p.stderr
     assert not (rt.root / "m1").exists() and cgroup_dirs_for("m1") == []
     assert str(bundle.rootfs) not in open("/proc/self/mountinfo").read()
+
+
+def test_concurrent_starts_one_wins_none_hangs(rt, bundle):
+    from runtime_fixtures import RUNTIME
+
+    bundle.write(args=["/bin/sleep", "30"])
+    for attempt in range(3):
+        cid = f"race{attempt}"
+        rt("create", "-b", str(bundle.path), cid, check=True)
+        procs = [subprocess.Popen([RUNTIME, "--root", str(rt.root), "start", cid],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                 for _ in range(2)]
+        codes = sorted(p.wait(timeout=20) for p in procs)
+        for p in procs:
+            p.stderr.close()
+        assert codes == [0, 1]
+        assert rt.state(cid)["status"] == "running"
+        rt("delete", "-f", cid, check=True)

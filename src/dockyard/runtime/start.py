@@ -23,7 +23,11 @@ def start(root: str, cid: str) -> None:
         raise Conflict("cannot start an already running container")
     fifo = f"{root}/{cid}/exec.fifo"
     # O_NONBLOCK: never hang on a fifo whose writer died; poll the fifo and the init's pidfd.
-    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise Conflict("cannot start an already running container") from None
+    won = False
     try:
         import select
 
@@ -32,18 +36,22 @@ def start(root: str, cid: str) -> None:
             p = select.poll()
             p.register(fd, select.POLLIN)
             p.register(pfd, select.POLLIN)
-            while True:
-                ready = dict(p.poll())
+            while not won:
+                ready = dict(p.poll(100))
                 if fd in ready:
-                    if os.read(fd, 1):
-                        break
-                if pfd in ready:
+                    if not os.read(fd, 1):  # the init came and went: another start won
+                        raise Conflict("cannot start an already running container")
+                    won = True
+                elif pfd in ready:
                     raise Conflict("cannot start a container that has stopped")
+                elif not os.path.exists(fifo):  # another start consumed the barrier
+                    raise Conflict("cannot start an already running container")
         finally:
             os.close(pfd)
     finally:
         os.close(fd)
-        os.unlink(fifo)
+        if won:
+            os.unlink(fifo)
     rec_hooks = rec.get("hooks") or {}
     if rec_hooks.get("poststart"):
         from dockyard.runtime import hooks

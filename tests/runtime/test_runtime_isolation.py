@@ -208,6 +208,10 @@ def test_hooks_get_state_on_stdin(rt, bundle, tmp_path):
                                     "source": str(out), "options": ["rbind"]})
     bundle.config["hooks"]["startContainer"] = [
         {"path": "/bin/sh", "args": ["sh", "-c", "cat > /hookout/startContainer"]}]
+    # createContainer: in the container's namespaces, before pivot_root (host paths)
+    bundle.config["hooks"]["createContainer"] = [
+        {"path": "/bin/sh", "args": ["sh", "-c", f"cat > {out}/createContainer; "
+                                     f"readlink /proc/self/ns/mnt > {out}/cc_mnt"]}]
     bundle.write(args=["/bin/sleep", "30"])
     rt("create", "-b", str(bundle.path), "hk", check=True)
     pid = rt.state("hk")["pid"]
@@ -215,6 +219,10 @@ def test_hooks_get_state_on_stdin(rt, bundle, tmp_path):
     assert cr["id"] == "hk" and cr["pid"] == pid and cr["status"] == "creating"
     assert cr["bundle"] == str(bundle.path)
     assert (out / "prestart").exists() and not (out / "poststart").exists()
+    cc = json.loads((out / "createContainer").read_text())
+    assert cc["id"] == "hk" and cc["pid"] == pid
+    assert (out / "cc_mnt").read_text().strip() == os.readlink(f"/proc/{pid}/ns/mnt")
+    assert os.readlink(f"/proc/{pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
     rt("start", "hk", check=True)
     assert json.loads((out / "poststart").read_text())["status"] == "running"
     sc = json.loads((out / "startContainer").read_text())

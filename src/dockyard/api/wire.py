@@ -73,17 +73,37 @@ def status_text(rec: ContainerRecord) -> str:
 def _network_settings(rec: ContainerRecord) -> dict[str, Any]:
     mode = rec.host_config.get("NetworkMode") or "default"
     name = "bridge" if mode == "default" else mode
-    return {"Networks": {name: {
-        "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "NetworkID": "",
-        "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None}}}
+    blank = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "NetworkID": "",
+             "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+             "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None}
+    eps = rec.network_settings.get("Endpoints") or []
+    if not eps:
+        return {"Networks": {name: blank}}
+    return {"Networks": {e["name"]: {**blank, "NetworkID": e["network"], "EndpointID": e["endpoint"],
+                                     "Gateway": e["gateway"], "IPAddress": e["ip"],
+                                     "IPPrefixLen": e["prefixlen"], "MacAddress": e["mac"],
+                                     "Aliases": e["aliases"] or None, "DNSNames": [rec.name, rec.id[:12]]}
+                         for e in eps}}
+
+
+def _ports(rec: ContainerRecord) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    summary: list[dict[str, Any]] = []
+    inspect: dict[str, Any] = {}
+    for p in rec.network_settings.get("Ports") or []:
+        ip = p.get("IP") or p.get("host_ip") or "0.0.0.0"
+        priv = p.get("PrivatePort") or p.get("container_port")
+        pub = p.get("PublicPort") or p.get("host_port")
+        proto = p.get("Type") or p.get("proto") or "tcp"
+        summary.append({"IP": ip, "PrivatePort": priv, "PublicPort": pub, "Type": proto})
+        inspect.setdefault(f"{priv}/{proto}", []).append({"HostIp": ip, "HostPort": str(pub)})
+    return summary, inspect
 
 
 def container_summary(rec: ContainerRecord, size: bool = False) -> dict[str, Any]:
     cmd = " ".join([rec.path, *rec.args]).strip()
     out: dict[str, Any] = {
         "Id": rec.id, "Names": ["/" + rec.name], "Image": rec.image, "ImageID": rec.image_id,
-        "Command": cmd, "Created": _epoch(rec.created), "Ports": [],
+        "Command": cmd, "Created": _epoch(rec.created), "Ports": _ports(rec)[0],
         "Labels": rec.config.get("Labels") or {}, "State": rec.status.value, "Status": status_text(rec),
         "HostConfig": {"NetworkMode": rec.host_config.get("NetworkMode") or "default"},
         "NetworkSettings": _network_settings(rec), "Mounts": [],
@@ -117,7 +137,8 @@ def container_inspect(rec: ContainerRecord, log_path: str, data_dir: str) -> dic
         "AppArmorProfile": "", "ExecIDs": rec.exec_ids or None, "HostConfig": hc,
         "GraphDriver": {"Name": "overlay2", "Data": None}, "Mounts": [],
         "Config": {**rec.config, "Hostname": rec.config.get("Hostname") or rec.id[:12]},
-        "NetworkSettings": {"Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},
+        "NetworkSettings": {"Bridge": "", "SandboxID": "", "SandboxKey": rec.network_settings.get("SandboxKey", ""),
+                            "Ports": _ports(rec)[1],
                             "HairpinMode": False, "LinkLocalIPv6Address": "",
                             "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None,
                             "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "",

@@ -33,6 +33,7 @@ from dockyard.daemon.config import DaemonConfig
 from dockyard.daemon.events import EventBus
 from dockyard.daemon.health import HealthMonitor
 from dockyard.daemon.monitor_client import MonitorClient, RuntimeFailure
+from dockyard.daemon.networking import Networking
 from dockyard.daemon.record import ZERO_TIME, ContainerRecord, RecordStore, RunState, now_rfc3339
 from dockyard.daemon.state import Status
 
@@ -71,8 +72,10 @@ class ExecRecord:
 
 
 class ContainerService:
-    def __init__(self, cfg: DaemonConfig, images: Any, monitor: MonitorClient, events: EventBus) -> None:
+    def __init__(self, cfg: DaemonConfig, images: Any, monitor: MonitorClient, events: EventBus,
+                 networking: Networking | None = None) -> None:
         self.cfg = cfg
+        self.networking = networking or Networking(None, cfg.exec_root)
         self.images = images
         self.monitor = monitor
         self.events = events
@@ -174,6 +177,13 @@ class ContainerService:
         for rid, m in known.items():
             if rid not in self.containers and not m["running"]:
                 await self.monitor.request({"op": "forget", "id": rid})
+        live = [r.id for r in self.containers.values()
+                if (known.get(r.id) or {}).get("running")]
+        if self.networking.mgr is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.get_running_loop().run_in_executor(None, self.networking.mgr.reconcile, live)
+            for cid in live:
+                await self.networking.reattach_dns(self.containers[cid])
         for rec in list(self.containers.values()):
             policy = (rec.host_config.get("RestartPolicy") or {}).get("Name") or "no"
             if rec.status is Status.EXITED and policy in ("always", "unless-stopped") \
@@ -212,7 +222,8 @@ class ContainerService:
         if not (hc["LogConfig"] or {}).get("Type"):
             hc["LogConfig"] = {"Type": "json-file", "Config": (hc["LogConfig"] or {}).get("Config") or {}}
         rec = ContainerRecord(id=cid, name=name, created=now_rfc3339(), image=image_ref, image_id=image.id,
-                              config=config, host_config=hc, path=cmd[0], args=cmd[1:], runtime=runtime)
+                              config=config, host_config=hc, path=cmd[0], args=cmd[1:], runtime=runtime,
+                              network_settings={"_request": body.get("NetworkingConfig") or {}})
         self.names[name] = cid  # reserve the name before awaiting anything
         d = self.store.dir(cid)
         try:
@@ -245,7 +256,9 @@ class ContainerService:
         if mode.startswith("container:"):
             raise errors.NotImplementedYet("--network container:<name> is not supported yet")
         if mode not in NETWORK_MODES:
-            raise errors.NotFound(f"network {mode} not found")
+            if self.networking.mgr is None:
+                raise errors.NotFound(f"network {mode} not found")
+            self.networking.mgr.get(mode)  # NotFound("network X not found")
         if (hc.get("Memory") or 0) and 0 < hc["Memory"] < 6 * 1024 * 1024:
             raise errors.InvalidArgument("Minimum memory limit allowed is 6MB")
         swap = hc.get("MemorySwap") or 0
@@ -312,8 +325,8 @@ class ContainerService:
             rootfs.mkdir(exist_ok=True)
             self.images.mount_rootfs(rec.id, rootfs)
             undo.append(lambda: self.images.unmount_rootfs(rootfs))
-            netns = await self._network_setup(rec)
-            undo.append(lambda: self._network_teardown(rec))
+            netns = await self.networking.setup(rec, self.store.dir(rec.id))
+            undo.append(lambda: self.spawn(self.networking.teardown(rec)))
             spec = oci_spec.build_spec(oci_spec.SpecInputs(
                 cid=rec.id, config=rec.config, host_config=rec.host_config, rootfs=rootfs,
                 hostname_path=self.store.dir(rec.id) / "hostname",
@@ -411,16 +424,6 @@ class ContainerService:
                 return cand
         raise errors.InvalidArgument("--init: no init binary (tini) is installed on this host")
 
-    async def _network_setup(self, rec: ContainerRecord) -> str | None:
-        """The network step: returns the netns for the spec (None = new empty one, "host")."""
-        mode = rec.host_config.get("NetworkMode") or "default"
-        if mode == "host":
-            return "host"
-        return None  # none, and (until the bridge driver plugs in here) default/bridge
-
-    def _network_teardown(self, rec: ContainerRecord) -> None:
-        return None
-
     def log_path(self, rec: ContainerRecord) -> str:
         return str(self.store.dir(rec.id) / f"{rec.id}-json.log")
 
@@ -434,7 +437,7 @@ class ContainerService:
             if rec.status not in (Status.RUNNING, Status.PAUSED, Status.RESTARTING):
                 await self.monitor.request({"op": "forget", "id": cid})
                 return
-            self._cleanup_after_exit(rec)
+            await self._cleanup_after_exit(rec)
             self.health.stop(cid)
             if rec.state.health is not None:
                 rec.state.health["Status"] = "unhealthy"
@@ -466,12 +469,11 @@ class ContainerService:
     def _oom_killed(self, rec: ContainerRecord) -> bool:
         return False  # the cgroup is gone once the runtime deleted it; stats track OOM while running
 
-    def _cleanup_after_exit(self, rec: ContainerRecord) -> None:
+    async def _cleanup_after_exit(self, rec: ContainerRecord) -> None:
         bundle = self.bundles / rec.id
         with contextlib.suppress(Exception):
             self.images.unmount_rootfs(bundle / "rootfs")
-        with contextlib.suppress(Exception):
-            self._network_teardown(rec)
+        await self.networking.teardown(rec)
 
     def _restart_delay(self, rec: ContainerRecord, code: int) -> float | None:
         rp = rec.host_config.get("RestartPolicy") or {}
@@ -625,7 +627,7 @@ class ContainerService:
             rec.state.status = Status.REMOVING
             try:
                 await self.monitor.request({"op": "delete", "id": rec.id, "runtime": self.runtime_argv(rec)})
-                self._cleanup_after_exit(rec)
+                await self._cleanup_after_exit(rec)
                 shutil.rmtree(self.bundles / rec.id, ignore_errors=True)
                 await asyncio.get_running_loop().run_in_executor(None, self.images.remove_rootfs, rec.id)
                 shutil.rmtree(self.store.dir(rec.id), ignore_errors=True)

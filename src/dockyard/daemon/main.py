@@ -36,6 +36,7 @@ from dockyard.daemon.config import DaemonConfig, parse_args
 from dockyard.daemon.containers import ContainerService
 from dockyard.daemon.events import EventBus
 from dockyard.daemon.monitor_client import MonitorClient
+from dockyard.daemon.networking import Networking, open_manager
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Services:
     events: EventBus
     daemon_id: str
     pull: Any = None  # POST /images/create?fromImage= (set by the distribution router)
+    networks: Any = None  # dockyard.network.manager.NetworkManager (api/networks.py)
 
 
 def _daemon_id(cfg: DaemonConfig) -> str:
@@ -91,9 +93,11 @@ async def serve(cfg: DaemonConfig) -> None:
     images = ImageService(cfg.data_root / "image")
     bus = EventBus()
     monitor = MonitorClient(cfg.exec_root)
-    containers = ContainerService(cfg, images, monitor, bus)
+    netmgr = await asyncio.get_running_loop().run_in_executor(None, open_manager, cfg.data_root)
+    networking = Networking(netmgr, cfg.exec_root)
+    containers = ContainerService(cfg, images, monitor, bus, networking)
     await containers.restore()
-    services = Services(cfg, images, containers, bus, _daemon_id(cfg))
+    services = Services(cfg, images, containers, bus, _daemon_id(cfg), networks=netmgr)
     app = build_app(services)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
@@ -114,10 +118,13 @@ async def serve(cfg: DaemonConfig) -> None:
     log = logging.getLogger("dockyard")
     log.info("shutting down (running containers keep running)")
     await containers.shutdown()
+    await networking.close()
     await runner.cleanup()
     with contextlib.suppress(FileNotFoundError):
         os.unlink(sock)
     images.close()
+    if netmgr is not None:
+        netmgr.close()
     os.close(lock_fd)
 
 

@@ -1,0 +1,141 @@
+"""The network step of a container start (and its undo), over ``dockyard.network``.
+
+``--network none`` -> a new empty namespace (the runtime makes it); ``host`` -> the host's;
+anything else (``default``/``bridge`` or a user network) -> ``network.container.setup`` makes a
+named namespace at ``<exec-root>/netns/<id>`` with the veths, addresses and published ports,
+and returns the /etc files, which are written over the container's own. User networks get the
+embedded DNS (127.0.0.11 in the namespace, answered by this daemon).
+
+After a daemon restart, ``reattach_dns`` reopens the DNS sockets of running containers (the
+namespaces outlive the daemon: they are bind mounts under the exec root).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from dockyard import errors
+from dockyard.daemon.record import ContainerRecord
+
+log = logging.getLogger("dockyard.networking")
+
+
+class Networking:
+    def __init__(self, manager: Any, exec_root: Path) -> None:
+        self.mgr = manager  # dockyard.network.manager.NetworkManager, or None (none/host only)
+        self.netns_dir = exec_root / "netns"
+        self.dns: Any = None
+
+    def netns_path(self, cid: str) -> str:
+        return str(self.netns_dir / cid)
+
+    def _dns_server(self) -> Any:
+        if self.dns is None:
+            from dockyard.network.dns import DnsServer
+            mgr = self.mgr
+            self.dns = DnsServer(lambda key, name: mgr.resolve(key, name),
+                                 reverse=lambda key, ip: mgr.reverse(key, ip))
+        return self.dns
+
+    async def setup(self, rec: ContainerRecord, etc_dir: Path) -> str | None:
+        mode = rec.host_config.get("NetworkMode") or "default"
+        if mode == "host":
+            return "host"
+        if mode == "none":
+            return None
+        if self.mgr is None:
+            raise errors.Unavailable("bridge networking is unavailable on this daemon; use --network none|host")
+        from dockyard.network.container import ContainerNetworkSpec, NetworkRequest, setup
+        from dockyard.network.portspec import from_port_bindings
+        hc = rec.host_config
+        endpoints = ((rec.network_settings.get("_request") or {}).get("EndpointsConfig") or {})
+        ep_cfg = endpoints.get(mode) or {}
+        spec = ContainerNetworkSpec(
+            container_id=rec.id, name=rec.name, hostname=rec.config.get("Hostname") or rec.id[:12],
+            domainname=rec.config.get("Domainname") or "",
+            networks=(NetworkRequest(mode, tuple(ep_cfg.get("Aliases") or ()),
+                                     ((ep_cfg.get("IPAMConfig") or {}).get("IPv4Address") or None),
+                                     ep_cfg.get("MacAddress") or None),),
+            ports=tuple(from_port_bindings(hc.get("PortBindings") or {})),
+            dns=tuple(hc.get("Dns") or ()), dns_search=tuple(hc.get("DnsSearch") or ()),
+            dns_options=tuple(hc.get("DnsOptions") or ()), extra_hosts=tuple(hc.get("ExtraHosts") or ()))
+        self.netns_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            host_resolv = Path("/etc/resolv.conf").read_text()
+        except OSError:
+            host_resolv = ""
+        path = self.netns_path(rec.id)
+        loop = asyncio.get_running_loop()
+        cn = await loop.run_in_executor(None, setup, self.mgr, spec, path, host_resolv)
+        try:
+            (etc_dir / "hosts").write_text(cn.hosts)
+            (etc_dir / "resolv.conf").write_text(cn.resolv_conf)
+            if cn.embedded_dns:
+                from dockyard.network.dns import open_sockets
+                udp, tcp = await loop.run_in_executor(None, open_sockets, path)
+                await self._dns_server().add(rec.id, udp, tcp, upstreams=cn.dns_upstreams or None)
+        except BaseException:
+            await self.teardown(rec)
+            raise
+        rec.network_settings["Endpoints"] = [
+            {"network": e.network_id, "ip": e.ip, "prefixlen": e.prefixlen, "mac": e.mac,
+             "gateway": e.gateway or "", "endpoint": e.id, "name": self._net_name(e.network_id),
+             "aliases": list(e.aliases)} for e in cn.endpoints]
+        rec.network_settings["Ports"] = [p.to_json() for p in cn.ports]
+        rec.network_settings["SandboxKey"] = path
+        rec.network_settings["EmbeddedDNS"] = cn.embedded_dns
+        return path
+
+    def _net_name(self, nid: str) -> str:
+        with contextlib.suppress(errors.DockyardError):
+            return str(self.mgr.get(nid).name)
+        return nid
+
+    async def teardown(self, rec: ContainerRecord) -> None:
+        mode = rec.host_config.get("NetworkMode") or "default"
+        if mode in ("host", "none") or self.mgr is None:
+            return
+        from dockyard.network.container import teardown
+        if self.dns is not None:
+            with contextlib.suppress(Exception):
+                await self.dns.remove(rec.id)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, teardown, self.mgr, rec.id,
+                                                             self.netns_path(rec.id))
+        except Exception:  # noqa: BLE001 - a stop must finish; the manager reconciles later
+            log.exception("network teardown of %s", rec.id)
+        rec.network_settings.pop("Endpoints", None)
+        rec.network_settings.pop("Ports", None)
+
+    async def reattach_dns(self, rec: ContainerRecord) -> None:
+        if not rec.network_settings.get("EmbeddedDNS") or self.mgr is None:
+            return
+        from dockyard.network.dns import open_sockets
+        try:
+            udp, tcp = await asyncio.get_running_loop().run_in_executor(None, open_sockets,
+                                                                        self.netns_path(rec.id))
+            await self._dns_server().add(rec.id, udp, tcp)
+        except Exception:  # noqa: BLE001 - resolution degrades; the container keeps running
+            log.exception("reopening the DNS of %s", rec.id)
+
+    async def close(self) -> None:
+        if self.dns is not None:
+            await self.dns.close()
+
+
+def open_manager(data_root: Path) -> Any:
+    """The NetworkManager, restored and reconciled later by the container service; None if
+    the network package can't work here (the daemon then offers none/host only)."""
+    try:
+        from dockyard.network.manager import NetworkManager
+        mgr = NetworkManager(data_root / "network")
+        mgr.restore()
+        mgr.ensure_predefined()
+        return mgr
+    except Exception:  # noqa: BLE001 - degrade to none/host networking, loudly
+        log.exception("bridge networking is unavailable")
+        return None

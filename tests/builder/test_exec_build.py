@@ -225,3 +225,32 @@ def test_squash_and_prune(env: Env, tmp_path: Path) -> None:
     deleted, _reclaimed = env.builder.prune()
     assert plain in deleted and env.builder.usage()[0] == 0
     assert env.images.exists("busybox")
+
+
+def test_concurrent_builds_share_the_builder(env: Env, tmp_path: Path) -> None:
+    import threading
+
+    from dockyard.builder.executor import BuildOptions
+
+    results: dict[int, tuple[str | None, list[dict]]] = {}
+
+    def one(n: int) -> None:
+        c = tmp_path / f"c{n}"
+        c.mkdir()
+        steps = "".join(f"RUN echo {n}-{i} > /f{i}\n" for i in range(n + 1))
+        (c / "Dockerfile").write_text(f"FROM busybox\n{steps}")
+        msgs: list[dict] = []
+        results[n] = (env.builder.build_dir(c, BuildOptions(tags=(f"conc:{n}",)), msgs.append), msgs)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in (1, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for n in (1, 3):
+        iid, msgs = results[n]
+        assert iid is not None and env.images.resolve(f"conc:{n}") == iid
+        text = "".join(m.get("stream", "") for m in msgs)
+        assert f"Step {n + 2}/{n + 2} : RUN echo {n}-{n} > /f{n}\n" in text
+        assert env.run(iid, "cat", f"/f{n}") == (0, f"{n}-{n}\n")
+    no_leftovers(env)

@@ -57,7 +57,7 @@ from dockyard.builder.scope import PROXY_ARGS, StageScope, platform_args
 from dockyard.builder.scoped import resolve
 from dockyard.builder.snapshot import KEY_PREFIX, StepSnapshot, unmount_quiet
 from dockyard.builder.squash import squash
-from dockyard.builder.stages import SCRATCH, plan
+from dockyard.builder.stages import SCRATCH, BuildPlan, plan
 from dockyard.builder.steps.copy import copy_from_context, copy_into, resolve_owner
 from dockyard.builder.steps.mounts import prepare_mounts
 from dockyard.builder.steps.run import RunMount, RunSpec, run_container
@@ -121,6 +121,26 @@ class _Stage:
     cfg: ConfigBuilder
 
 
+@dataclass
+class _Job:
+    """The state of one build (a Builder serves concurrent builds: nothing per build on it)."""
+
+    ctx: BuildContext
+    opts: BuildOptions
+    out: _Output
+    work: Path
+    bp: BuildPlan | None = None
+    stages: dict[int, _Stage] = field(default_factory=dict)
+    step_no: int = 0
+    total: int = 0
+    escape: str = "\\"
+
+    @property
+    def plan(self) -> BuildPlan:
+        assert self.bp is not None
+        return self.bp
+
+
 class Builder:
     def __init__(self, images: Any, root: Path, runtime: str, state_dir: Path) -> None:
         self.images = images
@@ -129,8 +149,6 @@ class Builder:
         self.state_dir = Path(state_dir)
         self.cache = BuildCache(self.root)
         self.tmp = self.root / "tmp"
-        self._secrets: dict[str, bytes] = {}
-        self._cancel: threading.Event | None = None
         self.tmp.mkdir(parents=True, exist_ok=True)
         self._recover()
 
@@ -195,7 +213,7 @@ class Builder:
     def _build(self, ctx: BuildContext, opts: BuildOptions, emit: Emit, work: Path) -> str | None:
         out = _Output(emit, opts.quiet)
         try:
-            image_id = self._run(ctx, opts, out, work)
+            image_id = self._run(_Job(ctx, opts, out, work))
         except Cancelled:
             return None
         except DockyardError as e:
@@ -227,35 +245,33 @@ class Builder:
             raise NotFound(f"Cannot locate specified Dockerfile: {name}")
         return ctx.read_file(rel).decode("utf-8", "replace")
 
-    def _run(self, ctx: BuildContext, opts: BuildOptions, out: _Output, work: Path) -> str:
+    def _run(self, job: _Job) -> str:
+        ctx, opts, out, work = job.ctx, job.opts, job.out, job.work
         tags = []
         for t in opts.tags:
             ref = reference.parse_normalized(t)
             if ref.digest is not None:
                 raise InvalidArgument(f"invalid reference format: {t!r}: a tag may not hold a digest")
             tags.append(ref)
-        self._secrets = dict(opts.secrets)
-        self._cancel = opts.cancel
         df = ins.parse_dockerfile(self._dockerfile_text(ctx, opts))
         from dockyard.images.platforms import host_platform
 
         os_, arch, variant = host_platform()
         host = f"{os_}/{arch}" + (f"/{variant}" if variant else "")
         pargs = platform_args(opts.platform or host, host)
-        bp = plan(df, opts.build_args, opts.target, pargs)
+        bp = job.bp = plan(df, opts.build_args, opts.target, pargs)
+        job.escape = df.escape
         for w in bp.warnings:
             out.stream(f"[WARNING]: {w}\n")
-        total = len(df.instructions) + (1 if opts.labels else 0)
-        self._step_no = 0
-        self._total = total
+        job.total = len(df.instructions) + (1 if opts.labels else 0)
         globals_ = dict(bp.global_args)
         for meta in bp.meta_args:
-            self._step(out, meta)
-        stages: dict[int, _Stage] = {}
+            self._step(job, meta)
+        stages = job.stages
         for idx in bp.order:
             rs = bp.stages[idx]
             st = rs.stage
-            self._step(out, st.from_)
+            self._step(job, st.from_)
             if rs.base_stage is not None:
                 parent = stages[rs.base_stage]
                 cur = _Stage(parent.image, parent.scope.child(), parent.cfg.child())
@@ -281,16 +297,16 @@ class Builder:
                     except InvalidArgument as e:
                         raise InvalidArgument(f"dockerfile parse error on line {st.from_.line}: {e}") from None
             for instr in body:
-                self._dispatch(ctx, opts, out, work, bp, stages, cur, instr, df.escape, trigger=True)
+                self._dispatch(job, cur, instr)
             for instr in st.instructions:
-                self._step(out, instr)
-                self._dispatch(ctx, opts, out, work, bp, stages, cur, instr, df.escape)
+                self._step(job, instr)
+                self._dispatch(job, cur, instr)
             if idx == bp.target and opts.labels:
-                self._step_no += 1
+                job.step_no += 1
                 text = "LABEL " + " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in sorted(opts.labels.items()))
-                out.stream(f"Step {self._step_no}/{self._total} : {text}\n")
+                out.stream(f"Step {job.step_no}/{job.total} : {text}\n")
                 lab = ins.Label(pairs=tuple(sorted(opts.labels.items())), line=0, end_line=0, original=text)
-                self._metadata(opts, out, cur, lab, None)
+                self._metadata(job, cur, lab, workdir=False)
             if cur.image is None:
                 cur.image = self.images.derive(None, config=cur.cfg.config, created_by="")
             stages[idx] = cur
@@ -308,12 +324,13 @@ class Builder:
             self.images.tag(final, str(ref))
         return final
 
-    def _step(self, out: _Output, instr: ins.Instruction) -> None:
-        if self._cancel is not None and self._cancel.is_set():
+    def _step(self, job: _Job, instr: ins.Instruction) -> None:
+        cancel = job.opts.cancel
+        if cancel is not None and cancel.is_set():
             raise Cancelled("the client closed the connection: build cancelled")
-        self._step_no += 1
+        job.step_no += 1
         text = " ".join(instr.original.split("\n")[0].split()) if instr.original else type(instr).__name__.upper()
-        out.stream(f"Step {self._step_no}/{self._total} : {text}\n")
+        job.out.stream(f"Step {job.step_no}/{job.total} : {text}\n")
 
     def _base_image(self, ref: str, opts: BuildOptions, line: int) -> str:
         try:
@@ -325,24 +342,22 @@ class Builder:
 
     # ------------------------------------------------------------------ dispatch
 
-    def _dispatch(self, ctx: BuildContext, opts: BuildOptions, out: _Output, work: Path, bp: Any,
-                  stages: dict[int, _Stage], cur: _Stage, instr: ins.Instruction, escape: str,
-                  trigger: bool = False) -> None:
+    def _dispatch(self, job: _Job, cur: _Stage, instr: ins.Instruction) -> None:
         if isinstance(instr, ins.Arg):
             cur.scope.declare(instr)
             if cur.image is not None:
-                out.stream(f" ---> {_short(cur.image)}\n")
+                job.out.stream(f" ---> {_short(cur.image)}\n")
             return
-        expanded = expand_instruction(instr, cur.scope.lookup(), escape)
+        expanded = expand_instruction(instr, cur.scope.lookup(), job.escape)
         if isinstance(expanded, ins.Env):
             cur.scope.set_env(expanded)
         try:
             if isinstance(expanded, ins.Run):
-                self._run_step(ctx, opts, out, work, bp, stages, cur, expanded)
+                self._run_step(job, cur, expanded)
             elif isinstance(expanded, (ins.Copy, ins.Add)):
-                self._copy_step(ctx, opts, out, work, bp, stages, cur, expanded)
+                self._copy_step(job, cur, expanded)
             else:
-                self._metadata(opts, out, cur, expanded, work)
+                self._metadata(job, cur, expanded)
         except Cancelled:
             raise
         except DockyardError as e:
@@ -350,9 +365,10 @@ class Builder:
                 raise
             raise type(e)(f"{e} (Dockerfile line {instr.line})") from None
 
-    def _cached(self, opts: BuildOptions, out: _Output, parent: str | None, keyword: str,
+    def _cached(self, job: _Job, parent: str | None, keyword: str,
                 inputs: dict[str, str]) -> tuple[str, str, str | None]:
         """(key, slot, cached image id or None); prints the cache verdict."""
+        opts, out = job.opts, job.out
         p = parent or "scratch"
         key = step_key(p, inputs)
         slot = slot_of(p, keyword)
@@ -368,8 +384,8 @@ class Builder:
             out.stream(f" ---> Cache miss: {keyword}: {why}\n")
         return key, slot, None
 
-    def _metadata(self, opts: BuildOptions, out: _Output, cur: _Stage, instr: ins.Instruction,
-                  work: Path | None) -> None:
+    def _metadata(self, job: _Job, cur: _Stage, instr: ins.Instruction, workdir: bool = True) -> None:
+        out, work = job.out, job.work
         created_by = cur.cfg.apply(instr, cur.scope.lookup())
         if created_by is None:  # FROM inside a body cannot happen; be explicit anyway
             raise InvalidArgument(f"dockerfile parse error on line {instr.line}: unexpected instruction")
@@ -377,12 +393,12 @@ class Builder:
         keyword = type(instr).__name__.upper()
         inputs = {"instruction": created_by, "config": _sha(json.dumps(config, sort_keys=True)),
                   "author": cur.cfg.author}
-        key, slot, hit = self._cached(opts, out, cur.image, keyword, inputs)
+        key, slot, hit = self._cached(job, cur.image, keyword, inputs)
         if hit is not None:
             cur.image = hit
             return
         new: str | None = None
-        if isinstance(instr, ins.Workdir) and cur.image is not None and work is not None:
+        if isinstance(instr, ins.Workdir) and cur.image is not None and workdir:
             new = self._workdir_step(cur, config, created_by, work)
         if new is None:
             new = self.images.derive(cur.image, config=config, created_by=created_by)
@@ -408,8 +424,8 @@ class Builder:
 
     # ------------------------------------------------------------------ RUN
 
-    def _run_step(self, ctx: BuildContext, opts: BuildOptions, out: _Output, work: Path, bp: Any,
-                  stages: dict[int, _Stage], cur: _Stage, instr: ins.Run) -> None:
+    def _run_step(self, job: _Job, cur: _Stage, instr: ins.Run) -> None:
+        ctx, opts, out, work = job.ctx, job.opts, job.out, job.work
         config = cur.cfg.config
         shebang = instr.shebang_file()
         script = instr.script()
@@ -442,14 +458,14 @@ class Builder:
                 if ctx.exists(rel):
                     inputs[f"mount:{i}:content"] = ctx.digest_of(rel)[0]
             elif m.type == "bind" and m.from_:
-                inputs[f"mount:{i}:from"] = self._from_image(bp, stages, m.from_, instr.line, mount=True) or ""
+                inputs[f"mount:{i}:from"] = self._from_image(job, m.from_, instr.line, mount=True) or ""
             elif m.type == "secret":
                 sid = m.id or os.path.basename(m.target or "")
                 inputs[f"mount:{i}:secret"] = sid
         for name in cur.scope.declared:
             if name in env:
                 inputs[f"arg:{name}"] = _sha(env[name])
-        key, slot, hit = self._cached(opts, out, cur.image, "RUN", inputs)
+        key, slot, hit = self._cached(job, cur.image, "RUN", inputs)
         if hit is not None:
             cur.image = hit
             return
@@ -463,7 +479,7 @@ class Builder:
             snap = stack.enter_context(self._snapshot(cur.image, work))
             key_snap, rootfs = snap
             bundle = rootfs.parent
-            mounts = self._run_mounts(ctx, bp, stages, instr, work, stack, shebang)
+            mounts = self._run_mounts(job, instr, stack, shebang)
             spec = RunSpec(cid=cid, argv=tuple(argv), env=tuple(env_list), cwd=config.get("WorkingDir") or "/",
                            user=config.get("User") or "", network=network, mounts=tuple(mounts))
             cancel = opts.cancel
@@ -480,21 +496,23 @@ class Builder:
         cur.image = new
         out.stream(f" ---> {_short(new)}\n")
 
-    def _run_mounts(self, ctx: BuildContext, bp: Any, stages: dict[int, _Stage], instr: ins.Run, work: Path,
-                    stack: ExitStack, shebang: tuple[str, str] | None) -> list[RunMount]:
+    def _run_mounts(self, job: _Job, instr: ins.Run, stack: ExitStack,
+                    shebang: tuple[str, str] | None) -> list[RunMount]:
+        work = job.work
         private = Path(tempfile.mkdtemp(prefix="mounts-", dir=work))
         stack.callback(shutil.rmtree, private, True)
 
         def source_root(ref: str) -> Path:
-            image = self._from_image(bp, stages, ref, instr.line, mount=True)
+            image = self._from_image(job, ref, instr.line, mount=True)
             return stack.enter_context(self._snapshot(image, work, readonly=True))[1]
 
-        return prepare_mounts(instr, private=private, cache=self.cache, secrets=self._secrets,
-                              context_root=ctx.host_root, source_root=source_root, shebang=shebang)
+        return prepare_mounts(instr, private=private, cache=self.cache, secrets=job.opts.secrets,
+                              context_root=job.ctx.host_root, source_root=source_root, shebang=shebang)
 
     # ------------------------------------------------------------------ COPY / ADD
 
-    def _from_image(self, bp: Any, stages: dict[int, _Stage], ref: str, line: int, mount: bool = False) -> str | None:
+    def _from_image(self, job: _Job, ref: str, line: int, mount: bool = False) -> str | None:
+        bp, stages = job.plan, job.stages
         idx = bp.mount_ref(ref) if mount else bp.stage_ref(ref)
         if idx is not None:
             st = stages.get(idx)
@@ -507,8 +525,8 @@ class Builder:
             raise NotFound(f"dockerfile line {line}: pull access denied for {ref}: no such image "
                            f"in the local store") from None
 
-    def _copy_step(self, ctx: BuildContext, opts: BuildOptions, out: _Output, work: Path, bp: Any,
-                   stages: dict[int, _Stage], cur: _Stage, instr: ins.Copy | ins.Add) -> None:
+    def _copy_step(self, job: _Job, cur: _Stage, instr: ins.Copy | ins.Add) -> None:
+        ctx, out, work = job.ctx, job.out, job.work
         kw = "COPY" if isinstance(instr, ins.Copy) else "ADD"
         config = cur.cfg.config
         dest = copy_dest(config.get("WorkingDir") or "/", instr.dest)
@@ -539,7 +557,7 @@ class Builder:
                                      f"for ADD of URLs (Dockerfile line {instr.line})")
             if not from_ctx:
                 assert isinstance(instr, ins.Copy) and instr.from_
-                src_image = self._from_image(bp, stages, instr.from_, instr.line)
+                src_image = self._from_image(job, instr.from_, instr.line)
                 inputs["from"] = src_image or "scratch"
                 root = stack.enter_context(self._snapshot(src_image, work, readonly=True))[1]
                 for src in instr.sources:
@@ -568,7 +586,7 @@ class Builder:
             if count > 1 and not dest.endswith("/"):
                 raise StepFailed(f"When using {kw} with more than one source file, the destination must be "
                                  f"a directory and end with a / (Dockerfile line {instr.line})")
-            key, slot, hit = self._cached(opts, out, cur.image, kw, inputs)
+            key, slot, hit = self._cached(job, cur.image, kw, inputs)
             if hit is not None:
                 cur.image = hit
                 return

@@ -316,11 +316,11 @@ class VolumeService:
         return the host path to bind into it. Idempotent per container."""
         with self._lock:
             v = self.get(name)
-            refs = self._active.setdefault(name, [])
-            if container_id in refs:
+            if container_id in self._active.get(name, []):
                 return v.mountpoint
             if local.needs_mount(v.options) and not local.is_mountpoint(v.mountpoint):
                 local.mount(v.options, v.mountpoint)
+            refs = self._active.setdefault(name, [])
             refs.append(container_id)
             try:
                 self._save_active(name)

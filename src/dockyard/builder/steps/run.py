@@ -13,7 +13,8 @@ Lifecycle of ``run_container(...)`` (everything undone in reverse order, success
 daemon is threaded and never forks Python), stdin /dev/null, stdout and stderr merged into one
 pipe whose lines go to ``output`` as they arrive; ``cancelled()`` is polled twice a second and
 ends the step with ``cancel.Cancelled``. Returns the exit code. The runtime deletes
-the container after ``run``; a ``delete --force`` afterwards covers a runtime killed halfway.
+the container after ``run``; a ``delete --force`` covers a runtime killed halfway or a step
+cancelled while it runs.
 
 Mount points the runtime had to create in the rootfs (``/etc/hosts`` on an image without one,
 a ``--mount`` target) are removed again before the snapshot is committed, as BuildKit does, so
@@ -144,10 +145,13 @@ def run_container(
                 output(buf.decode(errors="replace") + "\n")
         code = proc.wait()
     finally:
-        # also the path of an output callback that raised (the build was cancelled): the
-        # container is killed by delete --force, then the runtime process is reaped
-        subprocess.run([runtime, "--root", str(state_dir), "delete", "--force", spec.cid],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        # ``run`` deletes the container when it exits by itself; when it did not (the output
+        # callback raised: the build was cancelled; or the runtime was killed), delete --force
+        # kills and removes the container, then the runtime process is reaped
+        if proc is None or proc.poll() is None or proc.returncode < 0 or \
+                os.path.exists(state_dir / spec.cid):
+            subprocess.run([runtime, "--root", str(state_dir), "delete", "--force", spec.cid],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         if proc is not None and proc.poll() is None:
             try:
                 proc.wait(10)

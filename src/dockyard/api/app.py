@@ -100,7 +100,8 @@ def _optional_modules(services: Any) -> list[Any]:
     """Routers other packages own (registry client, builder): a broken one must not stop the daemon."""
     import importlib
     found = []
-    for name in ("dockyard.api.distribution", "dockyard.api.build", "dockyard.api.networks"):
+    for name in ("dockyard.api.distribution", "dockyard.api.build", "dockyard.api.networks",
+                 "dockyard.api.volumes"):
         try:
             module = importlib.import_module(name)
         except Exception:  # noqa: BLE001 - log and serve the rest

@@ -73,8 +73,11 @@ async def list_(request: web.Request) -> web.StreamResponse:
 async def inspect(request: web.Request) -> web.StreamResponse:
     s = services(request)
     rec = s.containers.get(request.match_info["id"])
-    return reply(wire.container_inspect(rec, s.containers.log_path(rec),
-                                        str(s.containers.store.dir(rec.id))))
+    out = wire.container_inspect(rec, s.containers.log_path(rec), str(s.containers.store.dir(rec.id)))
+    if rec.mounts:
+        from dockyard.api.volumes import mount_points
+        out["Mounts"] = mount_points(s.containers.mounts.plans(rec))
+    return reply(out)
 
 
 async def start(request: web.Request) -> web.StreamResponse:

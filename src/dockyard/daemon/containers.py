@@ -33,6 +33,7 @@ from dockyard.daemon.config import DaemonConfig
 from dockyard.daemon.events import EventBus
 from dockyard.daemon.health import HealthMonitor
 from dockyard.daemon.monitor_client import MonitorClient, RuntimeFailure
+from dockyard.daemon.mounts import Mounts
 from dockyard.daemon.networking import Networking
 from dockyard.daemon.record import ZERO_TIME, ContainerRecord, RecordStore, RunState, now_rfc3339
 from dockyard.daemon.state import Status
@@ -73,9 +74,10 @@ class ExecRecord:
 
 class ContainerService:
     def __init__(self, cfg: DaemonConfig, images: Any, monitor: MonitorClient, events: EventBus,
-                 networking: Networking | None = None) -> None:
+                 networking: Networking | None = None, volumes: Any = None) -> None:
         self.cfg = cfg
         self.networking = networking or Networking(None, cfg.exec_root)
+        self.mounts = Mounts(volumes, lambda ref: Mounts.plans(self.get(ref)))
         self.images = images
         self.monitor = monitor
         self.events = events
@@ -229,10 +231,13 @@ class ContainerService:
         try:
             d.mkdir(parents=True)
             self._write_etc_files(rec)
-            await asyncio.get_running_loop().run_in_executor(None, self.images.prepare_rootfs, image.id, cid)
+            loop = asyncio.get_running_loop()
+            rec.mounts = await loop.run_in_executor(None, self.mounts.plan, cid, hc, config)
+            await loop.run_in_executor(None, self.images.prepare_rootfs, image.id, cid)
             self.store.save(rec)
         except BaseException:
             self.names.pop(name, None)
+            self.mounts.remove_anonymous(rec)
             with contextlib.suppress(Exception):
                 self.images.remove_rootfs(cid)
             shutil.rmtree(d, ignore_errors=True)
@@ -325,10 +330,15 @@ class ContainerService:
             rootfs.mkdir(exist_ok=True)
             self.images.mount_rootfs(rec.id, rootfs)
             undo.append(lambda: self.images.unmount_rootfs(rootfs))
+            extra = await asyncio.get_running_loop().run_in_executor(None, self.mounts.start, rec, rootfs)
+            undo.append(lambda: self.mounts.stop(rec))
             netns = await self.networking.setup(rec, self.store.dir(rec.id))
             undo.append(lambda: self.spawn(self.networking.teardown(rec)))
+            hc = rec.host_config
+            if rec.mounts:  # the volume plans carry --tmpfs too
+                hc = {**hc, "Tmpfs": None, "ExtraMounts": extra}
             spec = oci_spec.build_spec(oci_spec.SpecInputs(
-                cid=rec.id, config=rec.config, host_config=rec.host_config, rootfs=rootfs,
+                cid=rec.id, config=rec.config, host_config=hc, rootfs=rootfs,
                 hostname_path=self.store.dir(rec.id) / "hostname",
                 hosts_path=self.store.dir(rec.id) / "hosts",
                 resolv_path=self.store.dir(rec.id) / "resolv.conf",
@@ -473,6 +483,7 @@ class ContainerService:
         bundle = self.bundles / rec.id
         with contextlib.suppress(Exception):
             self.images.unmount_rootfs(bundle / "rootfs")
+        await asyncio.get_running_loop().run_in_executor(None, self.mounts.stop, rec)
         await self.networking.teardown(rec)
 
     def _restart_delay(self, rec: ContainerRecord, code: int) -> float | None:
@@ -639,6 +650,8 @@ class ContainerService:
             self.order.pop(rec.id, None)
             for eid in rec.exec_ids:
                 self.execs.pop(eid, None)
+            if volumes or rec.host_config.get("AutoRemove"):  # after the record is gone: not "in use"
+                await asyncio.get_running_loop().run_in_executor(None, self.mounts.remove_anonymous, rec)
         self.locks.pop(rec.id, None)
         self._drop_pending_attach(rec.id)
         self.events.emit("container", "destroy", rec.id, self._attrs(rec))

@@ -48,6 +48,16 @@ class Services:
     daemon_id: str
     pull: Any = None  # POST /images/create?fromImage= (set by the distribution router)
     networks: Any = None  # dockyard.network.manager.NetworkManager (api/networks.py)
+    volumes: Any = None  # dockyard.volumes.service.VolumeService (api/volumes.py)
+
+
+def _open_volumes(cfg: DaemonConfig, in_use: Any) -> Any:
+    try:
+        from dockyard.volumes.service import VolumeService
+        return VolumeService(cfg.data_root / "volumes", in_use=in_use)
+    except Exception:  # noqa: BLE001 - the daemon runs without volumes rather than not at all
+        logging.getLogger("dockyard").exception("volumes are unavailable")
+        return None
 
 
 def _daemon_id(cfg: DaemonConfig) -> str:
@@ -95,9 +105,17 @@ async def serve(cfg: DaemonConfig) -> None:
     monitor = MonitorClient(cfg.exec_root)
     netmgr = await asyncio.get_running_loop().run_in_executor(None, open_manager, cfg.data_root)
     networking = Networking(netmgr, cfg.exec_root)
-    containers = ContainerService(cfg, images, monitor, bus, networking)
+    holder: list[ContainerService] = []
+    volumes = _open_volumes(cfg, lambda name: [r.id for r in holder[0].containers.values()
+                                               if any(m.get("source") == name or m.get("Source") == name
+                                                      for m in r.mounts)] if holder else [])
+    containers = ContainerService(cfg, images, monitor, bus, networking, volumes)
+    holder.append(containers)
     await containers.restore()
-    services = Services(cfg, images, containers, bus, _daemon_id(cfg), networks=netmgr)
+    if volumes is not None:
+        live = [r.id for r in containers.containers.values() if r.status.value in ("running", "paused")]
+        await asyncio.get_running_loop().run_in_executor(None, volumes.reconcile, live)
+    services = Services(cfg, images, containers, bus, _daemon_id(cfg), networks=netmgr, volumes=volumes)
     app = build_app(services)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()

@@ -60,6 +60,7 @@ class ContainerRecord:
     has_been_started: bool = False
     exec_ids: list[str] = field(default_factory=list)
     network_settings: dict[str, Any] = field(default_factory=dict)
+    mounts: list[dict[str, Any]] = field(default_factory=list)  # volumes.model.MountPlan JSON
 
     @property
     def status(self) -> Status:

@@ -199,3 +199,21 @@ def test_docker_cli_volume_commands(engine: SimpleNamespace) -> None:
     assert d("volume", "ls", "-q").stdout.split() == ["scratch"]
     assert d("volume", "rm", "scratch").returncode == 0
     assert d("volume", "ls", "-q").stdout.split() == []
+
+
+def test_wire_helpers(tmp_path: Path) -> None:
+    from dockyard.api.volumes import df_volumes, mount_points
+    from dockyard.volumes import spec
+
+    vols = VolumeService(tmp_path / "v", in_use=lambda n: ["c1"] if n == "data" else [])
+    plans = vols.prepare(spec.plan_mounts({"Binds": ["data:/d:ro", "/tmp:/t:rshared"],
+                                           "Mounts": [{"Type": "tmpfs", "Target": "/m"}], "Tmpfs": {"/run": ""}}), "c1")
+    Path(vols.get("data").mountpoint, "f").write_bytes(b"12345")
+    assert mount_points(plans, vols) == [
+        {"Type": "volume", "Name": "data", "Source": vols.get("data").mountpoint, "Destination": "/d",
+         "Driver": "local", "Mode": "ro", "RW": False, "Propagation": ""},
+        {"Type": "bind", "Source": "/tmp", "Destination": "/t", "Mode": "rshared", "RW": True, "Propagation": "rshared"},
+        {"Type": "tmpfs", "Source": "", "Destination": "/m", "Mode": "", "RW": True, "Propagation": ""},
+    ]
+    df = df_volumes(vols)
+    assert [(d["Name"], d["UsageData"]) for d in df] == [("data", {"Size": 5, "RefCount": 1})]

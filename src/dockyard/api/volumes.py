@@ -38,12 +38,19 @@ def df_volumes(vols: Any) -> list[dict[str, Any]]:
     return [volume_json(v, vols.usage(v.name)) for v in vols.list()]
 
 
-def mount_points(plans: Sequence[MountPlan]) -> list[dict[str, Any]]:
-    """A container inspect's ``Mounts`` (dockerd's MountPoint shape)."""
+def mount_points(plans: Sequence[MountPlan], vols: Any = None) -> list[dict[str, Any]]:
+    """A container inspect's ``Mounts`` (dockerd's MountPoint shape). ``vols`` (the
+    VolumeService) gives a volume's ``Source`` when the plan is not mounted right now."""
     out = []
     for p in plans:
         if p.type == TYPE_VOLUME:
-            out.append({"Type": "volume", "Name": p.source, "Source": p.host_path, "Destination": p.destination,
+            source = p.host_path
+            if not source and vols is not None and p.source:
+                try:
+                    source = vols.get(p.source).mountpoint
+                except errors.NotFound:
+                    source = ""
+            out.append({"Type": "volume", "Name": p.source, "Source": source, "Destination": p.destination,
                         "Driver": p.driver or "local", "Mode": p.mode or "z", "RW": not p.read_only,
                         "Propagation": ""})
         elif p.type == TYPE_BIND:

@@ -59,10 +59,10 @@ def test_build_run_and_rebuild_from_cache(engine: Engine, ctx: Path, tmp_path: P
     assert "Step 1/13 : ARG BASE=busybox" in text and "Successfully tagged app:1" in text
     iid = iid_file.read_text().strip()
     assert iid.startswith("sha256:")
-    run = engine.docker("run", "--rm", "app:1")
+    run = engine.docker("run", "--rm", "--network", "none", "app:1")
     assert run.stdout.decode() == "hello\nbuilt\nheredoc ran for me\n2\n/app\n", run.stderr
-    assert engine.docker("run", "--rm", "app:1", "test", "-f", "/ctx/src/a.txt").returncode == 0
-    assert engine.docker("run", "--rm", "app:1", "test", "-e", "/ctx/secret.txt").returncode == 1
+    assert engine.docker("run", "--rm", "--network", "none", "app:1", "test", "-f", "/ctx/src/a.txt").returncode == 0
+    assert engine.docker("run", "--rm", "--network", "none", "app:1", "test", "-e", "/ctx/secret.txt").returncode == 1
     inspect = json.loads(engine.docker("image", "inspect", "app:latest").stdout)[0]
     assert inspect["Id"] == iid and inspect["Config"]["Labels"] == {"via": "test"}
     history = engine.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", "app:1").stdout.decode()
@@ -73,6 +73,14 @@ def test_build_run_and_rebuild_from_cache(engine: Engine, ctx: Path, tmp_path: P
     assert json.loads(engine.docker("image", "inspect", "app:2").stdout)[0]["Id"] == iid
     quiet = _build(engine, "-q", "--build-arg", "WHO=me", "--label", "via=test", str(ctx))
     assert quiet.stdout.decode().strip() == iid
+    # the built layers are a regular docker-archive for `docker save`
+    saved = tmp_path / "app.tar"
+    assert engine.docker("save", "-o", str(saved), "app:1").returncode == 0
+    import tarfile
+
+    with tarfile.open(saved) as tf:
+        manifest = json.load(tf.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert manifest[0]["RepoTags"] == ["app:1"] and len(manifest[0]["Layers"]) == len(inspect["RootFS"]["Layers"])
 
 
 def test_dockerfile_from_stdin_outside_context_and_target(engine: Engine, ctx: Path, tmp_path: Path) -> None:
@@ -80,11 +88,11 @@ def test_dockerfile_from_stdin_outside_context_and_target(engine: Engine, ctx: P
     outside.write_text("FROM busybox AS one\nRUN echo one > /one\nFROM busybox AS two\nRUN echo two > /two\n")
     cp = _build(engine, "-f", str(outside), "--target", "one", "-t", "t:one", str(ctx))
     assert cp.returncode == 0, cp.stderr.decode()
-    assert engine.docker("run", "--rm", "t:one", "cat", "/one").stdout == b"one\n"
-    assert engine.docker("run", "--rm", "t:one", "test", "-e", "/two").returncode == 1
+    assert engine.docker("run", "--rm", "--network", "none", "t:one", "cat", "/one").stdout == b"one\n"
+    assert engine.docker("run", "--rm", "--network", "none", "t:one", "test", "-e", "/two").returncode == 1
     cp = _build(engine, "-f", "-", "-t", "t:stdin", str(ctx), input=b"FROM busybox\nCOPY src/a.txt /a\n")
     assert cp.returncode == 0, cp.stderr.decode()
-    assert engine.docker("run", "--rm", "t:stdin", "cat", "/a").stdout == b"one\n"
+    assert engine.docker("run", "--rm", "--network", "none", "t:stdin", "cat", "/a").stdout == b"one\n"
 
 
 def test_build_errors_name_the_line_and_tag_nothing(engine: Engine, ctx: Path) -> None:

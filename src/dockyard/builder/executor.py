@@ -1,11 +1,13 @@
 """The build executor: Dockerfile + context -> image, reporting like docker's classic builder.
 
-``Builder(images, root, runtime, state_dir)``; ``build(context, options, emit) -> image id``
-(None on failure). ``emit`` receives the JSON-lines messages the Engine API streams
-(``{"stream": "Step 1/5 : FROM busybox\\n"}``, ``{"stream": " ---> Using cache\\n"}``,
-``{"aux": {"ID": "sha256:..."}}``, ``{"errorDetail": {"message": m}, "error": m}``) as they
-happen. ``build_tar(stream, ...)`` unpacks a context tar safely first (``context``);
-``build_dir(path, ...)`` uses a directory in place.
+``Builder(images, root, runtime, state_dir)`` (one per daemon; builds may run concurrently,
+each in its own thread, their state in a ``_Job``): ``build_tar(stream, options, emit)`` (the
+context as the client sent it, read once by ``context.TarContext``) or ``build_dir(path,
+options, emit)`` -> image id, or None on failure. ``emit`` receives the JSON-lines messages
+the Engine API streams, as they happen (``{"stream": "Step 1/5 : FROM busybox\\n"}``,
+``{"stream": " ---> Using cache\\n"}``, ``{"aux": {"ID": "sha256:..."}}``, ``{"errorDetail":
+{"message": m}, "error": m}``); with ``quiet`` only the final ``{"stream": "sha256:...\\n"}``
+and errors. ``prune()`` and ``usage()`` serve ``/build/prune`` and system df.
 
 The loop (see ``builder/__init__``): parse -> ``stages.plan`` -> per needed stage: base image
 (or ``scratch``, or an earlier stage), its ONBUILD triggers, then every instruction:
@@ -24,8 +26,9 @@ Failures name the Dockerfile line; each step undoes what it set up (mounts, snap
 bundles, containers) through an ExitStack, and no tag is written unless the build succeeds.
 
 Layout under ``root`` (``<data-root>/builder``): ``cache.db``, ``mounts/`` (see ``cache``),
-``tmp/<build>/`` (context, bundles, source mounts of one build; removed when it ends and
-swept at start).
+``tmp/build-XXXX/`` (one build: the context spool, ``snap-*/`` step bundles with their rootfs
+mounts, ``mounts-*/`` private RUN mount sources, ``heredoc-*/``; removed when the build ends,
+swept with ``build-*`` snapshots and step containers when a Builder starts).
 """
 
 from __future__ import annotations

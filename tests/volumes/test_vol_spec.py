@@ -15,6 +15,7 @@ from dockyard.volumes.model import MountPlan
 BINDS: list[tuple[str, Any]] = [
     ("/a:/b", ("bind", "/a", "/b", False, "rprivate", True)),
     ("/a/../c/:/b/./d/", ("bind", "/c", "/b/d", False, "rprivate", True)),
+    ("//a:///b//c", ("bind", "/a", "/b/c", False, "rprivate", True)),
     ("/a:/b:ro", ("bind", "/a", "/b", True, "rprivate", True)),
     ("/a:/b:ro,rshared", ("bind", "/a", "/b", True, "rshared", True)),
     ("/a:/b:z", ("bind", "/a", "/b", False, "rprivate", True)),
@@ -28,6 +29,8 @@ BINDS: list[tuple[str, Any]] = [
     ("a:", "invalid volume specification: 'a:'"),
     (":/x", "invalid volume specification: ':/x'"),
     ("a:b:c:d", "invalid volume specification: 'a:b:c:d'"),
+    ("/a://", "invalid volume specification: '/a://': invalid mount config for type \"bind\": "
+              "invalid specification: destination can't be '/'"),
     ("/a:/", "invalid volume specification: '/a:/': invalid mount config for type \"bind\": "
              "invalid specification: destination can't be '/'"),
     ("vol:rel", "invalid volume specification: 'vol:rel': invalid mount config for type \"volume\": "

@@ -77,13 +77,17 @@ def valid_mode(mode: str) -> bool:
 
 
 def _clean(p: str) -> str:
-    return posixpath.normpath(p.replace("\\", "/")) if p else p
+    """Go's path.Clean (POSIX normpath keeps a leading "//"; Go does not)."""
+    if not p:
+        return p
+    out = posixpath.normpath(p.replace("\\", "/"))
+    return "/" + out.lstrip("/") if out.startswith("//") else out
 
 
 def _check_target(mtype: str, target: str) -> None:
     if not target:
         raise _config_error(mtype, "field Target must not be empty")
-    if _clean(target) == "/" or _clean(target) == "//":
+    if _clean(target) == "/":
         raise _config_error(mtype, "invalid specification: destination can't be '/'")
     if not target.replace("\\", "/").startswith("/"):
         raise _config_error(mtype, f"invalid mount path: '{target}' mount path must be absolute")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from dockyard.builder.executor import Builder, BuildOptions
 from dockyard.errors import DockyardError, InvalidArgument, NotImplementedYet
 
 _LOCK = threading.Lock()
+log = logging.getLogger("dockyard.api.build")
 
 
 def builder_of(s: Any) -> Builder:
@@ -102,6 +104,14 @@ async def build(request: web.Request) -> web.StreamResponse:
     def work() -> str | None:
         try:
             return b.build_tar(reader, opts, emit)
+        except Cancelled:
+            return None
+        except Exception as e:  # noqa: BLE001 - a bug: the stream is open, report it there
+            log.exception("build failed")
+            msg = f"internal error: {type(e).__name__}: {e}"
+            loop.call_soon_threadsafe(queue.put_nowait, json.dumps(
+                {"errorDetail": {"message": msg}, "error": msg}).encode() + b"\n")
+            return None
         finally:
             loop.call_soon_threadsafe(queue.put_nowait, None)
 

@@ -184,3 +184,31 @@ def test_oci_entries() -> None:
 def test_plan_json_roundtrip() -> None:
     p = spec.parse_mount({"Type": "volume", "Source": "v", "Target": "/v", "VolumeOptions": {"Labels": {"a": "b"}}})
     assert MountPlan.from_json(p.to_json()) == p
+
+
+def test_random_binds_fail_only_cleanly() -> None:
+    import random
+
+    rnd = random.Random(4321)
+    atoms = ["/", "a", "/a", "..", ".", ":", "ro", "rw", "z", "Z", "nocopy", "shared", "rslave", ",",
+             "", "//", "vol", "x y", "cached", "\\"]
+    for _ in range(3000):
+        raw = "".join(rnd.choice(atoms) for _ in range(rnd.randint(1, 6)))
+        try:
+            p = spec.parse_bind(raw)
+        except InvalidArgument as e:
+            assert str(e)
+            continue
+        assert p.destination.startswith("/") and p.destination != "/" and "//" not in p.destination
+        assert posix_clean(p.destination) == p.destination
+        if p.type == "bind":
+            assert p.source.startswith("/") and p.propagation in spec.PROPAGATIONS
+        else:
+            assert p.type == "volume" and not p.source.startswith("/")
+
+
+def posix_clean(p: str) -> str:
+    import posixpath
+
+    out = posixpath.normpath(p)
+    return "/" + out.lstrip("/")

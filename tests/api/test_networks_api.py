@@ -243,3 +243,25 @@ def test_docker_cli_network_commands(engine: SimpleNamespace) -> None:
     r = d("network", "prune", "-f")
     assert r.returncode == 0 and "tmpnet" in r.stdout, r.stdout + r.stderr
     assert sorted(d("network", "ls", "--format", "{{.Name}}").stdout.split()) == ["bridge", "host", "none"]
+
+
+def test_docker_sdk_networks(engine: SimpleNamespace) -> None:
+    docker = pytest.importorskip("docker")
+    client = docker.DockerClient(base_url=f"unix://{engine.sock}", version="1.50")
+    try:
+        pool = docker.types.IPAMPool(subnet="10.214.60.0/24", gateway="10.214.60.1")
+        n = client.networks.create("sdknet", driver="bridge", ipam=docker.types.IPAMConfig(pool_configs=[pool]),
+                                   labels={"k": "v"})
+        assert n.name == "sdknet"
+        got = client.networks.get(n.id)
+        assert got.attrs["IPAM"]["Config"] == [{"Subnet": "10.214.60.0/24", "Gateway": "10.214.60.1"}]
+        assert [x.name for x in client.networks.list(names=["sdknet"])] == ["sdknet"]
+        with pytest.raises(docker.errors.APIError) as e:
+            client.networks.create("sdknet")
+        assert e.value.status_code == 409
+        with pytest.raises(docker.errors.NotFound):
+            client.networks.get("missing")
+        got.remove()
+        assert sorted(x.name for x in client.networks.list()) == ["bridge", "host", "none"]
+    finally:
+        client.close()

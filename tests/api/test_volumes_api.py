@@ -217,3 +217,26 @@ def test_wire_helpers(tmp_path: Path) -> None:
     ]
     df = df_volumes(vols)
     assert [(d["Name"], d["UsageData"]) for d in df] == [("data", {"Size": 5, "RefCount": 1})]
+
+
+def test_docker_sdk_volumes(engine: SimpleNamespace) -> None:
+    docker = pytest.importorskip("docker")
+    client = docker.DockerClient(base_url=f"unix://{engine.sock}", version="1.50")
+    try:
+        v = client.volumes.create("sdkvol", labels={"x": "1"})
+        assert v.name == "sdkvol" and v.attrs["Labels"] == {"x": "1"}
+        assert [x.name for x in client.volumes.list(filters={"label": "x=1"})] == ["sdkvol"]
+        assert client.volumes.get("sdkvol").attrs["Mountpoint"].endswith("/sdkvol/_data")
+        with pytest.raises(docker.errors.NotFound):
+            client.volumes.get("nope")
+        engine.users["sdkvol"] = ["c1"]
+        with pytest.raises(docker.errors.APIError) as e:
+            client.volumes.get("sdkvol").remove()
+        assert e.value.status_code == 409
+        engine.users.clear()
+        client.volumes.get("sdkvol").remove()
+        assert client.volumes.list() == []
+        client.volumes.create()
+        assert len(client.volumes.prune()["VolumesDeleted"]) == 1
+    finally:
+        client.close()

@@ -7,6 +7,7 @@ runtime (``steps.run.run_container`` on a snapshot of the image, as a RUN step w
 from __future__ import annotations
 
 import io
+import os
 import secrets
 import shutil
 import tarfile
@@ -79,7 +80,7 @@ class Env:
 def make_env(tmp_path_factory: pytest.TempPathFactory, busybox_rootfs: Path) -> Iterator[Env]:
     """Body of a module-scoped ``env`` fixture (each test module declares its own)."""
     root = tmp_path_factory.mktemp("exec")
-    images = ImageService(root / "image")
+    images = ImageService(root / "image", snapshotter=os.environ.get("DOCKYARD_TEST_SNAPSHOTTER", "auto"))
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:
         tf.add(busybox_rootfs, arcname=".")

@@ -271,11 +271,12 @@ def _duplicate(dest: str) -> InvalidArgument:
 
 
 def plan_mounts(host_config: Mapping[str, Any], config_volumes: Iterable[str] = (), *,
-                volumes_from: Callable[[str], Sequence[MountPlan]] | None = None) -> list[MountPlan]:
+                volumes_from: Callable[[str], Sequence[MountPlan | Mapping[str, Any]]] | None = None) -> list[MountPlan]:
     """All of a container's mounts, in dockerd's precedence.
 
     ``config_volumes``: ``Config.Volumes`` keys merged with the image's ``VOLUME``s.
-    ``volumes_from(ref)`` returns another container's plans (raising NotFound if unknown).
+    ``volumes_from(ref)`` returns another container's plans, as MountPlan values or their
+    ``to_json()`` dicts (raising NotFound if ``ref`` is unknown).
     The result is sorted by destination depth, parents first, as mounts must be applied.
     """
     points: dict[str, MountPlan] = {}
@@ -284,7 +285,8 @@ def plan_mounts(host_config: Mapping[str, Any], config_volumes: Iterable[str] = 
         if volumes_from is None:
             raise NotImplementedYet("--volumes-from needs the container service")
         rw = "ro" not in mode.split(",")
-        for p in volumes_from(ref):
+        for item in volumes_from(ref):
+            p = MountPlan.from_json(dict(item)) if isinstance(item, Mapping) else item
             if p.type == TYPE_TMPFS:
                 continue  # dockerd keeps only volume and bind mount points
             points[p.destination] = replace(p, read_only=p.read_only or not rw, copy_data=False,

@@ -28,6 +28,7 @@ class DaemonConfig:
     log_level: str = "info"
     default_runtime: str = "dockyard-runtime"
     runtimes: dict[str, str] = field(default_factory=dict)  # name -> path
+    network_instance: str = ""  # names our bridges/veths/nft tables (dockyard.network.naming)
 
     @property
     def socket_path(self) -> str:
@@ -51,6 +52,14 @@ def _find_runtime(name: str) -> str | None:
     return shutil.which(name)
 
 
+def _instance_of(data_root: Path) -> str:
+    """Two daemons on one host must not share bridge names: 3 base-36 chars from the root."""
+    import hashlib
+    n = int.from_bytes(hashlib.sha256(str(data_root).encode()).digest()[:8], "big")
+    chars = "0123456789abcdefghijklmnopqrstuvwxyz"
+    return "".join(chars[(n // 36 ** i) % 36] for i in range(3))
+
+
 def parse_args(argv: list[str] | None = None) -> DaemonConfig:
     ap = argparse.ArgumentParser(prog="dockyardd", description="Dockyard engine daemon")
     ap.add_argument("-H", "--host", action="append", default=None)
@@ -63,6 +72,9 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
     ap.add_argument("--config-file", default=None)
     ap.add_argument("--default-runtime", default=None)
     ap.add_argument("--add-runtime", action="append", default=[], metavar="NAME=PATH")
+    ap.add_argument("--network-instance", default=None,
+                    help="0-3 of [a-z0-9] naming this daemon's network objects (default: '' for "
+                         "/var/lib/dockyard, else derived from --data-root)")
     ns = ap.parse_args(argv)
 
     file_cfg: dict = {}
@@ -99,9 +111,14 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
     host = hosts[0]
     if host.startswith("/"):
         host = "unix://" + host
+    data_root = Path(os.path.abspath(ns.data_root or file_cfg.get("data-root") or "/var/lib/dockyard"))
+    instance = ns.network_instance
+    if instance is None:
+        instance = "" if str(data_root) == "/var/lib/dockyard" else _instance_of(data_root)
     return DaemonConfig(
+        network_instance=instance,
         host=host,
-        data_root=Path(os.path.abspath(ns.data_root or file_cfg.get("data-root") or "/var/lib/dockyard")),
+        data_root=data_root,
         exec_root=Path(os.path.abspath(ns.exec_root or file_cfg.get("exec-root") or "/run/dockyard")),
         registry_mirrors=tuple(ns.registry_mirror or file_cfg.get("registry-mirrors") or ()),
         insecure_registries=tuple(ns.insecure_registry or file_cfg.get("insecure-registries") or ()),

@@ -103,7 +103,8 @@ async def serve(cfg: DaemonConfig) -> None:
     images = ImageService(cfg.data_root / "image")
     bus = EventBus()
     monitor = MonitorClient(cfg.exec_root)
-    netmgr = await asyncio.get_running_loop().run_in_executor(None, open_manager, cfg.data_root)
+    netmgr = await asyncio.get_running_loop().run_in_executor(None, open_manager, cfg.data_root,
+                                                              cfg.network_instance)
     networking = Networking(netmgr, cfg.exec_root)
     holder: list[ContainerService] = []
     volumes = _open_volumes(cfg, lambda name: [r.id for r in holder[0].containers.values()
@@ -136,7 +137,7 @@ async def serve(cfg: DaemonConfig) -> None:
     log = logging.getLogger("dockyard")
     log.info("shutting down (running containers keep running)")
     await containers.shutdown()
-    await networking.close()
+    await networking.close(len(containers.containers), cfg.network_instance)
     await runner.cleanup()
     with contextlib.suppress(FileNotFoundError):
         os.unlink(sock)

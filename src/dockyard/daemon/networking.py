@@ -122,17 +122,26 @@ class Networking:
         except Exception:  # noqa: BLE001 - resolution degrades; the container keeps running
             log.exception("reopening the DNS of %s", rec.id)
 
-    async def close(self) -> None:
+    async def close(self, containers_left: int, instance: str) -> None:
         if self.dns is not None:
             await self.dns.close()
+        # A secondary daemon (tests, acceptance runs: each with its own data root) that stops
+        # with nothing left removes its bridges, so runs don't pile up subnets on the host.
+        if self.mgr is not None and instance and containers_left == 0:
+            user_nets = [n for n in self.mgr.list_networks() if n.name not in ("bridge", "host", "none")]
+            if not user_nets:
+                try:
+                    await asyncio.get_running_loop().run_in_executor(None, self.mgr.purge)
+                except Exception:  # noqa: BLE001
+                    log.exception("removing this daemon's networks")
 
 
-def open_manager(data_root: Path) -> Any:
+def open_manager(data_root: Path, instance: str = "") -> Any:
     """The NetworkManager, restored and reconciled later by the container service; None if
     the network package can't work here (the daemon then offers none/host only)."""
     try:
-        from dockyard.network.manager import NetworkManager
-        mgr = NetworkManager(data_root / "network")
+        from dockyard.network.manager import ManagerConfig, NetworkManager
+        mgr = NetworkManager(data_root / "network", ManagerConfig(instance=instance))
         mgr.restore()
         mgr.ensure_predefined()
         return mgr

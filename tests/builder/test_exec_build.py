@@ -164,6 +164,12 @@ COPY arch.tar.gz /kept/
     code, out = env.run(iid, "sh", "-c", script)
     assert code == 0, out
     assert out == "f\nf\nx1.txt\nx2.txt\n65534:65534 640\n744\n1\ntar\narch.tar.gz\n"
+    (c / "alias").symlink_to("x1.txt")
+    named = env.build(c, "FROM busybox\nCOPY alias /named/\nCOPY --from=busybox /bin/sh /named/\n")
+    assert named is not None, env.error
+    assert env.run(named, "sh", "-c", "cat /named/alias; test -L /named/alias || echo regular; ls /named") == \
+        (0, "1regular\nalias\nsh\n")
+    (c / "alias").unlink()
     ex = env.build(c, "FROM busybox\nCOPY --exclude=*.gz --exclude=**/sub . /ex/\n")
     assert ex is not None, env.error
     assert env.run(ex, "ls", "/ex") == (0, "Dockerfile\ndir\nx1.txt\nx2.txt\n")

@@ -552,6 +552,7 @@ class Builder:
             from_ctx = not (isinstance(instr, ins.Copy) and instr.from_)
             host_sources: list[Path] = []
             rels: list[str] = []
+            names: list[str] = []
             skip: Callable[[str], bool] | None = None
             excl: PatternMatcher | None = None
             for src in instr.sources:
@@ -564,12 +565,16 @@ class Builder:
                 inputs["from"] = src_image or "scratch"
                 root = stack.enter_context(self._snapshot(src_image, work, readonly=True))[1]
                 for src in instr.sources:
-                    host_sources += self._match_host(kw, root, src, instr.line)
+                    for h, n in self._match_host(kw, root, src, instr.line):
+                        host_sources.append(h)
+                        names.append(n)
                 for h in host_sources:
                     inputs[f"src:{os.path.relpath(h, root)}"] = "from " + (src_image or "scratch")
             else:
                 for src in instr.sources:
-                    rels += self._match_ctx(kw, ctx, src, instr.line)
+                    for r, n in self._match_ctx(kw, ctx, src, instr.line):
+                        rels.append(r)
+                        names.append(n)
                 excl = PatternMatcher(instr.exclude) if instr.exclude else None
                 for rel in rels:
                     for r, d in ctx.digest_of(rel)[1].items():
@@ -584,6 +589,7 @@ class Builder:
                     p.write_text(h.content if h.expand else h.chomped)
                     p.chmod(0o644)
                     heredoc_paths.append(p)
+                    names.append(p.name)
                     inputs[f"heredoc:{h.name}"] = _sha(p.read_text())
             count = len(host_sources) + len(rels) + len(heredoc_paths)
             if count > 1 and not dest.endswith("/"):
@@ -601,7 +607,7 @@ class Builder:
             direct = bool(rels) and isinstance(instr, ins.Copy)  # straight from the context
             if rels and not direct:  # ADD looks into files (archives): give it real ones
                 hroot = ctx.host_root()
-                host_sources += [hroot / r if r else hroot for r in rels]
+                host_sources += [hroot / r if r else hroot for r in rels]  # names: same order
 
                 def skip(p: str) -> bool:
                     return skip_rel(os.path.relpath(p, hroot))
@@ -611,17 +617,20 @@ class Builder:
             owner = resolve_owner(rootfs, instr.chown) if instr.chown else (0, 0)
             unpack = isinstance(instr, ins.Add) and instr.unpack is not False
             plain: list[Path] = []
+            plain_names: list[str] = []
             for s in sources:
                 if unpack and s not in heredoc_paths and s.is_file() and not s.is_symlink() and _is_archive(s):
                     self._untar(s, rootfs, dest, instr.line)
                 else:
                     plain.append(s)
+                    plain_names.append(names[sources.index(s)] if not direct else s.name)
             try:
                 if plain:
-                    copy_into(rootfs, plain, dest, owner=owner, chmod=chmod, skip=skip, force_dir=force_dir)
+                    copy_into(rootfs, plain, dest, owner=owner, chmod=chmod, skip=skip, force_dir=force_dir,
+                              names=plain_names)
                 if direct:
                     copy_from_context(ctx, rels, rootfs, dest, owner=owner, chmod=chmod, skip_rel=skip_rel,
-                                      force_dir=force_dir)
+                                      force_dir=force_dir, names=names[:len(rels)])
             except OSError as e:
                 raise StepFailed(f"{kw} failed: {e.strerror}: {dest} (Dockerfile line {instr.line})") from None
             self.images.unmount_rootfs(rootfs)
@@ -633,21 +642,22 @@ class Builder:
         cur.image = new
         out.stream(f" ---> {_short(new)}\n")
 
-    def _match_ctx(self, kw: str, ctx: BuildContext, src: str, line: int) -> list[str]:
+    def _match_ctx(self, kw: str, ctx: BuildContext, src: str, line: int) -> list[tuple[str, str]]:
+        """(resolved path in the context, name as written) of each source ``src`` names."""
         rel = context_source(src)
         if _GLOB.search(rel):
             found = ctx.glob(rel)
             if not found:
                 raise StepFailed(f"{kw} failed: no source files were specified (Dockerfile line {line})")
-            return found
+            return [(f, os.path.basename(f)) for f in found]
         rel = "" if rel == "." else rel
         r = ctx.resolve(rel)
         if not ctx.exists(r) or ctx.excluded(rel):
             raise StepFailed(f"{kw} failed: file not found in build context or excluded by .dockerignore: "
                              f"stat {src}: file does not exist (Dockerfile line {line})")
-        return [r]
+        return [(r, os.path.basename(rel) or os.path.basename(r))]
 
-    def _match_host(self, kw: str, root: Path, src: str, line: int) -> list[Path]:
+    def _match_host(self, kw: str, root: Path, src: str, line: int) -> list[tuple[Path, str]]:
         rel = context_source(src)
         if _GLOB.search(rel):
             parts = rel.split("/")
@@ -666,12 +676,12 @@ class Builder:
             go(root, 0)
             if not found:
                 raise StepFailed(f"{kw} failed: no source files were specified (Dockerfile line {line})")
-            return found
+            return [(f, f.name) for f in found]
         host = resolve(root, rel)
         if not os.path.lexists(host):
             raise StepFailed(f"{kw} failed: file not found in source image: stat {src}: file does not exist "
                              f"(Dockerfile line {line})")
-        return [host]
+        return [(host, os.path.basename(rel) or host.name)]
 
     def _untar(self, archive: Path, rootfs: Path, dest: str, line: int) -> None:
         from dockyard.diff.apply import apply_layer

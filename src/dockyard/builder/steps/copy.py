@@ -11,6 +11,8 @@
   ``/bin -> usr/bin`` is followed, ``/etc -> /host/etc`` cannot leave the rootfs); entries are
   created below real directories only, files opened ``O_NOFOLLOW``, symlinks in the sources
   copied as symlinks (never followed).
+* ``names`` (parallel to the sources) are the names files get in a destination directory:
+  the source as written, before its symlinks were resolved (Docker's origPath).
 * ``owner`` (uid, gid) applies to everything copied (Docker: 0:0 without ``--chown``);
   ``chmod`` an octal int or a symbolic string applied per entry; mtimes are kept.
 * ``skip(host_path) -> bool`` leaves out .dockerignore'd entries of a context source.
@@ -234,6 +236,14 @@ def _makedirs(rootfs: Path, path: Path, owner: tuple[int, int]) -> None:
         os.lchown(d, *owner)
 
 
+def _name(item: object, items: list, names: list[str] | None) -> str:
+    """The name a file source gets inside a destination directory: as the Dockerfile wrote it
+    (``COPY link /d/`` makes ``/d/link`` even when ``link`` resolved to another file)."""
+    if names is not None:
+        return names[items.index(item)]
+    return os.path.basename(str(item))
+
+
 def copy_from_context(
     ctx: BuildContext,
     rels: list[str],
@@ -244,6 +254,7 @@ def copy_from_context(
     chmod: int | str | None = None,
     skip_rel: Callable[[str], bool],
     force_dir: bool = False,
+    names: list[str] | None = None,
 ) -> None:
     """:func:`copy_into` for sources named by their path in the build context (``""`` = all),
     read straight from it (a tar context is never written out for this)."""
@@ -262,7 +273,7 @@ def copy_from_context(
             if ctx.kind(rel) == "dir":
                 writer.ctx_children(ctx, rel, str(target), skip_rel)
             else:
-                writer.ctx_copy(ctx, rel, str(target / os.path.basename(rel)), skip_rel)
+                writer.ctx_copy(ctx, rel, str(target / _name(rel, rels, names)), skip_rel)
         return
     parent = resolve(rootfs, os.path.dirname(dest.rstrip("/")) or "/")
     _makedirs(rootfs, parent, owner)
@@ -278,6 +289,7 @@ def copy_into(
     chmod: int | str | None = None,
     skip: Callable[[str], bool] | None = None,
     force_dir: bool = False,
+    names: list[str] | None = None,
 ) -> None:
     writer = _Writer(owner, chmod, skip)
     dest_is_dir = force_dir or dest.endswith("/") or len(sources) > 1
@@ -294,7 +306,7 @@ def copy_into(
             if os.path.isdir(src) and not os.path.islink(src):
                 writer.copy_children(str(src), str(target))
             else:
-                writer.copy(str(src), str(target / src.name))
+                writer.copy(str(src), str(target / _name(src, sources, names)))
         return
     # one file, written as dest itself; its parent is resolved (symlinks followed in scope)
     parent = resolve(rootfs, os.path.dirname(dest.rstrip("/")) or "/")

@@ -265,3 +265,23 @@ def test_docker_sdk_networks(engine: SimpleNamespace) -> None:
         assert sorted(x.name for x in client.networks.list()) == ["bridge", "host", "none"]
     finally:
         client.close()
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    ({"Name": "n1", "IPAM": {"Config": [{"Subnet": "not-a-subnet"}]}}, 400),
+    ({"Name": "n1", "IPAM": {"Config": [{"Subnet": "10.214.5.0/24", "Gateway": "10.99.0.1"}]}}, 400),
+    ({"Name": "n1", "IPAM": {"Config": [{"Subnet": "10.214.5.0/24", "IPRange": "10.215.0.0/25"}]}}, 400),
+    ({"Name": "n1", "IPAM": {"Config": [{"Gateway": "10.214.5.1"}]}}, 400),
+    ({"Name": "n1", "Options": {"com.docker.network.driver.mtu": "abc"}}, 400),
+    ({"Name": "n1", "Labels": ["x"]}, 400),
+    ({"Name": "a/b"}, 400),
+    ({"Name": "n1", "Driver": "overlay"}, 404),
+    ({"Name": "n1", "Driver": "host"}, 403),
+    ({"Name": "n1", "IPAM": {"Driver": "other"}}, 501),
+    ({"Name": "n1", "IPAM": {"Config": [{"Subnet": "10.214.5.0/24"}, {"Subnet": "10.214.6.0/24"}]}}, 501),
+])
+def test_bad_network_create_leaves_nothing(engine: SimpleNamespace, body: dict[str, Any], status: int) -> None:
+    st, err = engine.call("POST", "/networks/create", body)
+    assert st == status and err["message"], err
+    assert sorted(n["Name"] for n in engine.call("GET", "/networks")[1]) == ["bridge", "host", "none"]
+    assert [x for x in _ours() if x.startswith("dyva-") and x != "dyva-default"] == []

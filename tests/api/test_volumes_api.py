@@ -240,3 +240,15 @@ def test_docker_sdk_volumes(engine: SimpleNamespace) -> None:
         assert len(client.volumes.prune()["VolumesDeleted"]) == 1
     finally:
         client.close()
+
+
+def test_mount_events() -> None:
+    from dockyard.api.volumes import mount_events
+    from dockyard.volumes.model import MountPlan
+
+    plans = [MountPlan("volume", "/d", "data", True, driver="local"), MountPlan("bind", "/b", "/tmp"),
+             MountPlan("tmpfs", "/t")]
+    assert mount_events(plans, "c1", "mount") == [
+        ("data", {"driver": "local", "container": "c1", "destination": "/d", "read/write": "false",
+                  "propagation": ""})]
+    assert mount_events(plans, "c1", "unmount") == [("data", {"driver": "local", "container": "c1"})]

@@ -3,7 +3,8 @@
 Uses ``services.volumes`` (a :class:`dockyard.volumes.service.VolumeService`) and emits
 ``volume`` events (create, destroy, prune) on ``services.events``. Wire shapes (PascalCase)
 are made here from the domain values: :func:`volume_json` for ``Volume``, :func:`df_volumes`
-for ``GET /system/df``'s ``Volumes``, :func:`mount_points` for a container inspect's ``Mounts``.
+for ``GET /system/df``'s ``Volumes``, :func:`mount_points` for a container inspect's ``Mounts``,
+:func:`mount_events` for the ``mount``/``unmount`` events of a container start/stop.
 """
 
 from __future__ import annotations
@@ -59,6 +60,22 @@ def mount_points(plans: Sequence[MountPlan], vols: Any = None) -> list[dict[str,
         elif p.type == TYPE_TMPFS and p.origin == "mounts":
             out.append({"Type": "tmpfs", "Source": "", "Destination": p.destination, "Mode": "",
                         "RW": not p.read_only, "Propagation": ""})
+    return out
+
+
+def mount_events(plans: Sequence[MountPlan], container_id: str, action: str) -> list[tuple[str, dict[str, str]]]:
+    """dockerd's ``volume`` events of a container start (``action="mount"``) or stop
+    (``"unmount"``): (volume name, attributes) to pass to ``events.emit("volume", action, ...)``
+    on the event loop's thread."""
+    out = []
+    for p in plans:
+        if p.type != TYPE_VOLUME or not p.source:
+            continue
+        attrs = {"driver": p.driver or "local", "container": container_id}
+        if action == "mount":
+            attrs.update({"destination": p.destination, "read/write": str(not p.read_only).lower(),
+                          "propagation": ""})
+        out.append((p.source, attrs))
     return out
 
 

@@ -77,6 +77,11 @@ def test_cache_hits_on_touch_and_misses_on_content_change(env: Env, tmp_path: Pa
     assert text.count("Using cache") == 1  # only the RUN before the COPY
     assert " ---> Cache miss: COPY: content of src/a.txt changed\n" in text
     assert env.run(changed, "cat", "/copy") == (0, "two\n")
+    # a build argument that a RUN sees is named when it changes
+    df_arg = "FROM busybox\nARG V\nRUN echo $V > /v\n"
+    env.build(c, df_arg, build_args={"V": "1"})
+    assert env.build(c, df_arg, build_args={"V": "2"}) is not None
+    assert " ---> Cache miss: RUN: build argument V changed\n" in env.text
     # --no-cache runs everything again
     env.build(c, df, no_cache=True)
     assert "Using cache" not in env.text and env.text.count("Running in") == 2

@@ -445,9 +445,6 @@ class Builder:
             raise InvalidArgument(f"dockerfile line {instr.line}: network mode {network!r} is not supported for RUN")
         inputs: dict[str, str] = {
             "instruction": "RUN " + json.dumps(argv),
-            # proxy settings given only as build args reach the step but not its cache key (docker)
-            "env": _sha(json.dumps(sorted(e for e in env_list if e.partition("=")[0] not in PROXY_ARGS
-                                          or e.partition("=")[0] in cur.scope.variables))),
             "user": config.get("User") or "",
             "workdir": config.get("WorkingDir") or "/",
             "network": "host" if network == "host" else "default",
@@ -465,9 +462,13 @@ class Builder:
             elif m.type == "secret":
                 sid = m.id or os.path.basename(m.target or "")
                 inputs[f"mount:{i}:secret"] = sid
-        for name in cur.scope.declared:
-            if name in env:
-                inputs[f"arg:{name}"] = _sha(env[name])
+        # one input per variable, so that a miss can name it; proxy settings given only as
+        # build args reach the step but not its cache key (docker's rule)
+        declared = set(cur.scope.declared)
+        for name, value in env.items():
+            if name in PROXY_ARGS and name not in cur.scope.variables:
+                continue
+            inputs[f"{'arg' if name in declared else 'env'}:{name}"] = _sha(value)
         key, slot, hit = self._cached(job, cur.image, "RUN", inputs)
         if hit is not None:
             cur.image = hit

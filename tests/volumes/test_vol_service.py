@@ -256,3 +256,19 @@ def test_mount_error_is_clear_and_leaves_no_hold(vols: VolumeService, tmp_path: 
         vols.acquire("broken", "c1")
     assert "failed to mount local volume" in str(e.value) and "No such file" in str(e.value)
     assert vols.users("broken") == [] and "broken" not in vols._active and not local.is_mountpoint(vols.get("broken").mountpoint)
+
+
+def test_in_use_callback_retried_when_the_engine_dict_moves(tmp_path: Path) -> None:
+    calls = []
+
+    def flaky(name: str) -> list[str]:
+        calls.append(name)
+        if len(calls) < 3:
+            raise RuntimeError("dictionary changed size during iteration")
+        return ["c1"]
+
+    svc = VolumeService(tmp_path / "v", in_use=flaky)
+    svc.create("busy")
+    with pytest.raises(Conflict, match=r"\[c1\]"):
+        svc.remove("busy")
+    assert len(calls) == 3

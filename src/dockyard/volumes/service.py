@@ -209,7 +209,15 @@ class VolumeService:
         """Containers referencing ``name`` (the engine's view) or holding it mounted."""
         with self._lock:
             active = list(self._active.get(name, []))
-        out = list(self.in_use(name))
+        for attempt in range(5):
+            try:
+                out = list(self.in_use(name))
+                break
+            except RuntimeError:
+                # the engine's callback may walk a dict its event loop is changing right now
+                # ("dictionary changed size during iteration"): read again
+                if attempt == 4:
+                    raise
         return out + [c for c in active if c not in out]
 
     def list(self, filters: Mapping[str, Sequence[str]] | None = None) -> list[Volume]:

@@ -322,6 +322,13 @@ class Monitor:
     async def run_runtime(self, prefix: list[str], args: list[str], log_path: str | None,
                           stdio: tuple[int, int, int] | None = None) -> str:
         """Run the runtime to completion; return its stdout or raise with its error."""
+        root = runner.in_process(prefix)
+        if root is not None and stdio is None and args and args[0] in ("start", "delete"):
+            try:
+                runner.lib_call(root, args)
+                return ""
+            except runner.InProcessFailure as e:
+                raise RequestError("Runtime", str(e)) from None
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         since = runner.log_size(log_path) if log_path else 0
@@ -345,6 +352,21 @@ class Monitor:
                 "utf-8", "replace").strip() or f"{args[0]} exited with status {code}"
             raise RequestError("Runtime", msg)
         return out.decode("utf-8", "replace")
+
+    async def _in_process(self, kind: str, root: str, pid_id: str, cid: str, bundle: str,
+                          req: dict[str, Any], pid_file: str, console_path: str | None,
+                          stdio: tuple[int, int, int]) -> str:
+        """The runtime's library, called from this (single-threaded) process. It forks the
+        container's init (or exec process) directly: our reaper gets it like any child."""
+        await asyncio.sleep(0)  # let the console socket's accept be scheduled first
+        try:
+            if kind == "init":
+                runner.lib_create(root, pid_id, bundle, pid_file, console_path, stdio)
+            else:
+                runner.lib_exec(root, cid, req["process"], pid_file, console_path, stdio)
+        except runner.InProcessFailure as e:
+            raise RequestError("Runtime", str(e)) from None
+        return ""
 
     async def spawn_process(self, req: dict[str, Any], kind: str) -> Proc:
         """``runtime create`` (init) or ``runtime exec --detach`` with pipes this monitor owns."""
@@ -395,20 +417,28 @@ class Monitor:
                 args = runner.create_args(pid_id, bundle, pid_file, console_path)
             else:
                 args = runner.exec_args(cid, req["process"], pid_file, console_path)
-            run = asyncio.ensure_future(self.run_runtime(p.runtime, args, log_path, stdio))
+            root = runner.in_process(p.runtime)
+            if root is not None:
+                run = asyncio.ensure_future(self._in_process(kind, root, pid_id, cid, bundle, req,
+                                                             pid_file, console_path, stdio))
+            else:
+                run = asyncio.ensure_future(self.run_runtime(p.runtime, args, log_path, stdio))
             if console is not None:
                 loop = asyncio.get_running_loop()
                 accept = asyncio.ensure_future(loop.sock_accept(console))
                 done, _ = await asyncio.wait({run, accept}, return_when=asyncio.FIRST_COMPLETED)
-                if accept in done:
-                    conn, _ = accept.result()
-                    with conn:
-                        conn.setblocking(True)
-                        p.pty_fd = recv_fd(conn)
-                    os.set_blocking(p.pty_fd, False)
-                    p.watch_output(p.pty_fd, protocol.STDOUT)
-                else:
-                    accept.cancel()
+                if accept not in done:
+                    if run.exception() is not None:  # failed before sending the pty
+                        accept.cancel()
+                        await run  # raises the runtime's error
+                    else:  # an in-process create connected and returned: the pty is queued
+                        await asyncio.wait_for(accept, 10)
+                conn, _ = accept.result()
+                with conn:
+                    conn.setblocking(True)
+                    p.pty_fd = recv_fd(conn)
+                os.set_blocking(p.pty_fd, False)
+                p.watch_output(p.pty_fd, protocol.STDOUT)
             await run
             for fd in to_close:
                 os.close(fd)

@@ -78,3 +78,78 @@ def log_size(log_path: str) -> int:
         return os.stat(log_path).st_size
     except OSError:
         return 0
+
+
+# In-process calls: when the runtime is our own dockyard-runtime, the monitor (single-threaded,
+# already warm) calls its library instead of starting an interpreter per create/start/delete.
+# Set DOCKYARD_MONITOR_INPROC=0 to always use the CLI.
+
+class InProcessFailure(Exception):
+    """The runtime library refused; ``str()`` is the message its CLI would print."""
+
+
+def in_process(runtime: Sequence[str]) -> str | None:
+    """The ``--root`` to pass to the library if ``runtime`` is ours, else None."""
+    if os.environ.get("DOCKYARD_MONITOR_INPROC", "1") == "0" or not runtime:
+        return None
+    if os.path.basename(runtime[0]) != "dockyard-runtime":
+        return None
+    args = list(runtime[1:])
+    root = "/run/dockyard-runtime"
+    for i, a in enumerate(args):
+        if a == "--root" and i + 1 < len(args):
+            root = args[i + 1]
+        elif a.startswith("--root="):
+            root = a.split("=", 1)[1]
+    return root
+
+
+def _message(cmd: str, e: BaseException) -> str:
+    from dockyard.errors import DockyardError
+    from dockyard.runtime.init import describe
+    msg = str(e) if isinstance(e, DockyardError) else describe(e) if isinstance(e, OSError) \
+        else f"{type(e).__name__}: {e}"
+    if cmd in ("create", "run"):
+        return f"dockyard-runtime {cmd} failed: {msg}"
+    if cmd == "exec":
+        return f"exec failed: {msg}"
+    return msg
+
+
+def lib_create(root: str, cid: str, bundle: str, pid_file: str, console_socket: str | None,
+               stdio: tuple[int, int, int]) -> int:
+    from dockyard.runtime.create import create
+    try:
+        return create(root, cid, bundle, console_socket=console_socket, pid_file=pid_file, stdio=stdio)
+    except Exception as e:  # noqa: BLE001 - every failure is reported with the CLI's wording
+        raise InProcessFailure(_message("create", e)) from e
+
+
+def lib_exec(root: str, cid: str, process_json: str, pid_file: str, console_socket: str | None,
+             stdio: tuple[int, int, int]) -> int:
+    import json
+
+    from dockyard.runtime.exec import exec_process
+    try:
+        with open(process_json) as f:
+            proc = json.load(f)
+        return exec_process(root, cid, proc, console_socket=console_socket, pid_file=pid_file, stdio=stdio)
+    except Exception as e:  # noqa: BLE001
+        raise InProcessFailure(_message("exec", e)) from e
+
+
+def lib_call(root: str, args: Sequence[str]) -> None:
+    """``start ID`` / ``delete [--force] ID`` / ``kill ID SIG``; anything else: ValueError."""
+    try:
+        if args[0] == "start":
+            from dockyard.runtime.start import start
+            start(root, args[-1])
+        elif args[0] == "delete":
+            from dockyard.runtime.delete import delete
+            delete(root, args[-1], force="--force" in args or "-f" in args)
+        else:
+            raise ValueError(args[0])
+    except ValueError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise InProcessFailure(_message(args[0], e)) from e

@@ -418,7 +418,8 @@ class Builder:
                 return None
             os.makedirs(target, 0o755)
             self.images.unmount_rootfs(rootfs)
-            return self.images.commit(key, parent_image_id=cur.image, config=config, created_by=created_by)
+            return self.images.commit(key, parent_image_id=cur.image, config=config, created_by=created_by,
+                                      author=cur.cfg.author)
 
     # ------------------------------------------------------------------ snapshots
 
@@ -495,7 +496,8 @@ class Builder:
                 raise StepFailed(f"The command '{shown}' returned a non-zero code: {code} "
                                  f"(Dockerfile line {instr.line})")
             self.images.unmount_rootfs(rootfs)
-            new = self.images.commit(key_snap, parent_image_id=cur.image, config=config, created_by=created_by)
+            new = self.images.commit(key_snap, parent_image_id=cur.image, config=config, created_by=created_by,
+                                     author=cur.cfg.author)
         self.cache.record(key, slot, inputs, new)
         cur.image = new
         out.stream(f" ---> {_short(new)}\n")
@@ -638,7 +640,8 @@ class Builder:
             digest = _sha(json.dumps(inputs, sort_keys=True))
             one_dir = count == 1 and ((rels and ctx.kind(rels[0]) == "dir") or (sources and sources[0].is_dir()))
             created_by = f"{kw} {'dir' if one_dir else 'file'}:{digest} in {dest}"
-            new = self.images.commit(key_snap, parent_image_id=cur.image, config=config, created_by=created_by)
+            new = self.images.commit(key_snap, parent_image_id=cur.image, config=config, created_by=created_by,
+                                     author=cur.cfg.author)
         self.cache.record(key, slot, inputs, new)
         cur.image = new
         out.stream(f" ---> {_short(new)}\n")

@@ -38,6 +38,20 @@ ALL_CAPS = [
     "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
     "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 ]
+
+
+def host_bounding_caps() -> list[str]:
+    """ALL_CAPS (listed in kernel bit order) that this host lets a process hold: --privileged
+    and --cap-add ALL can't ask for more (e.g. a sandbox without CAP_SYS_RESOURCE)."""
+    try:
+        with open("/proc/self/status") as f:
+            line = next(x for x in f if x.startswith("CapBnd:"))
+        mask = int(line.split()[1], 16)
+    except (OSError, StopIteration, ValueError):
+        return list(ALL_CAPS)
+    return [c for bit, c in enumerate(ALL_CAPS) if mask >> bit & 1]
+
+
 MASKED_PATHS = [
     "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
     "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
@@ -96,7 +110,7 @@ def normalize_cap(name: str) -> str:
 
 def capabilities(host_config: dict[str, Any]) -> list[str]:
     if host_config.get("Privileged"):
-        return list(ALL_CAPS)
+        return host_bounding_caps()
     caps = list(DEFAULT_CAPS)
     adds = [normalize_cap(c) for c in host_config.get("CapAdd") or []]
     drops = [normalize_cap(c) for c in host_config.get("CapDrop") or []]
@@ -108,7 +122,7 @@ def capabilities(host_config: dict[str, Any]) -> list[str]:
     else:
         caps = [c for c in caps if c not in drops]
     if "ALL" in adds:
-        caps = [c for c in ALL_CAPS if c not in drops or "ALL" in drops]
+        caps = [c for c in host_bounding_caps() if c not in drops]
     else:
         caps += [c for c in adds if c not in caps]
     return caps
@@ -288,6 +302,32 @@ def _devices(hc: dict[str, Any], res: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def host_devices() -> list[dict[str, Any]]:
+    """Every device node of the host's /dev (--privileged gets them all, as with Docker)."""
+    import stat as statmod
+    out: list[dict[str, Any]] = []
+    for dirpath, dirnames, filenames in os.walk("/dev"):
+        dirnames[:] = [d for d in dirnames if d not in ("pts", "shm", "mqueue")]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if statmod.S_ISCHR(st.st_mode):
+                kind = "c"
+            elif statmod.S_ISBLK(st.st_mode):
+                kind = "b"
+            else:
+                continue
+            if path in ("/dev/console", "/dev/ptmx", "/dev/tty"):
+                continue  # the runtime provides these per container
+            out.append({"path": path, "type": kind, "major": os.major(st.st_rdev),
+                        "minor": os.minor(st.st_rdev), "fileMode": statmod.S_IMODE(st.st_mode),
+                        "uid": st.st_uid, "gid": st.st_gid})
+    return out
+
+
 def build_spec(inp: SpecInputs) -> dict[str, Any]:
     cfg, hc = inp.config, inp.host_config
     args = command_of(cfg)
@@ -376,6 +416,8 @@ def build_spec(inp: SpecInputs) -> dict[str, Any]:
     }
     if privileged:
         res["devices"] = [{"allow": True, "access": "rwm"}]
+        have = {d["path"] for d in linux["devices"]}
+        linux["devices"] += [d for d in host_devices() if d["path"] not in have]
     else:
         linux["maskedPaths"] = list(MASKED_PATHS)
         linux["readonlyPaths"] = list(READONLY_PATHS)
@@ -417,7 +459,7 @@ def exec_process(container_spec: dict[str, Any], rootfs: Path, exec_cfg: dict[st
     if exec_cfg.get("WorkingDir"):
         proc["cwd"] = exec_cfg["WorkingDir"]
     if exec_cfg.get("Privileged"):
-        proc["capabilities"] = {k: list(ALL_CAPS) for k in ("bounding", "effective", "permitted")}
+        proc["capabilities"] = {k: host_bounding_caps() for k in ("bounding", "effective", "permitted")}
     if proc["terminal"] and not any(e.startswith("TERM=") for e in proc["env"]):
         proc["env"].append("TERM=xterm")
     return proc

@@ -30,8 +30,11 @@ def _config(image: str, command: tuple[str, ...], o: dict[str, Any]) -> dict[str
         "NanoCpus": int(float(o["cpus"]) * 1e9) if o["cpus"] else 0,
         "PidsLimit": o["pids_limit"] or 0,
         "Tmpfs": {t.split(":", 1)[0]: (t.split(":", 1)[1] if ":" in t else "") for t in o["tmpfs"]} or None,
+        "Binds": list(o["volume"]) or None,
+        "PortBindings": _port_bindings(o["publish"]) or None,
     }
     return {
+        "ExposedPorts": {k: {} for k in hc["PortBindings"] or {}} or None,
         "Image": image, "Cmd": list(command) or None, "Env": env or None, "Tty": o["tty"],
         "OpenStdin": o["interactive"], "StdinOnce": o["interactive"], "AttachStdin": o["interactive"],
         "AttachStdout": not o["detach"], "AttachStderr": not o["detach"],
@@ -52,8 +55,27 @@ RUN_OPTIONS = [
     click.option("--cap-drop", multiple=True), click.option("--restart"),
     click.option("--security-opt", multiple=True), click.option("--init", is_flag=True),
     click.option("-m", "--memory"), click.option("--cpus"), click.option("--pids-limit", type=int),
-    click.option("--tmpfs", multiple=True),
+    click.option("--tmpfs", multiple=True), click.option("-p", "--publish", multiple=True),
+    click.option("-v", "--volume", multiple=True),
 ]
+
+
+def _port_bindings(specs: tuple[str, ...]) -> dict[str, list[dict[str, str]]]:
+    """``[ip:][hostPort:]containerPort[/proto]`` -> the Engine API's PortBindings."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for spec in specs:
+        spec, _, proto = spec.partition("/")
+        parts = spec.rsplit(":", 2)
+        if len(parts) == 3:
+            ip, host, cport = parts
+        elif len(parts) == 2:
+            ip, (host, cport) = "", parts
+        else:
+            ip, host, cport = "", "", parts[0]
+        if not cport.isdigit():
+            raise click.BadParameter(f"invalid port specification: {spec!r}", param_hint="--publish")
+        out.setdefault(f"{cport}/{proto or 'tcp'}", []).append({"HostIp": ip, "HostPort": host})
+    return out
 
 
 def run_options(f: Any) -> Any:

@@ -123,13 +123,14 @@ async def events(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     q = s.events.subscribe()
+    replayed_until = 0  # events already sent from the history may be queued too: skip them
     try:
         if since:
             for e in list(s.events.history):
                 if e["timeNano"] / 1e9 >= since and (not until or e["timeNano"] / 1e9 <= until) \
                         and ev_filters.matches(e, flt):
                     await resp.write(json.dumps(e).encode() + b"\n")
-            q = _drain_old(q, s.events, since)
+                replayed_until = e["timeNano"]
         while True:
             timeout = None
             if until:
@@ -140,7 +141,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                 e = await asyncio.wait_for(q.get(), timeout)
             except TimeoutError:
                 break
-            if ev_filters.matches(e, flt):
+            if e["timeNano"] > replayed_until and ev_filters.matches(e, flt):
                 await resp.write(json.dumps(e).encode() + b"\n")
     except (ConnectionError, asyncio.CancelledError):
         pass
@@ -149,19 +150,23 @@ async def events(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-def _drain_old(q: asyncio.Queue[Any], bus: Any, since: float) -> asyncio.Queue[Any]:
-    # Events already replayed from history may also sit in the live queue: drop duplicates.
-    while not q.empty():
-        q.get_nowait()
-    return q
-
-
 async def system_df(request: web.Request) -> web.StreamResponse:
     s = services(request)
     imgs = [wire.image_summary(i) for i in s.images.list()]
     cts = [wire.container_summary(r, size=True) for r in s.containers.containers.values()]
+    loop = asyncio.get_running_loop()
+    volumes: list[Any] = []
+    cache: list[Any] = []
+    if getattr(s, "volumes", None) is not None:
+        from dockyard.api.volumes import df_volumes
+        volumes = await loop.run_in_executor(None, df_volumes, s.volumes)
+    try:
+        from dockyard.api.build import cache_records
+        cache = await loop.run_in_executor(None, cache_records, s)
+    except Exception:  # noqa: BLE001 - the builder is optional for df
+        cache = []
     return reply({"LayersSize": sum(i["Size"] for i in imgs), "Images": imgs, "Containers": cts,
-                  "Volumes": [], "BuildCache": []})
+                  "Volumes": volumes, "BuildCache": cache})
 
 
 def routes(add: Callable[..., None]) -> None:

@@ -166,3 +166,21 @@ def test_events_stream(engine: Any) -> None:
                        "container=evt", "--format", "{{.Action}}")
     actions = out(cp).split()
     assert actions[:1] == ["create"] and "start" in actions and "die" in actions and actions[-1] == "destroy"
+
+
+def test_detach_keys_leave_the_container_running(engine: Any) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    child = pexpect.spawn("docker", ["run", "-it", "--name", "detachme", "busybox", "sh"], env=engine.env(),
+                          timeout=20)
+    try:
+        child.expect(r"# ")
+        child.send("\x10\x11")  # ctrl-p ctrl-q
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    try:
+        assert inspect(engine, "detachme", "{{.State.Status}}") == "running"
+        # piped stdin: EOF closes the container's stdin (StdinOnce), so cat ends
+        assert out(engine.docker("run", "--rm", "-i", "busybox", "cat", input=b"x" * 70000)) == "x" * 70000
+    finally:
+        engine.docker("rm", "-f", "detachme")

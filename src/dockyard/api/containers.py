@@ -112,6 +112,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
     want_out = qbool(request, "stdout")
     want_err = qbool(request, "stderr")
     tty = bool(rec.config.get("Tty"))
+    keys = streams.parse_detach_keys(request.query.get("detachKeys"))
     stream = hijack.hijack(request, hijack.RAW if tty else hijack.MULTIPLEXED, {})
     try:
         if qbool(request, "logs"):
@@ -124,7 +125,8 @@ async def attach(request: web.Request) -> web.StreamResponse:
             conn = await s.containers.attach_stream(rec.id, {"stdin": want_stdin and bool(rec.config.get("OpenStdin")),
                                                              "stdout": want_out, "stderr": want_err})
             if conn is not None:
-                await streams.pump(stream, conn[0], conn[1], tty=tty, stdin=want_stdin)
+                await streams.pump(stream, conn[0], conn[1], tty=tty, stdin=want_stdin,
+                                   detach_keys=keys)
     except (ConnectionError, asyncio.CancelledError) as e:
         log.debug("attach to %s ended: %r", rec.id, e)
     finally:

@@ -32,6 +32,7 @@ async def start(request: web.Request) -> web.StreamResponse:
         await svc.exec_open(eid, True, tty)
         return web.Response(status=200)
     svc.exec_check(eid)  # refuse before the 101: errors after it can only go into the stream
+    keys = streams.parse_detach_keys(ex.config.get("DetachKeys") or None)
     is_tty = bool(ex.config.get("Tty") if tty is None else tty)
     # Answer 101 before the process starts, as dockerd does: clients (docker-py) that read the
     # response head through a buffer would lose output that arrives together with it.
@@ -45,7 +46,7 @@ async def start(request: web.Request) -> web.StreamResponse:
             return hijack.done()
         assert conn is not None
         code = await streams.pump(stream, conn[0], conn[1], tty=is_tty,
-                                  stdin=bool(ex.config.get("AttachStdin")))
+                                  stdin=bool(ex.config.get("AttachStdin")), detach_keys=keys)
         if code is not None:
             svc._exec_exited(eid, code)
     except (ConnectionError, asyncio.CancelledError):

@@ -2,7 +2,8 @@
 
 Monitor -> client: multiplexed frames; forwarded as they are (no tty) or unwrapped to raw bytes
 (tty). The final ``EXIT_STREAM`` frame carries the exit code and is not forwarded.
-Client -> monitor: raw stdin; the client's half-close becomes a half-close to the monitor.
+Client -> monitor: raw stdin, framed for the monitor; the client's half-close becomes a
+``STDIN_EOF`` frame; the detach keys end the session without it (stdin stays open).
 """
 
 from __future__ import annotations
@@ -14,48 +15,110 @@ import threading
 from typing import Any
 
 from dockyard.api.hijack import HijackedStream
+from dockyard.errors import InvalidArgument
 from dockyard.shim import protocol
 
+DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 
-async def _stdin(client: HijackedStream, writer: asyncio.StreamWriter) -> None:
+
+def parse_detach_keys(spec: str | None) -> bytes:
+    """Docker's ``detachKeys`` (``ctrl-p,ctrl-q``, ``a,ctrl-@``...) -> the byte sequence."""
+    if spec is None:
+        return DEFAULT_DETACH_KEYS
+    if spec == "":
+        return b""
+    out = bytearray()
+    for key in spec.split(","):
+        key = key.strip()
+        if len(key) == 1:
+            out.append(ord(key))
+        elif key.startswith("ctrl-") and len(key) == 6:
+            c = key[5]
+            code = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}.get(c)
+            if code is None and "a" <= c.lower() <= "z":
+                code = ord(c.lower()) - ord("a") + 1
+            if code is None:
+                raise InvalidArgument(f"Invalid escape keys ({spec}) provided")
+            out.append(code)
+        else:
+            raise InvalidArgument(f"Invalid escape keys ({spec}) provided")
+    return bytes(out)
+
+
+class Detached(Exception):
+    """The client typed the detach sequence: end the session, leave the process running."""
+
+
+async def _stdin(client: HijackedStream, writer: asyncio.StreamWriter, detach: bytes) -> None:
+    matched = 0
     while True:
         data = await client.read()
         if data is None:
-            with contextlib.suppress(OSError):
-                if writer.can_write_eof():
-                    writer.write_eof()
+            writer.write(protocol.frame(protocol.STDIN_EOF, b""))
+            await writer.drain()
             return
-        writer.write(data)
-        await writer.drain()
+        if detach:
+            # Hold back a possible prefix of the sequence; forward it if it doesn't complete.
+            out = bytearray()
+            for b in data:
+                if b == detach[matched]:
+                    matched += 1
+                    if matched == len(detach):
+                        if out:
+                            writer.write(protocol.frame(protocol.STDIN, bytes(out)))
+                        raise Detached()
+                    continue
+                if matched:
+                    out += detach[:matched]
+                    matched = 0
+                    if b == detach[0]:
+                        matched = 1
+                        continue
+                out.append(b)
+            data = bytes(out)
+        if data:
+            writer.write(protocol.frame(protocol.STDIN, data))
+            await writer.drain()
 
 
 async def pump(client: HijackedStream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-               *, tty: bool, stdin: bool) -> int | None:
-    """Copy until the monitor ends the stream; return the exit code if it was sent."""
-    in_task = asyncio.ensure_future(_stdin(client, writer)) if stdin else None
+               *, tty: bool, stdin: bool, detach_keys: bytes = b"") -> int | None:
+    """Copy until the monitor ends the stream (or the client detaches); return the exit code
+    if the monitor sent it."""
+    in_task = asyncio.ensure_future(_stdin(client, writer, detach_keys)) if stdin else None
+    out_task = asyncio.ensure_future(_output(client, reader, tty))
+    try:
+        waiting: set[asyncio.Future[Any]] = {out_task} | ({in_task} if in_task else set())
+        while out_task in waiting:
+            done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if in_task in done and isinstance(in_task.exception(), Detached):
+                return None
+        return out_task.result()
+    finally:
+        for t in (in_task, out_task):
+            if t is not None and not t.done():
+                t.cancel()
+                with contextlib.suppress(BaseException):
+                    await t
+        writer.close()
+
+
+async def _output(client: HijackedStream, reader: asyncio.StreamReader, tty: bool) -> int | None:
     buf = bytearray()
     code: int | None = None
-    try:
-        while True:
-            chunk = await reader.read(65536)
-            if not chunk:
-                break
-            buf += chunk
-            out = bytearray()
-            for stream, payload in protocol.parse_frames(buf):
-                if stream == protocol.EXIT_STREAM:
-                    code = int(json.loads(payload).get("exit_code", 0))
-                    continue
-                out += payload if tty else protocol.frame(stream, payload)
-            if out:
-                await client.write(bytes(out))
-    finally:
-        if in_task is not None:
-            in_task.cancel()
-            with contextlib.suppress(BaseException):
-                await in_task
-        writer.close()
-    return code
+    while True:
+        chunk = await reader.read(65536)
+        if not chunk:
+            return code
+        buf += chunk
+        out = bytearray()
+        for stream, payload in protocol.parse_frames(buf):
+            if stream == protocol.EXIT_STREAM:
+                code = int(json.loads(payload).get("exit_code", 0))
+                continue
+            out += payload if tty else protocol.frame(stream, payload)
+        if out:
+            await client.write(bytes(out))
 
 
 async def export_to(resp: Any, images: Any, key: str) -> None:

@@ -626,17 +626,23 @@ class Monitor:
         p.subs.append((w, bool(req.get("stdout", True)), bool(req.get("stderr", True))))
         if not req.get("stdin"):
             return
-        # Forward stdin until the daemon half-closes (stdin EOF) or the process finishes.
+        # Forward stdin frames until STDIN_EOF, a detach (close without it) or the end.
+        buf = bytearray()
         while not p.finished.is_set():
             try:
                 data = await r.read(65536)
             except ConnectionError:
                 data = b""
             if not data:
-                if p.stdin_once or req.get("close_stdin"):
-                    p.close_stdin()
-                return
-            await p.write_stdin(data)
+                return  # detached (or the daemon went away): the process keeps its stdin
+            buf += data
+            for stream, payload in protocol.parse_frames(buf):
+                if stream == protocol.STDIN:
+                    await p.write_stdin(payload)
+                elif stream == protocol.STDIN_EOF:
+                    if p.stdin_once or req.get("close_stdin"):
+                        p.close_stdin()
+                    return
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()

@@ -10,7 +10,10 @@ Two requests turn the connection into a stream after the reply:
   format ``[stream, 0, 0, 0, size:u32 BE] + payload`` (stream 1 = stdout, 2 = stderr; a tty's
   output is stream 1), then one final frame of stream ``EXIT_STREAM`` whose payload is JSON
   ``{"exit_code": N}`` once the process exited and its output was drained, then EOF.
-  daemon -> monitor carries raw stdin bytes; a half-close (shutdown SHUT_WR) is stdin EOF.
+  daemon -> monitor carries stdin as frames too: ``STDIN`` frames of data, then one
+  ``STDIN_EOF`` frame when the client's stdin ended (the process's stdin is closed if it was
+  opened with ``StdinOnce``). A connection closed without ``STDIN_EOF`` is a detach: the
+  process keeps its stdin.
 - ``events``: monitor -> daemon carries JSON lines, one per finished process:
   ``{"id", "kind": "init"|"exec", "container_id", "pid", "exit_code", "exited_at", "oom"}``.
 
@@ -24,6 +27,7 @@ import struct
 from typing import Any
 
 STDIN, STDOUT, STDERR = 0, 1, 2
+STDIN_EOF = 3
 EXIT_STREAM = 255
 HEADER = struct.Struct(">BxxxI")
 

@@ -184,3 +184,16 @@ def test_detach_keys_leave_the_container_running(engine: Any) -> None:
         assert out(engine.docker("run", "--rm", "-i", "busybox", "cat", input=b"x" * 70000)) == "x" * 70000
     finally:
         engine.docker("rm", "-f", "detachme")
+
+
+def test_update_running_container(engine: Any) -> None:
+    engine.docker("run", "-d", "--name", "upd", "--memory", "100m", "busybox", "sleep", "60")
+    try:
+        cp = engine.docker("update", "--memory", "50m", "--memory-swap", "100m", "--pids-limit", "7", "upd")
+        assert cp.returncode == 0, cp.stderr
+        got = out(engine.docker("exec", "upd", "sh", "-c",
+                                "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max"))
+        assert got.split() == [str(50 << 20), "7"]
+        assert inspect(engine, "upd", "{{.HostConfig.Memory}}") == str(50 << 20)
+    finally:
+        engine.docker("rm", "-f", "upd")

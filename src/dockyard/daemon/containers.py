@@ -750,9 +750,13 @@ class ContainerService:
         if rec.status in (Status.RUNNING, Status.PAUSED):
             res = oci_spec.resources(hc)
             res.pop("devices", None)
-            path = self.bundles / rec.id / "update.json"
-            write_json(path, res)
-            await self._runtime(rec, ["update", "--resources", str(path), rec.id])
+            if os.path.basename(self.cfg.runtime_path(rec.runtime)) == "dockyard-runtime":
+                from dockyard.daemon import cgupdate  # our runtime has no `update` command
+                cgupdate.apply(rec.state.pid, res)
+            else:
+                path = self.bundles / rec.id / "update.json"
+                write_json(path, res)
+                await self._runtime(rec, ["update", "--resources", str(path), rec.id])
         rec.host_config = hc
         self.store.save(rec)
         self.events.emit("container", "update", rec.id, self._attrs(rec))

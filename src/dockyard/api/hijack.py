@@ -114,5 +114,30 @@ def hijack(request: web.Request, content_type: str, extra_headers: dict[str, str
     return stream
 
 
+async def head_consumed(stream: HijackedStream, limit: float = 0.1) -> None:
+    """Wait (briefly) until the client has read the 101 head off the socket.
+
+    Clients that parse the head through a buffer and then take the raw socket (docker-py's
+    exec_run) lose output that arrived together with the head; dockerd starts the process
+    after the hijack, late enough in practice. We start it in a few ms, so we check the
+    socket's unread byte count (SIOCOUTQ) first."""
+    import fcntl
+    import struct
+    import termios
+    sock = stream.transport.get_extra_info("socket")
+    if sock is None:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while loop.time() < deadline:
+        try:
+            unread = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+        except OSError:
+            return
+        if unread == 0:
+            return
+        await asyncio.sleep(0.001)
+
+
 def done() -> web.StreamResponse:
     return _Hijacked()

@@ -197,3 +197,13 @@ def test_update_running_container(engine: Any) -> None:
         assert inspect(engine, "upd", "{{.HostConfig.Memory}}") == str(50 << 20)
     finally:
         engine.docker("rm", "-f", "upd")
+
+
+def test_rmi_refuses_an_image_in_use(engine: Any) -> None:
+    engine.docker("create", "--name", "user1", "busybox", "true")
+    try:
+        cp = engine.docker("rmi", "busybox")
+        assert cp.returncode == 1 and b'unable to remove repository reference "busybox" (must force)' in cp.stderr
+        assert b"busybox" in engine.docker("images").stdout
+    finally:
+        engine.docker("rm", "user1")

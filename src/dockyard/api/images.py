@@ -72,17 +72,21 @@ async def remove(request: web.Request) -> web.StreamResponse:
     force = qbool(request, "force")
     image_id = await _run(s.images.resolve, name)
     users = [r for r in s.containers.containers.values() if r.image_id == image_id]
-    if users and not force:
-        running = [r for r in users if r.status in (Status.RUNNING, Status.PAUSED)]
-        r = (running or users)[0]
-        # Untagging one of several names is fine; deleting the image under a container is not.
+    if users:
         img = await _run(s.images.get, name)
-        if len(img.repo_tags) <= 1 or name.startswith("sha256:") or image_id.endswith(name):
-            state = "running" if running else "stopped"
-            raise errors.Conflict(f"conflict: unable to {'remove repository reference' if not name.startswith('sha256') else 'delete'} "
-                                  f"\"{name}\" (must force) - container {r.id[:12]} is using its referenced image {image_id.split(':')[1][:12]}"
-                                  if state == "stopped" else
-                                  f"conflict: unable to delete {image_id.split(':')[1][:12]} (cannot be forced) - image is being used by running container {r.id[:12]}")
+        short = image_id.split(":")[1][:12]
+        by_id = image_id.split(":")[1].startswith(name.removeprefix("sha256:"))
+        running = [r for r in users if r.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING)]
+        deletes = by_id or len(img.repo_tags) <= 1  # untagging the last name deletes the image
+        if deletes and running and (force or by_id):
+            raise errors.Conflict(f"conflict: unable to delete {short} (cannot be forced) - image is "
+                                  f"being used by running container {running[0].id[:12]}")
+        if deletes and not force:
+            if by_id:
+                raise errors.Conflict(f"conflict: unable to delete {short} (must be forced) - image is "
+                                      f"being used by stopped container {users[0].id[:12]}")
+            raise errors.Conflict(f'conflict: unable to remove repository reference "{name}" (must force) '
+                                  f"- container {users[0].id[:12]} is using its referenced image {short}")
     result = await _run(s.images.remove, name, force=force, noprune=qbool(request, "noprune"))
     for item in result:
         for k, v in item.items():

@@ -207,3 +207,19 @@ def test_rmi_refuses_an_image_in_use(engine: Any) -> None:
         assert b"busybox" in engine.docker("images").stdout
     finally:
         engine.docker("rm", "user1")
+
+
+def test_restart_policy_across_daemon_kill9(engine: Any) -> None:
+    engine.docker("run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c", "sleep 0.5; exit 1")
+    try:
+        engine.proc.kill()
+        engine.proc.wait()
+        time.sleep(1.0)  # the container exits while no daemon runs
+        engine.kill9_and_restart()
+        for _ in range(100):
+            if inspect(engine, "always", "{{.RestartCount}}") not in ("", "0"):
+                break
+            time.sleep(0.05)
+        assert int(inspect(engine, "always", "{{.RestartCount}}")) >= 1
+    finally:
+        engine.docker("rm", "-f", "always")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.shim import protocol
+
+log = logging.getLogger("dockyard.monitor")
 
 KINDS: dict[str, type[errors.DockyardError]] = {
     "NotFound": errors.NotFound, "Conflict": errors.Conflict,
@@ -35,16 +38,27 @@ class MonitorClient:
         self.sock = str(exec_root / "monitor.sock")
         self.state_dir = str(exec_root / "monitor")
 
-    async def _ping(self) -> bool:
+    async def _ping(self) -> dict[str, Any] | None:
         try:
-            await self.request({"op": "ping"})
-            return True
+            return await self.request({"op": "ping"})
         except (OSError, errors.DockyardError):
-            return False
+            return None
 
     async def connect(self) -> None:
-        if await self._ping():
+        reply = await self._ping()
+        if reply is not None and reply.get("version") == protocol.VERSION:
             return
+        if reply is not None:
+            # A monitor from another version: replace it if it supervises nothing.
+            stop = await self.request({"op": "shutdown", "if_idle": True})
+            if not stop.get("stopping"):
+                log.warning("the monitor speaks protocol %s, not %s, and supervises running "
+                            "containers: keeping it", reply.get("version"), protocol.VERSION)
+                return
+            for _ in range(100):
+                if await self._ping() is None:
+                    break
+                await asyncio.sleep(0.02)
         os.makedirs(self.state_dir, exist_ok=True)
         # Its stderr goes to a file: it outlives us, and our stderr may be a pipe that dies with us.
         with open(os.path.join(self.state_dir, "monitor.log"), "ab") as errlog:

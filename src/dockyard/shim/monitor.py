@@ -512,7 +512,7 @@ class Monitor:
         return p
 
     async def op_ping(self, req: dict[str, Any], r: Any, w: asyncio.StreamWriter) -> bool:
-        w.write(protocol.encode({"ok": True, "pid": os.getpid()}))
+        w.write(protocol.encode({"ok": True, "pid": os.getpid(), "version": protocol.VERSION}))
         return False
 
     async def op_create(self, req: dict[str, Any], r: Any, w: asyncio.StreamWriter) -> bool:

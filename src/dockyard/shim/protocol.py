@@ -26,6 +26,7 @@ import json
 import struct
 from typing import Any
 
+VERSION = 2  # bumped when the protocol changes; ping answers it
 STDIN, STDOUT, STDERR = 0, 1, 2
 STDIN_EOF = 3
 EXIT_STREAM = 255

@@ -428,11 +428,11 @@ class ContainerService:
     def _init_path(self, rec: ContainerRecord) -> str | None:
         if not rec.host_config.get("Init"):
             return None
-        for cand in ("/usr/bin/tini-static", "/usr/bin/tini", "/sbin/tini", "/usr/libexec/docker/docker-init",
-                     "/usr/bin/docker-init", "/bin/busybox"):
+        # a static reaper: it runs inside the container's rootfs, which has no host libraries
+        for cand in ("/usr/bin/tini-static", "/usr/libexec/docker/docker-init", "/usr/bin/docker-init"):
             if os.path.exists(cand):
                 return cand
-        raise errors.InvalidArgument("--init: no init binary (tini) is installed on this host")
+        raise errors.InvalidArgument("--init: no static init binary (apt-get install tini) on this host")
 
     def log_path(self, rec: ContainerRecord) -> str:
         return str(self.store.dir(rec.id) / f"{rec.id}-json.log")

@@ -599,8 +599,17 @@ class ContainerService:
             except TimeoutError:
                 pass
         await self._signal(rec, sigmod.SIGKILL)
-        await done.wait()
+        await self._killed(rec, done)
         self.events.emit("container", "stop", rec.id, self._attrs(rec))
+
+    async def _killed(self, rec: ContainerRecord, done: asyncio.Event) -> None:
+        """Wait for the exit a SIGKILL causes. If the monitor never reports it (it was lost),
+        record the exit ourselves rather than hang the caller."""
+        try:
+            await asyncio.wait_for(asyncio.shield(done.wait()), 15)
+        except TimeoutError:
+            log.warning("no exit reported for %s after SIGKILL: recording it as killed", rec.id)
+            await self._on_exit(rec.id, 137, "")
 
     async def restart(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         rec = self.get(ref)
@@ -628,7 +637,7 @@ class ContainerService:
             done = self.exits.get(rec.id)
             await self._signal(rec, sigmod.SIGKILL)
             if done is not None:
-                await done.wait()
+                await self._killed(rec, done)
         async with self.lock(rec.id):
             if rec.id not in self.containers:
                 return

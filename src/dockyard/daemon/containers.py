@@ -782,6 +782,23 @@ class ContainerService:
         with contextlib.suppress(Exception):
             await self.monitor.request({"op": "shutdown", "if_idle": True})
 
+    async def network_connect(self, ref: str, network_id: str, ep_cfg: dict[str, Any]) -> None:
+        rec = self.get(ref)
+        if rec.status not in (Status.RUNNING, Status.PAUSED):
+            raise errors.Conflict(f"container {rec.name} is not running: Dockyard connects running "
+                                  "containers only")
+        async with self.lock(rec.id):
+            await self.networking.connect(rec, network_id, ep_cfg)
+            self.store.save(rec)
+        self.events.emit("network", "connect", network_id, {"container": rec.id})
+
+    async def network_disconnect(self, ref: str, network_id: str, force: bool) -> None:
+        rec = self.get(ref)
+        async with self.lock(rec.id):
+            await self.networking.disconnect(rec, network_id)
+            self.store.save(rec)
+        self.events.emit("network", "disconnect", network_id, {"container": rec.id})
+
     # exec ---------------------------------------------------------------------------------------
     def exec_create(self, ref: str, body: dict[str, Any]) -> str:
         rec = self.get(ref)

@@ -111,6 +111,34 @@ class Networking:
         rec.network_settings.pop("Endpoints", None)
         rec.network_settings.pop("Ports", None)
 
+    async def connect(self, rec: ContainerRecord, network_id: str, ep_cfg: dict[str, Any]) -> None:
+        """``docker network connect`` of a running container (with a namespace of ours)."""
+        if self.mgr is None or not rec.network_settings.get("SandboxKey"):
+            raise errors.Conflict(f"container {rec.name} has no network namespace Dockyard manages "
+                                  "(it runs with --network none|host, or is not running)")
+        loop = asyncio.get_running_loop()
+        ipam = ep_cfg.get("IPAMConfig") or {}
+        ep = await loop.run_in_executor(None, lambda: self.mgr.connect(
+            network_id, rec.id, self.netns_path(rec.id), name=rec.name,
+            aliases=tuple(ep_cfg.get("Aliases") or ()), ip=ipam.get("IPv4Address") or None,
+            mac=ep_cfg.get("MacAddress") or None))
+        rec.network_settings.setdefault("Endpoints", []).append(
+            {"network": ep.network_id, "ip": ep.ip, "prefixlen": ep.prefixlen, "mac": ep.mac,
+             "gateway": ep.gateway or "", "endpoint": ep.id, "name": self._net_name(ep.network_id),
+             "aliases": list(ep.aliases)})
+        net = self.mgr.get(network_id)
+        if net.options.get("com.docker.network.bridge.default_bridge") != "true" \
+                and not rec.network_settings.get("EmbeddedDNS"):
+            rec.network_settings["EmbeddedDNS"] = True
+            await self.reattach_dns(rec)
+
+    async def disconnect(self, rec: ContainerRecord, network_id: str) -> None:
+        if self.mgr is None:
+            raise errors.NotFound(f"container {rec.id} is not connected to network {network_id}")
+        await asyncio.get_running_loop().run_in_executor(None, self.mgr.disconnect, network_id, rec.id)
+        rec.network_settings["Endpoints"] = [e for e in rec.network_settings.get("Endpoints") or []
+                                             if e["network"] != network_id]
+
     async def reattach_dns(self, rec: ContainerRecord) -> None:
         if not rec.network_settings.get("EmbeddedDNS") or self.mgr is None:
             return

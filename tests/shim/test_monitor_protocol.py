@@ -33,6 +33,12 @@ def test_json_log_lines_and_rotation(tmp_path: Path) -> None:
     log.close()
     assert (tmp_path / "c-json.log.1").exists() and not (tmp_path / "c-json.log.2").exists()
     assert path.stat().st_size <= 200
+    path.unlink()
+    (tmp_path / "c-json.log.1").unlink()
+    log = JsonLog(str(path), max_size=300, max_file=3)
+    log.write("stdout", b"".join(f"burst {i}\n".encode() for i in range(40)))  # one big read
+    log.close()
+    assert (tmp_path / "c-json.log.2").exists() and path.stat().st_size <= 300
 
 
 def test_runtime_error_from_json_log(tmp_path: Path) -> None:

@@ -40,7 +40,21 @@ class JsonLog:
             self._partial[stream] = rest
         if lines:
             now = rfc3339_nano(time.time_ns())
-            self._append(b"".join(self._entry(line + b"\n", stream, now) for line in lines))
+            entries = [self._entry(line + b"\n", stream, now) for line in lines]
+            if not self.max_size:
+                self._append(b"".join(entries))
+                return
+            # with rotation, pack entries into writes that keep each file under max_size
+            batch: list[bytes] = []
+            size = self._size
+            for e in entries:
+                if batch and size + len(e) > self.max_size:
+                    self._append(b"".join(batch))
+                    batch, size = [], self._size
+                batch.append(e)
+                size += len(e)
+            if batch:
+                self._append(b"".join(batch))
 
     def flush_partial(self) -> None:
         now = rfc3339_nano(time.time_ns())

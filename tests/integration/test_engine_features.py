@@ -223,3 +223,22 @@ def test_restart_policy_across_daemon_kill9(engine: Any) -> None:
         assert int(inspect(engine, "always", "{{.RestartCount}}")) >= 1
     finally:
         engine.docker("rm", "-f", "always")
+
+
+def test_monitor_killed_containers_marked_exited(engine: Any) -> None:
+    cp = engine.docker("run", "-d", "--name", "orphan", "busybox", "sleep", "300")
+    assert cp.returncode == 0
+    pid = int(inspect(engine, "orphan", "{{.State.Pid}}"))
+    mon = engine.monitor_request({"op": "ping"})["pid"]
+    import os
+    import signal as sig
+    os.kill(mon, sig.SIGKILL)  # the monitor dies: the container lost its stdio and reaper
+    engine.kill9_and_restart()  # a new daemon starts a new monitor, which kills the orphan
+    for _ in range(100):
+        if inspect(engine, "orphan", "{{.State.Status}}") == "exited":
+            break
+        time.sleep(0.05)
+    assert inspect(engine, "orphan", "{{.State.Status}} {{.State.ExitCode}}") == "exited 137"
+    assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
+    assert engine.docker("rm", "orphan").returncode == 0
+    assert out(engine.docker("run", "--rm", "busybox", "echo", "fine")) == "fine\n"

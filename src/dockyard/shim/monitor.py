@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -291,6 +292,33 @@ class Monitor:
                 rec.update(running=False, exit_code=255, exited_at="")
             out.append(rec)
         return out
+
+    def kill_orphans(self) -> None:
+        """At start-up: processes a dead monitor supervised have lost their stdio and their
+        reaper. Kill them (their records then say exit 137) rather than leave them running
+        unsupervised; a pid is only killed if its cgroup still names the container."""
+        for name in os.listdir(self.state_dir):
+            if not name.endswith(".json") or name.startswith("."):
+                continue
+            path = os.path.join(self.state_dir, name)
+            try:
+                with open(path, "rb") as f:
+                    rec = json.load(f)
+            except (OSError, ValueError):
+                continue
+            if not rec.get("running"):
+                continue
+            pid, cid = int(rec.get("pid") or 0), str(rec.get("container_id") or rec.get("id"))
+            try:
+                with open(f"/proc/{pid}/cgroup") as f:
+                    ours = pid > 0 and cid in f.read()
+            except OSError:
+                ours = False
+            if ours:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            rec.update(running=False, exit_code=137 if ours else 255, exited_at=rfc3339_nano(time.time_ns()))
+            write_atomic(path, json.dumps(rec).encode())
 
     def process_finished(self, p: Proc) -> None:
         self.save_record(p)
@@ -649,6 +677,7 @@ class Monitor:
         loop.add_signal_handler(signal.SIGCHLD, self.reaper.reap)
         loop.add_signal_handler(signal.SIGTERM, self.stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: None)
+        self.kill_orphans()
         self.reaper.reap()
         try:
             os.unlink(self.sock_path)

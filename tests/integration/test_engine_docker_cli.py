@@ -148,3 +148,28 @@ def test_api_errors_and_versions(engine: Engine) -> None:
     r.read()
     assert r.status == 200 and r.getheader("Server", "").startswith("Dockyard/")
     c.close()
+
+
+@pytest.mark.parametrize(("body", "status", "text"), [
+    ({"Image": "busybox", "HostConfig": {"Memory": "abc"}}, 400, b"HostConfig.Memory"),
+    ({"Image": "busybox", "Cmd": [1, 2]}, 400, b"Config.Cmd"),
+    ({"Image": "busybox", "HostConfig": {"RestartPolicy": {"Name": "sometimes"}}}, 400, b"restart policy"),
+    ({"Image": "busybox", "HostConfig": {"NetworkMode": "nonet"}}, 404, b"network nonet not found"),
+    ({"Image": "nosuchimage"}, 404, b"No such image: nosuchimage:latest"),
+])
+def test_bad_create_bodies_leave_nothing(engine: Engine, body: dict, status: int, text: bytes) -> None:
+    import http.client
+    import socket
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(engine.sock)
+
+    before = out(engine.docker("ps", "-aq"))
+    c = Conn("d")
+    c.request("POST", "/containers/create", json.dumps(body), {"Content-Type": "application/json"})
+    r = c.getresponse()
+    assert r.status == status and text in r.read()
+    c.close()
+    assert out(engine.docker("ps", "-aq")) == before

@@ -197,6 +197,16 @@ class ContainerService:
         if not isinstance(body, dict):
             raise errors.InvalidArgument("config cannot be empty in order to create a container")
         image_ref = body.get("Image") or ""
+        for k in ("Cmd", "Entrypoint", "Env"):
+            v = body.get(k)
+            if v is not None and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+                if k != "Entrypoint" and k != "Cmd" or not isinstance(v, str):
+                    raise errors.InvalidArgument(f"Config.{k}: expected a list of strings, got {v!r}")
+                body[k] = [v]  # docker accepts a string for Cmd/Entrypoint
+        if not isinstance(image_ref, str):
+            raise errors.InvalidArgument(f"Config.Image: expected a string, got {image_ref!r}")
+        if body.get("HostConfig") is not None and not isinstance(body["HostConfig"], dict):
+            raise errors.InvalidArgument("HostConfig: expected an object")
         if not image_ref:
             raise errors.InvalidArgument("No image specified: config.Image is empty")
         hc = dict(body.get("HostConfig") or {})
@@ -246,7 +256,33 @@ class ContainerService:
         self.events.emit("container", "create", cid, self._attrs(rec))
         return cid, []
 
+    _INT_FIELDS = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpuPeriod",
+                   "CpuQuota", "PidsLimit", "ShmSize", "OomScoreAdj", "BlkioWeight", "MemorySwappiness")
+    _LIST_FIELDS = ("Binds", "CapAdd", "CapDrop", "Dns", "DnsOptions", "DnsSearch", "ExtraHosts",
+                    "GroupAdd", "SecurityOpt", "Ulimits", "Devices", "VolumesFrom", "Mounts")
+    _DICT_FIELDS = ("RestartPolicy", "LogConfig", "PortBindings", "Tmpfs", "Sysctls")
+
+    def _check_types(self, hc: dict[str, Any]) -> None:
+        """Wrongly typed fields are the client's error (400 naming the field), not ours (500)."""
+        for k in self._INT_FIELDS:
+            v = hc.get(k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+                raise errors.InvalidArgument(f"HostConfig.{k}: expected an integer, got {v!r}")
+        for k in self._LIST_FIELDS:
+            v = hc.get(k)
+            if v is not None and not isinstance(v, list):
+                raise errors.InvalidArgument(f"HostConfig.{k}: expected a list, got {v!r}")
+        for k in self._DICT_FIELDS:
+            v = hc.get(k)
+            if v is not None and not isinstance(v, dict):
+                raise errors.InvalidArgument(f"HostConfig.{k}: expected an object, got {v!r}")
+        for k in ("CpusetCpus", "CpusetMems", "NetworkMode", "Runtime"):
+            v = hc.get(k)
+            if v is not None and not isinstance(v, str):
+                raise errors.InvalidArgument(f"HostConfig.{k}: expected a string, got {v!r}")
+
     def _validate_host_config(self, hc: dict[str, Any]) -> None:
+        self._check_types(hc)
         rp = hc.get("RestartPolicy") or {}
         pname = rp.get("Name") or "no"
         if pname not in ("no", "always", "unless-stopped", "on-failure"):

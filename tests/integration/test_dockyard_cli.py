@@ -46,3 +46,17 @@ def test_images_and_errors(engine: Any) -> None:
     assert b"busybox" in dy(engine, "images").stdout
     bad = subprocess.run([DOCKYARD, "-H", "unix:///nonexistent.sock", "ps"], capture_output=True, timeout=30)
     assert bad.returncode != 0 and b"Is dockyardd running?" in bad.stderr
+
+
+def test_build_network_volume_verbs(engine: Any, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text('FROM busybox\nRUN echo built > /x\nCMD ["cat","/x"]\n')
+    cp = dy(engine, "build", "-t", "clibuilt:1", str(tmp_path))
+    assert cp.returncode == 0, cp.stderr
+    assert dy(engine, "run", "--rm", "clibuilt:1").stdout == b"built\n"
+    assert dy(engine, "rmi", "clibuilt:1").returncode == 0
+    assert dy(engine, "network", "create", "clinet").returncode == 0
+    assert b"clinet" in dy(engine, "network", "ls").stdout
+    assert dy(engine, "network", "rm", "clinet").returncode == 0
+    assert dy(engine, "volume", "create", "clivol").stdout == b"clivol\n"
+    assert b"clivol" in dy(engine, "volume", "ls").stdout
+    assert dy(engine, "volume", "rm", "clivol").returncode == 0

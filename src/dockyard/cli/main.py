@@ -28,8 +28,8 @@ def _add_registry() -> None:
 
 
 def _add_engine() -> None:
-    from dockyard.cli import containers, images
-    for cmd in containers.COMMANDS + images.COMMANDS:
+    from dockyard.cli import containers, images, more
+    for cmd in containers.COMMANDS + images.COMMANDS + more.COMMANDS:
         cli.add_command(cmd)
 
 

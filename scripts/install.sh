@@ -3,7 +3,7 @@
 # Idempotent; run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS=(busybox-static runc iproute2 curl nftables skopeo tini)
+PKGS=(busybox-static runc iproute2 curl nftables skopeo tini docker-compose)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

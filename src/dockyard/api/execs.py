@@ -28,6 +28,8 @@ async def start(request: web.Request) -> web.StreamResponse:
     ex = svc.exec_get(eid)
     detach = bool(body.get("Detach"))
     tty = body.get("Tty")
+    if body.get("ConsoleSize"):
+        ex.config["ConsoleSize"] = body["ConsoleSize"]
     if detach:
         await svc.exec_open(eid, True, tty)
         return web.Response(status=200)

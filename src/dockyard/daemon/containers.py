@@ -70,6 +70,9 @@ class ExecRecord:
     pid: int = 0
     started: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    # a resize that arrived after start's 101 but before the process existed (the docker CLI
+    # sends one at once): applied as soon as the monitor has the pty
+    pending_size: tuple[int, int] | None = None
 
 
 class ContainerService:
@@ -388,7 +391,8 @@ class ContainerService:
                 "tty": bool(cfg.get("Tty")), "stdin": bool(cfg.get("OpenStdin")),
                 "stdin_once": bool(cfg.get("StdinOnce")), "log_path": log_path,
                 "log_max_size": oci_spec.parse_size(log_cfg["max-size"]) if log_cfg.get("max-size") else 0,
-                "log_max_file": int(log_cfg.get("max-file") or 1)})
+                "log_max_file": int(log_cfg.get("max-file") or 1),
+                "console_size": list(rec.host_config.get("ConsoleSize") or [0, 0])})
             undo.append(lambda: self.spawn(self.monitor.request(
                 {"op": "delete", "id": rec.id, "runtime": self.runtime_argv(rec)})))
             self.exits[rec.id] = asyncio.Event()
@@ -820,9 +824,6 @@ class ContainerService:
 
     async def network_connect(self, ref: str, network_id: str, ep_cfg: dict[str, Any]) -> None:
         rec = self.get(ref)
-        if rec.status not in (Status.RUNNING, Status.PAUSED):
-            raise errors.Conflict(f"container {rec.name} is not running: Dockyard connects running "
-                                  "containers only")
         async with self.lock(rec.id):
             await self.networking.connect(rec, network_id, ep_cfg)
             self.store.save(rec)
@@ -880,6 +881,9 @@ class ContainerService:
                "process": str(pfile), "runtime": self.runtime_argv(rec), "tty": bool(cfg.get("Tty")),
                "stdin": bool(cfg.get("AttachStdin")), "stdin_once": True, "detach": detach,
                "stdout": True, "stderr": True}
+        size = cfg.get("ConsoleSize")
+        if isinstance(size, list) and len(size) == 2:
+            msg["console_size"] = [int(size[0] or 0), int(size[1] or 0)]
         try:
             reader, writer, reply = await self.monitor.open_stream(msg)
         except RuntimeFailure as e:
@@ -892,6 +896,10 @@ class ContainerService:
                 pfile.unlink()
         ex.pid = int(reply["pid"])
         ex.running = True
+        if ex.pending_size is not None:
+            with contextlib.suppress(errors.Conflict, errors.NotFound):
+                await self.monitor.request({"op": "resize", "id": ex.id, "h": ex.pending_size[0],
+                                            "w": ex.pending_size[1]})
         self.events.emit("container", f"exec_start: {' '.join(cfg['Cmd'])}", rec.id, self._attrs(rec))
         if detach:
             writer.close()
@@ -911,6 +919,10 @@ class ContainerService:
 
     async def exec_resize(self, eid: str, h: int, w: int) -> None:
         ex = self.exec_get(eid)
+        if not ex.running:
+            ex.pending_size = (h, w)
+            if not ex.started or ex.pid == 0:
+                return
         with contextlib.suppress(errors.Conflict, errors.NotFound):
             await self.monitor.request({"op": "resize", "id": ex.id, "h": h, "w": w})
 

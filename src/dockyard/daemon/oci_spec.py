@@ -450,6 +450,11 @@ def exec_process(container_spec: dict[str, Any], rootfs: Path, exec_cfg: dict[st
     proc["args"] = args
     proc["terminal"] = bool(exec_cfg.get("Tty"))
     proc.pop("consoleSize", None)
+    size = exec_cfg.get("ConsoleSize")
+    if proc["terminal"] and isinstance(size, list) and len(size) == 2 and all(size):
+        # docker >= 23 sends the terminal's size with the exec: the shell's first prompt is laid
+        # out with it instead of 0x0 (the CLI's resize may only arrive after the first read)
+        proc["consoleSize"] = {"height": int(size[0]), "width": int(size[1])}
     if exec_cfg.get("User"):
         user = resolve_user(rootfs, exec_cfg["User"], [])
         user.pop("home")

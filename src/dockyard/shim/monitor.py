@@ -466,6 +466,9 @@ class Monitor:
                     conn.setblocking(True)
                     p.pty_fd = recv_fd(conn)
                 os.set_blocking(p.pty_fd, False)
+                size = req.get("console_size")
+                if size and all(size):  # our runtime leaves the pty's size to its owner (us)
+                    p.resize(int(size[0]), int(size[1]))
                 p.watch_output(p.pty_fd, protocol.STDOUT)
             await run
             for fd in to_close:

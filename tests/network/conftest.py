@@ -33,10 +33,17 @@ def socket_fds() -> set[str]:
     return out
 
 
-def nsfs_mounts() -> list[str]:
-    """Mount points of namespace files (named namespaces)."""
+def nsfs_mounts(under: Path | None = None) -> list[str]:
+    """Mount points of namespace files (named namespaces), only those below ``under`` if given.
+
+    Filtering by this session's temp root keeps the check about our own leaks: other daemons
+    (or test sessions) on the machine may mount and unmount namespaces meanwhile."""
     with open("/proc/self/mountinfo") as f:
-        return sorted(ln.split()[4] for ln in f if " - nsfs " in ln)
+        points = sorted(ln.split()[4] for ln in f if " - nsfs " in ln)
+    if under is None:
+        return points
+    prefix = str(under).rstrip("/") + "/"
+    return [p for p in points if p.startswith(prefix)]
 
 
 def ours_in_current_netns() -> list[str]:
@@ -51,13 +58,14 @@ def ours_in_current_netns() -> list[str]:
 
 
 @pytest.fixture
-def netns_host() -> Iterator[str]:
+def netns_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from pyroute2 import IPRoute
 
     from dockyard.network import netns
 
+    base = tmp_path_factory.getbasetemp()
     host_before = ours_in_current_netns()
-    nsfs_before = nsfs_mounts()
+    nsfs_before = nsfs_mounts(base)
     saved = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     sockets_before = socket_fds()
     netns.unshare_net()
@@ -78,7 +86,7 @@ def netns_host() -> Iterator[str]:
     assert left == [], f"left behind in the test namespace: {left}"
     assert socket_fds() - sockets_before == set(), "sockets left open"
     assert ours_in_current_netns() == host_before, "the real host's namespace was touched"
-    assert nsfs_mounts() == nsfs_before, "a named network namespace was left mounted"
+    assert nsfs_mounts(base) == nsfs_before, "a named network namespace was left mounted"
 
 
 @pytest.fixture

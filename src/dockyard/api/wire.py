@@ -71,19 +71,31 @@ def status_text(rec: ContainerRecord) -> str:
 
 
 def _network_settings(rec: ContainerRecord) -> dict[str, Any]:
+    """``NetworkSettings.Networks``: the live endpoints of a running container; for a stopped
+    one the networks its next start attaches (as docker shows them: no address yet)."""
+    from dockyard.daemon.networking import desired_networks
     mode = rec.host_config.get("NetworkMode") or "default"
-    name = "bridge" if mode == "default" else mode
     blank = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "NetworkID": "",
              "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
              "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None}
     eps = rec.network_settings.get("Endpoints") or []
+    wanted = desired_networks(rec)
     if not eps:
-        return {"Networks": {name: blank}}
+        if mode in ("host", "none"):
+            return {"Networks": {mode: blank}}
+        return {"Networks": {name: {**blank, "NetworkID": cfg.get("NetworkID", ""),
+                                    "IPAMConfig": cfg.get("IPAMConfig") or None,
+                                    "Aliases": cfg.get("Aliases") or None,
+                                    "MacAddress": cfg.get("MacAddress") or ""}
+                             for name, cfg in wanted.items()}}
+    user = {e["name"]: e for e in eps}
     return {"Networks": {e["name"]: {**blank, "NetworkID": e["network"], "EndpointID": e["endpoint"],
                                      "Gateway": e["gateway"], "IPAddress": e["ip"],
                                      "IPPrefixLen": e["prefixlen"], "MacAddress": e["mac"],
-                                     "Aliases": e["aliases"] or None, "DNSNames": [rec.name, rec.id[:12]]}
-                         for e in eps}}
+                                     "IPAMConfig": (wanted.get(name) or {}).get("IPAMConfig") or None,
+                                     "Aliases": e["aliases"] or None,
+                                     "DNSNames": [rec.name, rec.id[:12], *e["aliases"]]}
+                         for name, e in user.items()}}
 
 
 def _ports(rec: ContainerRecord) -> tuple[list[dict[str, Any]], dict[str, Any]]:

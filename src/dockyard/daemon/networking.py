@@ -41,6 +41,12 @@ class Networking:
                                  reverse=lambda key, ip: mgr.reverse(key, ip))
         return self.dns
 
+    def desired(self, rec: ContainerRecord) -> dict[str, dict[str, Any]]:
+        """The networks a start attaches, by name, in order (NetworkMode's first), each with
+        its endpoint config (Aliases, IPAMConfig, MacAddress): create's NetworkingConfig plus
+        what ``network connect`` added and minus what ``disconnect`` took while stopped."""
+        return desired_networks(rec)
+
     async def setup(self, rec: ContainerRecord, etc_dir: Path) -> str | None:
         mode = rec.host_config.get("NetworkMode") or "default"
         if mode == "host":
@@ -52,14 +58,16 @@ class Networking:
         from dockyard.network.container import ContainerNetworkSpec, NetworkRequest, setup
         from dockyard.network.portspec import from_port_bindings
         hc = rec.host_config
-        endpoints = ((rec.network_settings.get("_request") or {}).get("EndpointsConfig") or {})
-        ep_cfg = endpoints.get(mode) or {}
+        wanted = desired_networks(rec)
+        if not wanted:
+            return None  # every network was disconnected while stopped: loopback only
         spec = ContainerNetworkSpec(
             container_id=rec.id, name=rec.name, hostname=rec.config.get("Hostname") or rec.id[:12],
             domainname=rec.config.get("Domainname") or "",
-            networks=(NetworkRequest(mode, tuple(ep_cfg.get("Aliases") or ()),
-                                     ((ep_cfg.get("IPAMConfig") or {}).get("IPv4Address") or None),
-                                     ep_cfg.get("MacAddress") or None),),
+            networks=tuple(NetworkRequest(net, tuple(ep.get("Aliases") or ()),
+                                          ((ep.get("IPAMConfig") or {}).get("IPv4Address") or None),
+                                          ep.get("MacAddress") or None)
+                           for net, ep in wanted.items()),
             ports=tuple(from_port_bindings(hc.get("PortBindings") or {})),
             dns=tuple(hc.get("Dns") or ()), dns_search=tuple(hc.get("DnsSearch") or ()),
             dns_options=tuple(hc.get("DnsOptions") or ()), extra_hosts=tuple(hc.get("ExtraHosts") or ()))
@@ -81,10 +89,8 @@ class Networking:
         except BaseException:
             await self.teardown(rec)
             raise
-        rec.network_settings["Endpoints"] = [
-            {"network": e.network_id, "ip": e.ip, "prefixlen": e.prefixlen, "mac": e.mac,
-             "gateway": e.gateway or "", "endpoint": e.id, "name": self._net_name(e.network_id),
-             "aliases": list(e.aliases)} for e in cn.endpoints]
+        rec.network_settings["Endpoints"] = [_endpoint_json(e, self._net_name(e.network_id))
+                                             for e in cn.endpoints]
         rec.network_settings["Ports"] = [p.to_json() for p in cn.ports]
         rec.network_settings["SandboxKey"] = path
         rec.network_settings["EmbeddedDNS"] = cn.embedded_dns
@@ -112,32 +118,66 @@ class Networking:
         rec.network_settings.pop("Ports", None)
 
     async def connect(self, rec: ContainerRecord, network_id: str, ep_cfg: dict[str, Any]) -> None:
-        """``docker network connect`` of a running container (with a namespace of ours)."""
-        if self.mgr is None or not rec.network_settings.get("SandboxKey"):
-            raise errors.Conflict(f"container {rec.name} has no network namespace Dockyard manages "
-                                  "(it runs with --network none|host, or is not running)")
-        loop = asyncio.get_running_loop()
-        ipam = ep_cfg.get("IPAMConfig") or {}
-        ep = await loop.run_in_executor(None, lambda: self.mgr.connect(
-            network_id, rec.id, self.netns_path(rec.id), name=rec.name,
-            aliases=tuple(ep_cfg.get("Aliases") or ()), ip=ipam.get("IPv4Address") or None,
-            mac=ep_cfg.get("MacAddress") or None))
-        rec.network_settings.setdefault("Endpoints", []).append(
-            {"network": ep.network_id, "ip": ep.ip, "prefixlen": ep.prefixlen, "mac": ep.mac,
-             "gateway": ep.gateway or "", "endpoint": ep.id, "name": self._net_name(ep.network_id),
-             "aliases": list(ep.aliases)})
+        """``docker network connect``: a running container gets the endpoint now; any container
+        keeps the network in its configuration, so each later start attaches it (docker-compose
+        connects containers between create and start)."""
+        if self.mgr is None:
+            raise errors.NotFound(f"network {network_id} not found")
+        mode = rec.host_config.get("NetworkMode") or "default"
+        if mode in ("host", "none"):
+            raise errors.PermissionDenied(
+                "container sharing network namespace with another container or host cannot be "
+                "connected to any other network")
         net = self.mgr.get(network_id)
-        if net.options.get("com.docker.network.bridge.default_bridge") != "true" \
-                and not rec.network_settings.get("EmbeddedDNS"):
+        if net.driver != "bridge":
+            raise errors.PermissionDenied(f"container cannot be disconnected from host network or "
+                                          f"connected to {net.driver} network")
+        wanted = desired_networks(rec)
+        if self._find(wanted, net) is not None:
+            raise errors.PermissionDenied(f"endpoint with name {rec.name} already exists in network {net.name}")
+        cfg = {k: ep_cfg[k] for k in ("Aliases", "IPAMConfig", "MacAddress", "Links", "DriverOpts")
+               if ep_cfg.get(k)}
+        running = bool(rec.network_settings.get("SandboxKey"))
+        if running:
+            loop = asyncio.get_running_loop()
+            ipam = cfg.get("IPAMConfig") or {}
+            ep = await loop.run_in_executor(None, lambda: self.mgr.connect(
+                net.id, rec.id, self.netns_path(rec.id), name=rec.name,
+                aliases=tuple(cfg.get("Aliases") or ()), ip=ipam.get("IPv4Address") or None,
+                mac=cfg.get("MacAddress") or None))
+            rec.network_settings.setdefault("Endpoints", []).append(_endpoint_json(ep, net.name))
+        _set_desired(rec, {**wanted, net.name: {**cfg, "NetworkID": net.id}})
+        if running and not rec.network_settings.get("EmbeddedDNS"):
             rec.network_settings["EmbeddedDNS"] = True
             await self.reattach_dns(rec)
+
+    def _find(self, wanted: dict[str, dict[str, Any]], net: Any) -> str | None:
+        """The key under which ``net`` is configured (by name, id or id prefix), if any."""
+        for key, ep in wanted.items():
+            if key in (net.name, net.id) or ep.get("NetworkID") == net.id:
+                return key
+            if key in ("default", "bridge") and net.name == "bridge":
+                return key
+            with contextlib.suppress(errors.DockyardError):
+                if self.mgr.get(key).id == net.id:
+                    return key
+        return None
 
     async def disconnect(self, rec: ContainerRecord, network_id: str) -> None:
         if self.mgr is None:
             raise errors.NotFound(f"container {rec.id} is not connected to network {network_id}")
-        await asyncio.get_running_loop().run_in_executor(None, self.mgr.disconnect, network_id, rec.id)
-        rec.network_settings["Endpoints"] = [e for e in rec.network_settings.get("Endpoints") or []
-                                             if e["network"] != network_id]
+        net = self.mgr.get(network_id)
+        wanted = desired_networks(rec)
+        key = self._find(wanted, net)
+        attached = any(e["network"] == net.id for e in rec.network_settings.get("Endpoints") or [])
+        if key is None and not attached:
+            raise errors.NotFound(f"container {rec.id[:12]} is not connected to network {net.name}")
+        if attached:
+            await asyncio.get_running_loop().run_in_executor(None, self.mgr.disconnect, net.id, rec.id)
+            rec.network_settings["Endpoints"] = [e for e in rec.network_settings.get("Endpoints") or []
+                                                 if e["network"] != net.id]
+        if key is not None:
+            _set_desired(rec, {k: v for k, v in wanted.items() if k != key})
 
     async def reattach_dns(self, rec: ContainerRecord) -> None:
         if not rec.network_settings.get("EmbeddedDNS") or self.mgr is None:
@@ -162,6 +202,32 @@ class Networking:
                     await asyncio.get_running_loop().run_in_executor(None, self.mgr.purge)
                 except Exception:  # noqa: BLE001
                     log.exception("removing this daemon's networks")
+
+
+def _endpoint_json(e: Any, net_name: str) -> dict[str, Any]:
+    return {"network": e.network_id, "ip": e.ip, "prefixlen": e.prefixlen, "mac": e.mac,
+            "gateway": e.gateway or "", "endpoint": e.id, "name": net_name, "aliases": list(e.aliases)}
+
+
+def desired_networks(rec: ContainerRecord) -> dict[str, dict[str, Any]]:
+    """See :meth:`Networking.desired`. Stored under ``network_settings["_request"]``: as
+    create's ``EndpointsConfig`` until a connect/disconnect rewrites it (``Desired`` then)."""
+    req = rec.network_settings.get("_request") or {}
+    if "Desired" in req:
+        return dict(req["Desired"])
+    mode = rec.host_config.get("NetworkMode") or "default"
+    if mode in ("host", "none") or mode.startswith("container:"):
+        return {}
+    eps = dict(req.get("EndpointsConfig") or {})
+    first = "bridge" if mode == "default" else mode
+    cfg = eps.pop(mode, None) or eps.pop(first, None) or {}
+    return {first: cfg, **eps}
+
+
+def _set_desired(rec: ContainerRecord, wanted: dict[str, dict[str, Any]]) -> None:
+    req = dict(rec.network_settings.get("_request") or {})
+    req["Desired"] = wanted
+    rec.network_settings["_request"] = req
 
 
 def open_manager(data_root: Path, instance: str = "") -> Any:

@@ -161,7 +161,8 @@ async def logs_(request: web.Request) -> web.StreamResponse:
 
     try:
         async for e in logs.follow(svc.log_path(rec), since=since, until=until, tail=tail, streams=want,
-                                   follow_=qbool(request, "follow"), running=running):
+                                   follow_=qbool(request, "follow"), running=running,
+                                   exited=svc.exits.get(cid)):
             data = (e.time.encode() + b" " + e.data) if stamps else e.data
             await resp.write(data if tty else protocol.frame(
                 protocol.STDERR if e.stream == "stderr" else protocol.STDOUT, data))

@@ -15,6 +15,11 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
+from dockyard.daemon.filewatch import DirWatch
+
+# how often an idle follower re-checks running() when nothing woke it (restarts, lost events)
+RECHECK_SECONDS = 1.0
+
 
 @dataclass(frozen=True)
 class LogEntry:
@@ -73,8 +78,14 @@ def _keep(e: LogEntry, since: float, until: float, want: set[str]) -> bool:
 
 
 async def follow(path: str, *, since: float, until: float, tail: int, streams: set[str],
-                 follow_: bool, running: Callable[[], bool]) -> AsyncIterator[LogEntry]:
-    """Yield entries; with ``follow_`` keep tailing while ``running()`` is true."""
+                 follow_: bool, running: Callable[[], bool],
+                 exited: asyncio.Event | None = None) -> AsyncIterator[LogEntry]:
+    """Yield entries; with ``follow_`` keep tailing while ``running()`` is true.
+
+    A follower sleeps on an inotify watch of the log's directory (``filewatch``): it wakes when
+    the monitor writes, or when ``exited`` is set, and otherwise re-checks ``running()`` every
+    second (a restart or a state change that wrote nothing).
+    """
     if tail >= 0:
         last: deque[LogEntry] = deque(maxlen=tail) if tail > 0 else deque(maxlen=0)
         for e in read_entries(path):
@@ -89,13 +100,20 @@ async def follow(path: str, *, since: float, until: float, tail: int, streams: s
     if not follow_:
         return
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - held across awaits
+        fh = open(path, "rb")  # noqa: SIM115 - held across awaits, closed in finally
     except FileNotFoundError:
         return
-    with fh:
+    watch: DirWatch | None = None
+    try:
+        watch = DirWatch(os.path.dirname(path) or ".")
+    except OSError:
+        pass  # no inotify: the timer below still drives the loop
+    try:
         fh.seek(0, os.SEEK_END)
         pending = b""
         while True:
+            if watch is not None:
+                watch.changed.clear()  # before the read: a write after it still wakes us
             chunk = fh.read()
             if chunk:
                 pending += chunk
@@ -121,4 +139,13 @@ async def follow(path: str, *, since: float, until: float, tail: int, streams: s
                     continue
             except FileNotFoundError:
                 return
-            await asyncio.sleep(0.05)
+            if watch is not None:
+                await watch.wait(RECHECK_SECONDS, exited)
+                if exited is not None and exited.is_set():
+                    exited = None  # seen once; a restarted container must not make us spin
+            else:
+                await asyncio.sleep(0.05)
+    finally:
+        fh.close()
+        if watch is not None:
+            watch.close()

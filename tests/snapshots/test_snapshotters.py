@@ -97,3 +97,40 @@ def test_overlay_with_more_layers_than_one_page_holds(tmp_path: Path) -> None:
             unmount_all(mnt)
     finally:
         s.close()
+
+
+def test_commit_onto_an_ancestor_keeps_the_directory(tmp_path: Path) -> None:
+    sn = OverlaySnapshotter(tmp_path / "sn")
+    try:
+        sn.prepare("l1")
+        sn.commit("base", "l1")
+        sn.prepare("i", "base")
+        sn.commit("init", "i")
+        sn.prepare("step", "init")
+        d = sn.writable_dir("step")
+        (d / "new").write_text("n")
+        with pytest.raises(Conflict):
+            sn.commit_onto("layer", "step", "unrelated")  # not an ancestor
+        assert sn.info("step").parent == "init"  # nothing changed on refusal
+        sn.commit_onto("layer", "step", "base")
+        info = sn.info("layer")
+        assert info.parent == "base" and info.kind.value == "committed"
+        assert sn.writable_dir("layer") == d and (d / "new").read_text() == "n"
+        assert not sn.exists("step")
+        sn.remove("init")  # no child any more
+        with pytest.raises(AlreadyExists):
+            sn.prepare("s2", "base")
+            sn.commit_onto("layer", "s2", "base")
+    finally:
+        sn.close()
+
+
+def test_naive_refuses_commit_onto(tmp_path: Path) -> None:
+    sn = NaiveSnapshotter(tmp_path / "sn")
+    try:
+        sn.prepare("a")
+        with pytest.raises(Conflict):
+            sn.commit_onto("b", "a", None)
+        assert sn.info("a").kind.value == "active"
+    finally:
+        sn.close()

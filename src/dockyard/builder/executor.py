@@ -419,7 +419,7 @@ class Builder:
             os.makedirs(target, 0o755)
             self.images.unmount_rootfs(rootfs)
             return self.images.commit(key, parent_image_id=cur.image, config=config, created_by=created_by,
-                                      author=cur.cfg.author)
+                                      author=cur.cfg.author, consume=True)
 
     # ------------------------------------------------------------------ snapshots
 
@@ -497,7 +497,7 @@ class Builder:
                                  f"(Dockerfile line {instr.line})")
             self.images.unmount_rootfs(rootfs)
             new = self.images.commit(key_snap, parent_image_id=cur.image, config=config, created_by=created_by,
-                                     author=cur.cfg.author)
+                                     author=cur.cfg.author, consume=True)
         self.cache.record(key, slot, inputs, new)
         cur.image = new
         out.stream(f" ---> {_short(new)}\n")
@@ -641,7 +641,7 @@ class Builder:
             one_dir = count == 1 and ((rels and ctx.kind(rels[0]) == "dir") or (sources and sources[0].is_dir()))
             created_by = f"{kw} {'dir' if one_dir else 'file'}:{digest} in {dest}"
             new = self.images.commit(key_snap, parent_image_id=cur.image, config=config, created_by=created_by,
-                                     author=cur.cfg.author)
+                                     author=cur.cfg.author, consume=True)
         self.cache.record(key, slot, inputs, new)
         cur.image = new
         out.stream(f" ---> {_short(new)}\n")

@@ -39,4 +39,4 @@ def squash(images: Any, bp: BuildPlan, image_id: str, work: Path) -> str:
             with images.content.open(layer.digest) as f:
                 apply_layer(f, upper, images.snapshots.apply_mode)
         return str(images.commit(key, parent_image_id=base, config=img.config.get("config") or {},
-                                 created_by="squashed build"))
+                                 created_by="squashed build", consume=True))

@@ -9,19 +9,20 @@ Two ways to know what changed, matching the two snapshotters:
   link target), as containerd's double walk does.
 
 Both give a sorted list of :class:`Entry` (path, kind); :func:`write_tar` turns entries into a
-PAX tar (xattrs kept, overlay's own xattrs dropped, hard links preserved, parents before
-children). Reading follows no symlinks (``lstat``, no dereference).
+PAX tar with ``tarwriter.TarWriter`` (xattrs kept, overlay's own xattrs dropped, hard links
+preserved, mtimes in whole seconds, parents before children). Reading follows no symlinks (``lstat``, no dereference).
 """
 
 from __future__ import annotations
 
 import os
 import stat
-import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from dockyard.diff.tarwriter import TarWriter
 
 MODIFIED, ADDED, DELETED = 0, 1, 2
 _OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
@@ -129,64 +130,36 @@ def naive_changes(new: Path, old: Path | None) -> list[Entry]:
     return out
 
 
-def _tarinfo(tf: tarfile.TarFile, full: str, arc: str) -> tarfile.TarInfo | None:
-    ti = tf.gettarinfo(full, arcname=arc)
-    if ti is None:  # sockets: tar can't hold them
-        return None
-    ti.uname = ti.gname = ""
-    try:
-        names = os.listxattr(full, follow_symlinks=False)
-    except OSError:
-        names = []
-    for x in names:
-        if x.startswith(("trusted.overlay.", "user.overlay.")):
-            continue
-        try:
-            v = os.getxattr(full, x, follow_symlinks=False)
-        except OSError:
-            continue
-        ti.pax_headers["SCHILY.xattr." + x] = v.decode("utf-8", "surrogateescape")
-    return ti
+def write_tar(out: BinaryIO, base: Path, entries: Iterable[Entry], *, include_parents: bool = False) -> int:
+    """Write entries of ``base`` as a layer tar; DELETED entries become whiteouts.
 
-
-def _add(tf: tarfile.TarFile, full: str, arc: str) -> None:
-    ti = _tarinfo(tf, full, arc)
-    if ti is None:
-        return
-    if ti.isreg():
-        with open(full, "rb") as f:
-            tf.addfile(ti, f)
-    else:
-        tf.addfile(ti)
-
-
-def write_tar(out: BinaryIO, base: Path, entries: Iterable[Entry], *, include_parents: bool = False) -> None:
-    """Write entries of ``base`` as a layer tar; DELETED entries become whiteouts."""
+    Returns the layer's content size as docker counts it (file sizes and symlink target
+    lengths, hard links once)."""
     b = str(base)
     written: set[str] = set()
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
-        for e in entries:
-            arc = e.path.lstrip("/")
-            if include_parents:
-                parts = arc.split("/")[:-1]
-                for i in range(1, len(parts) + 1):
-                    d = "/".join(parts[:i])
-                    if d not in written and os.path.isdir(os.path.join(b, d)):
-                        _add(tf, os.path.join(b, d), d)
-                        written.add(d)
-            if e.kind == DELETED:
-                parent, name = os.path.split(arc)
-                ti = tarfile.TarInfo(os.path.join(parent, ".wh." + name))
-                ti.mtime = 0
-                tf.addfile(ti)
-                continue
-            if arc in written:
-                continue
-            _add(tf, b + e.path, arc)
-            written.add(arc)
-            if e.opaque:
-                ti = tarfile.TarInfo(arc + "/.wh..wh..opq")
-                tf.addfile(ti)
+    size = 0
+    tw = TarWriter(out)
+    for e in entries:
+        arc = e.path.lstrip("/")
+        if include_parents:
+            parts = arc.split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                d = "/".join(parts[:i])
+                if d not in written and os.path.isdir(os.path.join(b, d)):
+                    size += tw.add(os.path.join(b, d), d)
+                    written.add(d)
+        if e.kind == DELETED:
+            parent, name = os.path.split(arc)
+            tw.add_marker(os.path.join(parent, ".wh." + name))
+            continue
+        if arc in written:
+            continue
+        size += tw.add(b + e.path, arc)
+        written.add(arc)
+        if e.opaque:
+            tw.add_marker(arc + "/.wh..wh..opq")
+    tw.close()
+    return size
 
 
 def write_tree(out: BinaryIO, root: Path) -> None:

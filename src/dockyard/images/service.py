@@ -855,8 +855,10 @@ class ImageService:
         unmount_all(Path(target))
 
     def remove_rootfs(self, key: str) -> None:
-        """Remove the container's snapshot and its init layer."""
-        self.snapshots.remove(key)
+        """Remove the container's snapshot and its init layer (the snapshot may be gone
+        already: ``commit(consume=True)`` turned it into a layer)."""
+        if self.snapshots.exists(key) or not self.snapshots.exists(f"{key}-init"):
+            self.snapshots.remove(key)
         if self.snapshots.exists(f"{key}-init"):
             self.snapshots.remove(f"{key}-init")
 
@@ -887,21 +889,33 @@ class ImageService:
         author: str = "",
         changes: Iterable[str] = (),
         created_by: str = "",
+        consume: bool = False,
     ) -> str:
         """``docker commit``: the snapshot's changes as a new layer on the parent image.
 
         ``config`` is the container config (Cmd, Env, ...) for the new image; ``changes`` are
-        applied on top. Returns the new image id."""
+        applied on top. Returns the new image id.
+
+        ``consume`` (the builder, for a step's unmounted snapshot made by ``prepare_rootfs``
+        on ``parent_image_id``): where the snapshotter allows it (overlay), the snapshot's upper
+        directory itself becomes the layer (containerd's way: no copy, no re-extraction); the
+        layer blob is written from it in the same pass that computes the DiffID. ``key`` is
+        gone afterwards (``remove_rootfs(key)`` still removes its init layer). Otherwise, and
+        for ``docker commit`` of a container, the layer is extracted into a new snapshot."""
         tag = str(reference.parse_normalized(repo_tag)) if repo_tag else None
         parent = self.get(parent_image_id) if parent_image_id else None
         base_cfg = config if config is not None else (parent.container_config if parent else {})
         cfg = apply_changes(base_cfg, list(changes))
         entries, upper = self._changes(key)
-        with ExitStack() as stack:
-            tmp = stack.enter_context(tempfile.TemporaryFile(dir=self.content.root / "ingest"))
-            compute.write_tar(tmp, upper, entries, include_parents=self.snapshots.apply_mode == "naive")
-            tmp.seek(0)
-            layer = self._ingest_and_unpack(tmp, parent.layers[-1] if parent and parent.layers else None)
+        parent_chain = parent.layers[-1] if parent and parent.layers else None
+        if consume and self.snapshots.can_commit_onto:
+            layer = self._commit_in_place(key, entries, upper, parent_chain)
+        else:
+            with ExitStack() as stack:
+                tmp = stack.enter_context(tempfile.TemporaryFile(dir=self.content.root / "ingest"))
+                compute.write_tar(tmp, upper, entries, include_parents=self.snapshots.apply_mode == "naive")
+                tmp.seek(0)
+                layer = self._ingest_and_unpack(tmp, parent_chain)
         created = now_rfc3339()
         pcfg = parent.config if parent else {}
         os_, arch, variant = (pcfg.get("os"), pcfg.get("architecture"), pcfg.get("variant")) if parent else host_platform()
@@ -929,6 +943,28 @@ class ImageService:
             new["variant"] = variant
         layers = list(parent.layer_blobs if parent else ()) + [layer]
         return self._register(new, layers, tags=[tag] if tag else [], parent=parent.id if parent else "")
+
+    def _commit_in_place(
+        self, key: str, entries: list[compute.Entry], upper: Path, parent_chain: str | None
+    ) -> Layer:
+        """The upper directory of ``key`` as the layer on ``parent_chain``: blob, then snapshot.
+
+        Crash order: the blob is committed first (a stray blob is swept by ``gc``), then the
+        snapshot is renamed to the layer's ChainID and re-parented in one SQLite transaction
+        (an unreferenced layer is swept by ``gc`` too); the image row comes last."""
+        with self.content.writer() as w:
+            # Stored uncompressed: the blob digest is the DiffID (compressing in Python costs
+            # far more than it saves locally; a registry accepts uncompressed layers as they are).
+            content_size = compute.write_tar(w, upper, entries)  # type: ignore[arg-type]
+            blob = w.commit()
+        diff_id = blob
+        chain = chain_ids([parent_chain, diff_id])[-1] if parent_chain else diff_id
+        try:
+            self.snapshots.commit_onto(chain, key, parent_chain)
+        except AlreadyExists:
+            pass  # the same layer is unpacked already (another build): ``key`` stays the caller's
+        self._sizes[diff_id] = content_size
+        return Layer(mt.layer_type_for("none"), blob, w.size, diff_id, content_size)
 
     def export_rootfs(self, key: str, out: BinaryIO, *, mounted: Path | None = None) -> None:
         """``docker export``: the container's merged filesystem as a tar written to ``out``.

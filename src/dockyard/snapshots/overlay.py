@@ -34,6 +34,7 @@ def _forced_off() -> tuple[str, ...]:
 class OverlaySnapshotter(Snapshotter):
     name = "overlay"
     apply_mode = "overlay"
+    can_commit_onto = True
 
     def __init__(self, root: Path) -> None:
         super().__init__(root)

@@ -13,6 +13,8 @@ Lifecycle::
     writable_dir(key)                 where to apply a layer / what ``docker diff`` reads
     mounts(key)                       mounts of an existing snapshot
     commit(name, key)                 active -> committed under ``name`` (immutable from now on)
+    commit_onto(name, key, parent)    the same, re-parented onto an ancestor (overlay only: a
+                                      build step's upper dir becomes the layer, no copy)
     remove(key)                       refused (Conflict) while it has children
 
 ``apply_mode`` says how a layer is applied into ``writable_dir``: ``"overlay"`` keeps
@@ -27,7 +29,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from dockyard.errors import NotFound
+from dockyard.errors import Conflict, NotFound
 from dockyard.snapshots.mount import Mount
 from dockyard.snapshots.storage import Info, Kind, MetaStore
 
@@ -35,6 +37,8 @@ from dockyard.snapshots.storage import Info, Kind, MetaStore
 class Snapshotter:
     name = "base"
     apply_mode = "naive"
+    # A snapshot's directory is a diff against its parent that stays valid on an ancestor.
+    can_commit_onto = False
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -85,6 +89,19 @@ class Snapshotter:
     def commit(self, name: str, key: str) -> None:
         with self.meta.tx() as db:
             self.meta.commit(db, name, key)
+
+    def commit_onto(self, name: str, key: str, parent: str | None) -> None:
+        """Commit ``key`` as ``name`` on ``parent``, an ancestor of ``key`` (or None), dropping
+        the snapshots in between from its chain: an image build commits a step's upper directory
+        in place as the new layer, skipping the container's init layer below it.
+
+        Only meaningful where a snapshot's directory holds its own changes (overlay): the
+        caller vouches that nothing in the skipped snapshots belongs in the layer. The
+        directory is not touched (no copy), and the switch is one SQLite transaction."""
+        if not self.can_commit_onto:
+            raise Conflict(f"the {self.name} snapshotter can't commit a snapshot onto another parent")
+        with self.meta.tx() as db:
+            self.meta.commit(db, name, key, reparent=True, parent=parent)
 
     def remove(self, key: str) -> None:
         with self.meta.tx() as db:

@@ -122,16 +122,29 @@ class MetaStore:
             raise AlreadyExists(f"snapshot {key} already exists") from None
         return int(cur.lastrowid or 0)
 
-    def commit(self, db: sqlite3.Connection, name: str, key: str) -> None:
-        row = db.execute("SELECT kind FROM snapshots WHERE key=?", (key,)).fetchone()
+    def commit(self, db: sqlite3.Connection, name: str, key: str, *, reparent: bool = False,
+               parent: str | None = None) -> None:
+        """Active ``key`` -> committed ``name``; with ``reparent`` its parent becomes ``parent``
+        (which must be one of its ancestors, or None; see Snapshotter.commit_onto)."""
+        row = db.execute("SELECT kind, parent FROM snapshots WHERE key=?", (key,)).fetchone()
         if row is None:
             raise NotFound(f"snapshot {key} does not exist")
         if row[0] != Kind.ACTIVE.value:
             raise Conflict(f"snapshot {key} is not active")
         if db.execute("SELECT 1 FROM snapshots WHERE key=?", (name,)).fetchone():
             raise AlreadyExists(f"snapshot {name} already exists")
+        new_parent = row[1]
+        if reparent:
+            cur = row[1]
+            while cur != parent:
+                if cur is None:
+                    raise Conflict(f"snapshot {parent} is not an ancestor of {key}")
+                up = db.execute("SELECT parent FROM snapshots WHERE key=?", (cur,)).fetchone()
+                cur = up[0] if up else None
+            new_parent = parent
         db.execute(
-            "UPDATE snapshots SET key=?, kind=? WHERE key=?", (name, Kind.COMMITTED.value, key)
+            "UPDATE snapshots SET key=?, kind=?, parent=? WHERE key=?",
+            (name, Kind.COMMITTED.value, new_parent, key),
         )
 
     def delete(self, db: sqlite3.Connection, key: str) -> int:

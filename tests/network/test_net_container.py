@@ -50,15 +50,24 @@ def test_setup_run_teardown(manager, tmp_path):  # type: ignore[no-untyped-def]
     container.teardown(manager, "c" * 64, ns)  # idempotent
 
 
-def test_default_bridge_only_uses_host_resolvers(manager, tmp_path):  # type: ignore[no-untyped-def]
+def test_default_bridge_gets_the_embedded_dns(manager, tmp_path):  # type: ignore[no-untyped-def]
+    """Unlike docker: names resolve on the default bridge too; the host's resolvers become
+    the embedded server's upstreams, not the container's nameservers."""
     manager.ensure_predefined()
     spec = container.ContainerNetworkSpec("d" * 64, "plain", "dddddddddddd",
                                           (container.NetworkRequest("default"),))
+    other = container.ContainerNetworkSpec("e" * 64, "other", "eeeeeeeeeeee",
+                                           (container.NetworkRequest("bridge"),))
     cn = container.setup(manager, spec, str(tmp_path / "ns"), HOST_RESOLV)
+    cn2 = container.setup(manager, other, str(tmp_path / "ns2"), HOST_RESOLV)
     try:
-        assert not cn.embedded_dns
-        assert "nameserver 10.255.255.53" in cn.resolv_conf and "127.0.0.11" not in cn.resolv_conf
+        assert cn.embedded_dns
+        assert "nameserver 127.0.0.11" in cn.resolv_conf and "nameserver 10.255.255.53" not in cn.resolv_conf
+        assert manager.resolve("d" * 64, "other") == [cn2.endpoints[0].ip]
+        assert manager.resolve("d" * 64, "other.bridge") == [cn2.endpoints[0].ip]
+        assert manager.reverse("d" * 64, cn2.endpoints[0].ip) == "other.bridge"
     finally:
+        container.teardown(manager, "e" * 64, cn2.netns_path)
         container.teardown(manager, "d" * 64, cn.netns_path)
 
 

@@ -6,6 +6,7 @@ Command-line flags win over the file, as with dockerd (which refuses conflicts; 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import shutil
@@ -29,6 +30,8 @@ class DaemonConfig:
     default_runtime: str = "dockyard-runtime"
     runtimes: dict[str, str] = field(default_factory=dict)  # name -> path
     network_instance: str = ""  # names our bridges/veths/nft tables (dockyard.network.naming)
+    default_bind_ip: str = ""  # --ip: host address of -p without one, default bridge ("" = 0.0.0.0)
+    default_network_opts: dict[str, dict[str, str]] = field(default_factory=dict)  # driver -> opts
 
     @property
     def socket_path(self) -> str:
@@ -60,6 +63,23 @@ def _instance_of(data_root: Path) -> str:
     return "".join(chars[(n // 36 ** i) % 36] for i in range(3))
 
 
+def _network_opts(from_file: object, flags: list[str]) -> dict[str, dict[str, str]]:
+    """daemon.json's ``default-network-opts`` ({driver: {opt: value}}) overlaid by the
+    ``--default-network-opt driver=opt=value`` flags."""
+    out: dict[str, dict[str, str]] = {}
+    if from_file is not None:
+        if not isinstance(from_file, dict) or not all(isinstance(v, dict) for v in from_file.values()):
+            raise InvalidArgument('"default-network-opts": expected {"driver": {"option": "value"}}')
+        out = {str(d): {str(k): str(v) for k, v in o.items()} for d, o in from_file.items()}
+    for item in flags:
+        driver, sep, rest = item.partition("=")
+        opt, sep2, value = rest.partition("=")
+        if not (sep and sep2 and driver and opt):
+            raise InvalidArgument(f"--default-network-opt {item!r}: expected DRIVER=OPTION=VALUE")
+        out.setdefault(driver, {})[opt] = value
+    return out
+
+
 def parse_args(argv: list[str] | None = None) -> DaemonConfig:
     ap = argparse.ArgumentParser(prog="dockyardd", description="Dockyard engine daemon")
     ap.add_argument("-H", "--host", action="append", default=None)
@@ -75,6 +95,10 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
     ap.add_argument("--network-instance", default=None,
                     help="0-3 of [a-z0-9] naming this daemon's network objects (default: '' for "
                          "/var/lib/dockyard, else derived from --data-root)")
+    ap.add_argument("--ip", default=None, metavar="IP",
+                    help="host IP for port publishing from the default bridge network (default 0.0.0.0)")
+    ap.add_argument("--default-network-opt", action="append", default=[], metavar="DRIVER=OPT=VALUE",
+                    help="default driver options for new networks")
     ns = ap.parse_args(argv)
 
     file_cfg: dict = {}
@@ -115,8 +139,17 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
     instance = ns.network_instance
     if instance is None:
         instance = "" if str(data_root) == "/var/lib/dockyard" else _instance_of(data_root)
+    bind_ip = ns.ip if ns.ip is not None else file_cfg.get("ip", "")
+    try:
+        if bind_ip and ipaddress.ip_address(bind_ip).version != 4:
+            raise ValueError
+    except ValueError:
+        raise InvalidArgument(f"--ip {bind_ip!r}: expected an IPv4 address") from None
+    net_opts = _network_opts(file_cfg.get("default-network-opts"), ns.default_network_opt)
     return DaemonConfig(
         network_instance=instance,
+        default_bind_ip="" if bind_ip == "0.0.0.0" else str(bind_ip or ""),
+        default_network_opts=net_opts,
         host=host,
         data_root=data_root,
         exec_root=Path(os.path.abspath(ns.exec_root or file_cfg.get("exec-root") or "/run/dockyard")),

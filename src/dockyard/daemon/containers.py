@@ -257,7 +257,7 @@ class ContainerService:
             raise
         self._index(rec)
         self.events.emit("container", "create", cid, self._attrs(rec))
-        return cid, []
+        return cid, self.networking.create_warnings(hc)
 
     _INT_FIELDS = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpuPeriod",
                    "CpuQuota", "PidsLimit", "ShmSize", "OomScoreAdj", "BlkioWeight", "MemorySwappiness")
@@ -825,16 +825,14 @@ class ContainerService:
     async def network_connect(self, ref: str, network_id: str, ep_cfg: dict[str, Any]) -> None:
         rec = self.get(ref)
         async with self.lock(rec.id):
-            await self.networking.connect(rec, network_id, ep_cfg)
+            await self.networking.connect(rec, network_id, ep_cfg)  # emits the network event
             self.store.save(rec)
-        self.events.emit("network", "connect", network_id, {"container": rec.id})
 
     async def network_disconnect(self, ref: str, network_id: str, force: bool) -> None:
         rec = self.get(ref)
         async with self.lock(rec.id):
-            await self.networking.disconnect(rec, network_id)
+            await self.networking.disconnect(rec, network_id)  # emits the network event
             self.store.save(rec)
-        self.events.emit("network", "disconnect", network_id, {"container": rec.id})
 
     # exec ---------------------------------------------------------------------------------------
     def exec_create(self, ref: str, body: dict[str, Any]) -> str:

@@ -103,9 +103,10 @@ async def serve(cfg: DaemonConfig) -> None:
     images = ImageService(cfg.data_root / "image")
     bus = EventBus()
     monitor = MonitorClient(cfg.exec_root)
-    netmgr = await asyncio.get_running_loop().run_in_executor(None, open_manager, cfg.data_root,
-                                                              cfg.network_instance)
-    networking = Networking(netmgr, cfg.exec_root)
+    netmgr = await asyncio.get_running_loop().run_in_executor(
+        None, open_manager, cfg.data_root, cfg.network_instance, cfg.default_bind_ip,
+        cfg.default_network_opts)
+    networking = Networking(netmgr, cfg.exec_root, emit=bus.emit)
     holder: list[ContainerService] = []
     volumes = _open_volumes(cfg, lambda name: [r.id for r in holder[0].containers.values()
                                                if any(m.get("source") == name or m.get("Source") == name

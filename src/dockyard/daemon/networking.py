@@ -3,8 +3,11 @@
 ``--network none`` -> a new empty namespace (the runtime makes it); ``host`` -> the host's;
 anything else (``default``/``bridge`` or a user network) -> ``network.container.setup`` makes a
 named namespace at ``<exec-root>/netns/<id>`` with the veths, addresses and published ports,
-and returns the /etc files, which are written over the container's own. User networks get the
-embedded DNS (127.0.0.11 in the namespace, answered by this daemon).
+and returns the /etc files, which are written over the container's own. Bridge containers (the
+default bridge too) get the embedded DNS (127.0.0.11 in the namespace, answered by this daemon).
+
+The networks a start attaches are kept on the record (:func:`desired_networks`): create's
+NetworkingConfig, then edited by ``network connect``/``disconnect`` of a stopped container.
 
 After a daemon restart, ``reattach_dns`` reopens the DNS sockets of running containers (the
 namespaces outlive the daemon: they are bind mounts under the exec root).
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +29,10 @@ log = logging.getLogger("dockyard.networking")
 
 
 class Networking:
-    def __init__(self, manager: Any, exec_root: Path) -> None:
+    def __init__(self, manager: Any, exec_root: Path,
+                 emit: Callable[[str, str, str, dict[str, str]], Any] | None = None) -> None:
         self.mgr = manager  # dockyard.network.manager.NetworkManager, or None (none/host only)
+        self.emit = emit  # EventBus.emit: network connect/disconnect events, as dockerd's
         self.netns_dir = exec_root / "netns"
         self.dns: Any = None
 
@@ -91,10 +97,34 @@ class Networking:
             raise
         rec.network_settings["Endpoints"] = [_endpoint_json(e, self._net_name(e.network_id))
                                              for e in cn.endpoints]
+        for e in cn.endpoints:
+            self._event("connect", rec, e.network_id)
         rec.network_settings["Ports"] = [p.to_json() for p in cn.ports]
         rec.network_settings["SandboxKey"] = path
         rec.network_settings["EmbeddedDNS"] = cn.embedded_dns
         return path
+
+    def create_warnings(self, hc: dict[str, Any]) -> list[str]:
+        """Warnings for ``POST /containers/create``: ports published on 0.0.0.0."""
+        mode = hc.get("NetworkMode") or "default"
+        if self.mgr is None or mode in ("host", "none") or not hc.get("PortBindings"):
+            return []
+        from dockyard.network.portspec import from_port_bindings
+        try:
+            bindings = from_port_bindings(hc.get("PortBindings") or {})
+        except errors.DockyardError:
+            return []  # the start reports the bad binding
+        return list(self.mgr.exposure_warnings("bridge" if mode == "default" else mode, bindings))
+
+    def _event(self, action: str, rec: ContainerRecord, network_id: str) -> None:
+        """dockerd's ``network connect|disconnect`` event: id of the network; attributes the
+        container, the network's name and its driver."""
+        if self.emit is None:
+            return
+        attrs = {"container": rec.id, "name": self._net_name(network_id), "type": "bridge"}
+        with contextlib.suppress(errors.DockyardError):
+            attrs["type"] = str(self.mgr.get(network_id).driver)
+        self.emit("network", action, network_id, attrs)
 
     def _net_name(self, nid: str) -> str:
         with contextlib.suppress(errors.DockyardError):
@@ -114,8 +144,10 @@ class Networking:
                                                              self.netns_path(rec.id))
         except Exception:  # noqa: BLE001 - a stop must finish; the manager reconciles later
             log.exception("network teardown of %s", rec.id)
-        rec.network_settings.pop("Endpoints", None)
+        for e in rec.network_settings.pop("Endpoints", None) or []:
+            self._event("disconnect", rec, e["network"])
         rec.network_settings.pop("Ports", None)
+        rec.network_settings.pop("SandboxKey", None)  # a stopped container has no namespace
 
     async def connect(self, rec: ContainerRecord, network_id: str, ep_cfg: dict[str, Any]) -> None:
         """``docker network connect``: a running container gets the endpoint now; any container
@@ -137,7 +169,7 @@ class Networking:
             raise errors.PermissionDenied(f"endpoint with name {rec.name} already exists in network {net.name}")
         cfg = {k: ep_cfg[k] for k in ("Aliases", "IPAMConfig", "MacAddress", "Links", "DriverOpts")
                if ep_cfg.get(k)}
-        running = bool(rec.network_settings.get("SandboxKey"))
+        running = bool(rec.network_settings.get("SandboxKey")) and rec.status.value in ("running", "paused")
         if running:
             loop = asyncio.get_running_loop()
             ipam = cfg.get("IPAMConfig") or {}
@@ -146,8 +178,9 @@ class Networking:
                 aliases=tuple(cfg.get("Aliases") or ()), ip=ipam.get("IPv4Address") or None,
                 mac=cfg.get("MacAddress") or None))
             rec.network_settings.setdefault("Endpoints", []).append(_endpoint_json(ep, net.name))
+            self._event("connect", rec, net.id)
         _set_desired(rec, {**wanted, net.name: {**cfg, "NetworkID": net.id}})
-        if running and not rec.network_settings.get("EmbeddedDNS"):
+        if running and not rec.network_settings.get("EmbeddedDNS"):  # started before DNS on the default bridge
             rec.network_settings["EmbeddedDNS"] = True
             await self.reattach_dns(rec)
 
@@ -176,6 +209,7 @@ class Networking:
             await asyncio.get_running_loop().run_in_executor(None, self.mgr.disconnect, net.id, rec.id)
             rec.network_settings["Endpoints"] = [e for e in rec.network_settings.get("Endpoints") or []
                                                  if e["network"] != net.id]
+            self._event("disconnect", rec, net.id)
         if key is not None:
             _set_desired(rec, {k: v for k, v in wanted.items() if k != key})
 
@@ -230,12 +264,15 @@ def _set_desired(rec: ContainerRecord, wanted: dict[str, dict[str, Any]]) -> Non
     rec.network_settings["_request"] = req
 
 
-def open_manager(data_root: Path, instance: str = "") -> Any:
+def open_manager(data_root: Path, instance: str = "", default_bind_ip: str = "",
+                 default_network_opts: dict[str, dict[str, str]] | None = None) -> Any:
     """The NetworkManager, restored and reconciled later by the container service; None if
     the network package can't work here (the daemon then offers none/host only)."""
     try:
         from dockyard.network.manager import ManagerConfig, NetworkManager
-        mgr = NetworkManager(data_root / "network", ManagerConfig(instance=instance))
+        mgr = NetworkManager(data_root / "network", ManagerConfig(
+            instance=instance, default_bind_ip=default_bind_ip,
+            default_network_opts=default_network_opts or {}))
         mgr.restore()
         mgr.ensure_predefined()
         return mgr

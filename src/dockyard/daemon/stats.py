@@ -89,6 +89,10 @@ def sample(rec: ContainerRecord, svc: Any) -> dict[str, Any]:
                  mem_stats=_kv(mem / "memory.stat") if mem else {},
                  pids=_read_int(pids / "pids.current") if pids else 0,
                  pids_limit=_read_int(pids / "pids.max") if pids else 0)
+    from dockyard.network.netstats import container_networks
+    nets = container_networks(pid, rec.host_config.get("NetworkMode") or "default")
+    if nets is not None:
+        s["networks"] = nets
     return s
 
 
@@ -119,4 +123,5 @@ def to_wire(rec: ContainerRecord, cur: dict[str, Any], prev: dict[str, Any] | No
                         "io_time_recursive": None, "sectors_recursive": None},
         "num_procs": 0, "storage_stats": {}, "cpu_stats": cpu(cur), "precpu_stats": cpu(prev),
         "memory_stats": mem, "name": "/" + rec.name, "id": rec.id,
+        **({"networks": cur["networks"]} if "networks" in cur else {}),
     }

@@ -16,9 +16,11 @@ start). Between them::
       unpublish, remove the namespace's mount (with the container's processes gone it dies
       and the kernel deletes the veths), disconnect everywhere
 
-A failure in ``setup`` undoes the completed steps before re-raising. Like docker, only user
-networks get the embedded DNS (127.0.0.11); on the default bridge the container's
-resolv.conf lists the host's resolvers.
+A failure in ``setup`` undoes the completed steps before re-raising. Every bridge container
+gets the embedded DNS (127.0.0.11), which forwards what it doesn't know to the host's
+resolvers (or ``--dns``). Unlike docker, this includes the default bridge: containers there
+resolve each other by name too (issue 6), and one that later joins a user network needs no
+resolv.conf change.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 from dockyard.errors import InvalidArgument
 from dockyard.network import etcfiles, netns
 from dockyard.network.manager import NetworkManager
-from dockyard.network.model import DRIVER_BRIDGE, OPT_DEFAULT_BRIDGE, Endpoint
+from dockyard.network.model import DRIVER_BRIDGE, Endpoint
 from dockyard.network.portmap import PublishedPort
 from dockyard.network.portspec import PortBinding
 
@@ -66,7 +68,7 @@ class ContainerNetwork:
     hosts: str
     resolv_conf: str
     hostname: str
-    embedded_dns: bool  # serve 127.0.0.11 in the namespace (user networks)
+    embedded_dns: bool  # serve 127.0.0.11 in the namespace (every bridge container)
     dns_upstreams: tuple[tuple[str, int], ...] = field(default=())  # the container's --dns
 
 
@@ -90,7 +92,7 @@ def setup(mgr: NetworkManager, spec: ContainerNetworkSpec, netns_path: str,
             undo.callback(mgr.disconnect, n.id, cid)
         ports = mgr.publish(cid, eps[0], spec.ports) if spec.ports else []
         undo.callback(mgr.unpublish, cid)
-        embedded = any(n.options.get(OPT_DEFAULT_BRIDGE) != "true" for n in nets)
+        embedded = True  # every bridge network, the default one included: see the docstring
         rc = etcfiles.resolv_conf(host_resolv_text, embedded_dns=embedded, dns=spec.dns,
                                   dns_search=spec.dns_search, dns_options=spec.dns_options)
         hosts = etcfiles.hosts_file(spec.hostname, [e.ip for e in eps], domainname=spec.domainname,

@@ -105,6 +105,12 @@ class ManagerConfig:
     handle_forward_drop: bool = True  # add ACCEPT rules when iptables FORWARD policy is DROP
     port_nat: bool = True  # DNAT published ports; False: the daemon runs proxy.UserlandProxy
     instance: str = ""  # "" for the main daemon; others (tests) get names of their own: naming
+    # dockerd's --ip / "ip": the host address ports on the default bridge bind to when -p names
+    # none ("" = 0.0.0.0, every host address)
+    default_bind_ip: str = ""
+    # dockerd's --default-network-opt / "default-network-opts": driver -> options that new
+    # networks get unless their create names them
+    default_network_opts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 class NetworkManager:
@@ -172,13 +178,14 @@ class NetworkManager:
             return None
 
     def resolve(self, container_id: str, name: str) -> list[str] | None:
-        """Embedded DNS lookup: ``name`` among the endpoints sharing a user network with the
-        asker: container name, aliases, 12-char id, each also as ``<name>.<network>``. None
-        when unknown (the query is then forwarded upstream)."""
+        """Embedded DNS lookup: ``name`` among the endpoints sharing a network with the
+        asker (the default bridge included, which docker doesn't do): container name, aliases,
+        12-char id, each also as ``<name>.<network>``. None when unknown (the query is then
+        forwarded upstream)."""
         name = name.lower().rstrip(".")
         found: list[str] = []
         for n in self._nets.values():  # a snapshot: see __init__
-            if container_id not in n.endpoints or n.options.get(OPT_DEFAULT_BRIDGE) == "true":
+            if container_id not in n.endpoints:
                 continue
             suffix = "." + n.name.lower()
             short = name[: -len(suffix)] if name.endswith(suffix) else name
@@ -189,9 +196,9 @@ class NetworkManager:
         return found or None
 
     def reverse(self, container_id: str, ip: str) -> str | None:
-        """PTR lookup: ``<container>.<network>`` for an address on the asker's user networks."""
+        """PTR lookup: ``<container>.<network>`` for an address on the asker's networks."""
         for n in self._nets.values():
-            if container_id not in n.endpoints or n.options.get(OPT_DEFAULT_BRIDGE) == "true":
+            if container_id not in n.endpoints:
                 continue
             for e in n.endpoints.values():
                 if e.ip == ip and e.name:
@@ -221,7 +228,8 @@ class NetworkManager:
                 raise NotFound(f"plugin \"{spec.driver}\" not found")
             nid = secrets.token_hex(32)
             created = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-            opts = {str(k): str(v) for k, v in spec.options.items()}
+            defaults = {} if predefined else dict(self.config.default_network_opts.get(spec.driver) or {})
+            opts = {str(k): str(v) for k, v in {**defaults, **spec.options}.items()}
             if spec.driver != DRIVER_BRIDGE:
                 n = Network(nid, spec.name, spec.driver, created, predefined=predefined,
                             options=opts, labels=dict(spec.labels))
@@ -384,6 +392,32 @@ class NetworkManager:
             self._save(replace(n, pool=pool, endpoints=eps))
 
     # ---- ports ---------------------------------------------------------------------------
+    def default_host_ip(self, n: Network) -> str:
+        """Where ``-p 8080:80`` (no host address) binds on ``n``: its host_binding_ipv4
+        option, else on the default bridge the daemon's ``--ip``; "" means 0.0.0.0."""
+        if n.host_binding_ipv4:
+            return n.host_binding_ipv4
+        if n.options.get(OPT_DEFAULT_BRIDGE) == "true":
+            return self.config.default_bind_ip
+        return ""
+
+    def exposure_warnings(self, ref: str, bindings: Iterable[PortBinding]) -> list[str]:
+        """Warnings for a container create: ports that will listen on every host address."""
+        try:
+            n = self.get(ref)
+        except NotFound:
+            return []
+        if n.internal or n.driver != DRIVER_BRIDGE:
+            return []
+        wide = sorted({f"{b.host_port_text() or '*'}->{b.key}" for b in bindings
+                       if (b.host_ip or self.default_host_ip(n)) in ("", "0.0.0.0")})
+        if not wide:
+            return []
+        return [f"Published ports {', '.join(wide)} listen on every host address (0.0.0.0) and "
+                "bypass the host's firewall rules (their DNAT happens before the INPUT chain). "
+                "Publish on 127.0.0.1 (-p 127.0.0.1:8080:80), or start dockyardd with "
+                "--ip 127.0.0.1 to make loopback the default."]
+
     def publish(self, container_id: str, endpoint: Endpoint,
                 bindings: Iterable[PortBinding]) -> list[PublishedPort]:
         """Reserve host ports and add DNAT rules towards ``endpoint``'s address."""
@@ -397,8 +431,8 @@ class NetworkManager:
             with ExitStack() as undo:
                 held: list[Reservation] = []
                 for b in bindings:
-                    if not b.host_ip and n.host_binding_ipv4:
-                        b = replace(b, host_ip=n.host_binding_ipv4)
+                    if not b.host_ip and self.default_host_ip(n):
+                        b = replace(b, host_ip=self.default_host_ip(n))
                     r = self._reserver.reserve(b, endpoint.ip)
                     undo.callback(r.release)
                     held.append(r)

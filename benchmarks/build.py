@@ -9,7 +9,9 @@ The project (the issue's): FROM busybox; three RUN; COPY of a 1 MB file and of a
 A private dockyardd is started on a temp socket/data root (``.venv/bin/dockyardd``, or the
 command given with ``--daemon``). With ``--dockerd`` (and Debian's docker.io installed) a
 private dockerd runs the same builds with the classic builder (DOCKER_BUILDKIT=0), as
-/work/shared/acceptance/engine-speed starts it. Needs root and busybox-static.
+/work/shared/acceptance/engine-speed starts it, and then with BuildKit (Debian's 20.10 client at
+/usr/bin/docker, DOCKER_BUILDKIT=1, ``--network none``: RUN gets a namespace with only lo, as
+with dockyardd). Needs root and busybox-static.
 
 Usage: .venv/bin/python benchmarks/build.py [N] [--dockerd] [--daemon "CMD ..."]
 """
@@ -27,6 +29,9 @@ import time
 from pathlib import Path
 
 VENV_BIN = Path(sys.executable).parent
+# Debian's docker.io client (20.10) still has BuildKit built in (DOCKER_BUILDKIT=1); the
+# docker 28 CLI on PATH would need buildx for it.
+BUILDKIT_CLIENT = "/usr/bin/docker"
 DOCKERFILE = """\
 FROM busybox
 RUN echo one > /one
@@ -89,13 +94,15 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
     return dt
 
 
-def measure(name: str, sock: Path, ctx: Path, tar: Path, n: int, classic: bool) -> tuple[float, float]:
-    env = dict(os.environ, DOCKER_HOST=f"unix://{sock}")
-    if classic:
-        env["DOCKER_BUILDKIT"] = "0"
-    subprocess.run(["docker", "import", str(tar), "busybox:latest"], env=env, check=True,
+def measure(name: str, sock: Path, ctx: Path, tar: Path, n: int, classic: bool,
+            docker: str = "docker") -> tuple[float, float]:
+    env = dict(os.environ, DOCKER_HOST=f"unix://{sock}", DOCKER_BUILDKIT="0" if classic else "1")
+    subprocess.run([docker, "import", str(tar), "busybox:latest"], env=env, check=True,
                    capture_output=True)
-    build = ["docker", "build", "-q", "-t", "bench", str(ctx)]
+    # BuildKit: RUN in a network namespace with only lo, what dockyardd gives RUN by default
+    # (the private dockerd has no bridge, which BuildKit's default network needs)
+    build = [docker, "build", "-q", "-t", "bench", str(ctx)] if classic else \
+        [docker, "build", "--network", "none", "-q", "-t", "bench", str(ctx)]
     timed(build, env)  # warm: first build fills the cache
     nocache = [timed(build[:2] + ["--no-cache"] + build[2:], env) for _ in range(n)]
     timed(build, env)
@@ -150,6 +157,8 @@ def main() -> None:
             procs.append(q)
             wait_ping(r / "d.sock", q)
             measure("dockerd", r / "d.sock", ctx, tar, n, classic=True)
+            if Path(BUILDKIT_CLIENT).exists():
+                measure("buildkit", r / "d.sock", ctx, tar, n, classic=False, docker=BUILDKIT_CLIENT)
             stop(q, root)
             procs.remove(q)
     finally:

@@ -4,19 +4,24 @@ No aiohttp here: the CLI must start fast. Errors come back as the error vocabula
 HTTP status (the one place a status is mapped back), carrying the daemon's message.
 
 ``hijack(path, body)`` returns the raw socket of an attach / exec start after ``101 UPGRADED``.
+``get_json(path, query)`` is the start-up-cheap path (``ps``, ``version``, ``images``): one
+``Connection: close`` GET over a bare socket, no ``http.client`` (its import alone costs more
+than the rest of a ``dockyard ps``).
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
-import urllib.parse
-from collections.abc import Iterator
-from typing import Any
 
 from dockyard import errors
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import http.client
+    from collections.abc import Iterator
+    from typing import Any
 
 DEFAULT_HOST = "unix:///run/dockyard.sock"
 API = "/v1.50"
@@ -36,20 +41,47 @@ def socket_path(host: str | None) -> str:
     raise errors.InvalidArgument(f"unsupported host {host!r}: use unix:///path/to.sock")
 
 
-class _Conn(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None = None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
+def _unix_connect(path: str) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError as e:
+        s.close()
+        raise errors.Unavailable(f"Cannot connect to the Dockyard daemon at unix://{path}. "
+                                 f"Is dockyardd running? ({e.strerror})") from None
+    return s
 
-    def connect(self) -> None:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(self.path)
-        except OSError as e:
-            s.close()
-            raise errors.Unavailable(f"Cannot connect to the Dockyard daemon at unix://{self.path}. "
-                                     f"Is dockyardd running? ({e.strerror})") from None
-        self.sock = s
+
+_CONN: Any = None
+
+
+def _Conn(path: str) -> http.client.HTTPConnection:
+    global _CONN
+    if _CONN is None:
+        import http.client
+
+        class Conn(http.client.HTTPConnection):
+            def __init__(self, path: str) -> None:
+                super().__init__("localhost")
+                self.path = path
+
+            def connect(self) -> None:
+                self.sock = _unix_connect(self.path)
+        _CONN = Conn
+    return _CONN(path)
+
+
+def _error(status: int, raw: bytes) -> errors.DockyardError:
+    try:
+        msg = json.loads(raw).get("message", "")
+    except ValueError:
+        msg = raw.decode(errors="replace").strip()
+    return _BY_STATUS.get(status, errors.Internal)(msg)
+
+
+def _quote(v: str) -> str:
+    safe = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-~"
+    return "".join(chr(b) if b in safe else f"%{b:02X}" for b in v.encode())
 
 
 class Client:
@@ -64,7 +96,41 @@ class Client:
                 q[k] = "1" if v else "0"
             elif isinstance(v, dict):
                 q[k] = json.dumps(v)
-        return API + path + ("?" + urllib.parse.urlencode(q, doseq=True) if q else "")
+        parts = []
+        for k, v in q.items():
+            for item in (v if isinstance(v, list | tuple) else [v]):
+                parts.append(f"{_quote(k)}={_quote(str(item))}")
+        return API + path + ("?" + "&".join(parts) if parts else "")
+
+    def get_json(self, path: str, query: dict[str, Any] | None = None) -> Any:
+        """GET and decode JSON over a bare socket (see the module docstring)."""
+        s = _unix_connect(self.path)
+        try:
+            s.sendall(f"GET {self._url(path, query)} HTTP/1.1\r\nHost: localhost\r\n"
+                      f"Connection: close\r\n\r\n".encode())
+            chunks = []
+            while data := s.recv(65536):
+                chunks.append(data)
+        finally:
+            s.close()
+        raw = b"".join(chunks)
+        head, _, body = raw.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        hdrs = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(b":") for ln in lines[1:])}
+        if hdrs.get(b"transfer-encoding", b"").lower() == b"chunked":
+            out, rest = [], body
+            while rest:
+                size_line, _, rest = rest.partition(b"\r\n")
+                n = int(size_line.split(b";")[0], 16)
+                if n == 0:
+                    break
+                out.append(rest[:n])
+                rest = rest[n + 2:]
+            body = b"".join(out)
+        if status >= 400:
+            raise _error(status, body)
+        return json.loads(body) if body.strip() else None
 
     def request(self, method: str, path: str, query: dict[str, Any] | None = None, body: Any = None,
                 headers: dict[str, str] | None = None, stream: bool = False) -> http.client.HTTPResponse:
@@ -86,11 +152,7 @@ class Client:
         if resp.status >= 400:
             raw = resp.read()
             conn.close()
-            try:
-                msg = json.loads(raw).get("message", "")
-            except ValueError:
-                msg = raw.decode(errors="replace").strip()
-            raise _BY_STATUS.get(resp.status, errors.Internal)(msg)
+            raise _error(resp.status, raw)
         return resp
 
     def json(self, method: str, path: str, query: dict[str, Any] | None = None, body: Any = None) -> Any:
@@ -99,12 +161,7 @@ class Client:
         return json.loads(raw) if raw.strip() else None
 
     def hijack(self, path: str, query: dict[str, Any] | None = None, body: Any = None) -> socket.socket:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(self.path)
-        except OSError as e:
-            s.close()
-            raise errors.Unavailable(f"Cannot connect to the Dockyard daemon at unix://{self.path}: {e.strerror}") from None
+        s = _unix_connect(self.path)
         data = json.dumps(body).encode() if body is not None else b""
         head = (f"POST {self._url(path, query)} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n"
                 f"Upgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n")
@@ -119,11 +176,7 @@ class Client:
         status = int(head_b.split(b" ", 2)[1])
         if status != 101:
             s.close()
-            try:
-                msg = json.loads(rest).get("message", "")
-            except ValueError:
-                msg = rest.decode(errors="replace")
-            raise _BY_STATUS.get(status, errors.Internal)(msg)
+            raise _error(status, rest)
         if rest:
             return _Prefixed(s, rest)  # type: ignore[return-value]
         return s

@@ -163,6 +163,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script
         time.sleep(2)
         idle_ref = rss_kb(engine_pids(ref_marker)) if have_ref else 0
         line("idle RSS (daemon + monitor | dockerd + containerd)", idle_ours / 1024, idle_ref / 1024, "MB")
+        line("idle RSS (dockyardd alone | dockerd + containerd)", rss_kb([daemon.pid]) / 1024,
+             idle_ref / 1024, "MB")
         cli(env, "import", str(tmp / "bb.tar"), "busybox:latest")
 
         engines = [("ours", env, sock)] + ([("ref", ref_env, ref_sock)] if have_ref else [])
@@ -174,13 +176,13 @@ def main() -> None:  # noqa: PLR0915 - one linear script
                     got[name].append(f(name, e, s))
             line(what, statistics.median(got["ours"]), statistics.median(got["ref"]) if got["ref"] else None)
 
-        for name, e, _ in engines:
+        for _name, e, _ in engines:
             cli(e, "run", "-d", "--name", "bench-exec", "--network", "none", "busybox", "sleep", "100000")
             for _ in range(2):
                 cli(e, "exec", "bench-exec", "true")
         compare("docker exec C true (median)", lambda n_, e, s: ms(lambda: cli(e, "exec", "bench-exec", "true")),
                 args.n)
-        for name, e, _ in engines:
+        for _name, e, _ in engines:
             cli(e, "rm", "-f", "bench-exec")
 
         compare("docker run --rm busybox true (median)",
@@ -200,11 +202,11 @@ def main() -> None:  # noqa: PLR0915 - one linear script
         compare(f"create+start+rm x{args.batch} via the API (total)",
                 lambda n_, e, s: create_start_rm(s, args.batch), 1)
 
-        for name, e, s in engines:
+        for _name, _e, s in engines:
             create_many(s, args.ps, "bench-ps")
         compare(f"docker ps -a with {args.ps} containers (median)",
                 lambda n_, e, s: ms(lambda: cli(e, "ps", "-a", "-q")), args.n)
-        for name, e, s in engines:
+        for _name, e, _s in engines:
             ids = subprocess.run(["docker", "ps", "-aq", "--filter", "label=bench-ps"], env=e,
                                  capture_output=True, text=True).stdout.split()
             for i in range(0, len(ids), 200):

@@ -22,7 +22,14 @@ Protocol: see ``dockyard.shim.protocol``.
 
 from __future__ import annotations
 
-import argparse
+import sys
+
+if __name__ == "__main__" and "ssl" not in sys.modules:
+    # The monitor never speaks TLS; asyncio imports ssl only if it can, and ssl (OpenSSL mapped
+    # in) is ~6 MB of the monitor's ~20 MB resident. Only when run as the monitor process:
+    # importing this module elsewhere (tests) must not take ssl away from anyone.
+    sys.modules["ssl"] = None  # type: ignore[assignment]
+
 import asyncio
 import contextlib
 import ctypes
@@ -33,7 +40,6 @@ import os
 import signal
 import socket
 import struct
-import sys
 import termios
 import time
 from collections import OrderedDict
@@ -726,16 +732,22 @@ async def read_all(fd: int) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="dockyard-monitor")
-    ap.add_argument("--socket", required=True)
-    ap.add_argument("--state-dir", required=True)
-    args = ap.parse_args(argv)
-    os.makedirs(args.state_dir, exist_ok=True)
+    # two required options, parsed by hand: argparse (and gettext) would stay resident for good
+    opts: dict[str, str] = {}
+    rest = list(sys.argv[1:] if argv is None else argv)
+    while rest:
+        key = rest.pop(0)
+        if key not in ("--socket", "--state-dir") or not rest:
+            sys.exit("usage: dockyard-monitor --socket PATH --state-dir DIR")
+        opts[key] = rest.pop(0)
+    if set(opts) != {"--socket", "--state-dir"}:
+        sys.exit("usage: dockyard-monitor --socket PATH --state-dir DIR")
+    os.makedirs(opts["--state-dir"], exist_ok=True)
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         err = ctypes.get_errno()
         sys.exit(f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(err)}")
-    asyncio.run(Monitor(args.socket, args.state_dir).serve())
+    asyncio.run(Monitor(opts["--socket"], opts["--state-dir"]).serve())
 
 
 if __name__ == "__main__":

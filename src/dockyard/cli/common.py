@@ -24,6 +24,11 @@ class Globals:
         self.host = host
         self._client: Client | None = None
 
+    def get_json(self, path: str, query: dict[str, Any] | None = None) -> Any:
+        """A cheap GET (no http.client/json/socket imports): for ps, images, version."""
+        from dockyard.client.fast import get_json, socket_path
+        return get_json(socket_path(self.host), path, query)
+
     @property
     def client(self) -> Client:
         if self._client is None:

@@ -6,7 +6,6 @@ Output formats and exit codes follow docker 28's CLI (compared in tests/integrat
 
 from __future__ import annotations
 
-import json
 import sys
 
 from dockyard.cli.common import (
@@ -380,6 +379,8 @@ def wait(g: Globals, argv: list[str]) -> int:
     help_requested(o)
     need(args, "wait")
 
+    import json
+
     def one(c: Any, n: str) -> None:
         out(str(json.loads(c.request("POST", f"/containers/{n}/wait").read())["StatusCode"]))
     return each(g, args, one, echo=False)
@@ -476,7 +477,8 @@ class ContainerRow:
         cmd = self.c.get("Command") or ""
         if self.trunc and len(cmd) > 20:
             cmd = cmd[:19] + "…"
-        return json.dumps(cmd, ensure_ascii=False)
+        from dockyard.client.fast import quote
+        return quote(cmd)
 
     @property
     def CreatedAt(self) -> str:
@@ -550,7 +552,7 @@ def ps(g: Globals, argv: list[str]) -> int:
         query["limit"] = o["last"]
     if o["latest"]:
         query["limit"] = 1
-    rows = g.client.get_json("/containers/json", query)
+    rows = g.get_json("/containers/json", query)
     fmt = o["format"]
     if o["quiet"] and not fmt:
         fmt = "{{.ID}}"
@@ -633,6 +635,8 @@ def attach(g: Globals, argv: list[str]) -> int:
 
 def inspect(g: Globals, argv: list[str], kind: str | None = None) -> int:
     """``inspect`` (containers, then images, networks, volumes) or ``<kind> inspect``."""
+    import json
+
     from dockyard import errors
     o, args = parse(argv, "f|format= s|size type=")
     help_requested(o)

@@ -6,7 +6,6 @@ layer redrawn in place on a terminal, plain status lines otherwise.
 
 from __future__ import annotations
 
-import json
 import sys
 
 from dockyard.cli.common import (
@@ -181,7 +180,7 @@ def images(g: Globals, argv: list[str]) -> int:
     flt = filters(o["filter"]) or {}
     if args:
         flt["reference"] = [args[0]]
-    data = g.client.get_json("/images/json", {"all": o["all"] or None, "filters": flt or None})
+    data = g.get_json("/images/json", {"all": o["all"] or None, "filters": flt or None})
     rows = _image_rows(data, not o["no_trunc"], o["digests"])
     if o["quiet"] and not o["format"]:
         seen: list[str] = []
@@ -220,6 +219,7 @@ def import_(g: Globals, argv: list[str]) -> int:
             raise UsageError(f"open {args[0]}: {e.strerror.lower()}") from None
         with f:
             resp = g.client.request("POST", "/images/create", query, body=f)
+    import json
     last, rc = "", 0
     for line in resp.read().splitlines():
         if line.strip():

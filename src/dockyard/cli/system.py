@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from dockyard.cli.common import Globals, UsageError, confirm, err, filters, human_size, out
@@ -17,12 +16,13 @@ API_VERSION = "1.50"
 
 
 def _client_info() -> dict[str, Any]:
-    import platform
+    import os
 
     from dockyard import __version__
+    machine = os.uname().machine
     return {"Platform": {"Name": "Dockyard"}, "Version": __version__, "ApiVersion": API_VERSION,
-            "GoVersion": "python" + platform.python_version(), "Os": "linux",
-            "Arch": {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine()),
+            "GoVersion": "python" + sys.version.split()[0], "Os": "linux",
+            "Arch": {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine),
             "Context": "default"}
 
 
@@ -34,7 +34,7 @@ def version(g: Globals, argv: list[str]) -> int:
     server: dict[str, Any] | None = None
     failure: BaseException | None = None
     try:
-        server = g.client.get_json("/version")
+        server = g.get_json("/version")
     except errors.DockyardError as e:
         failure = e
     if o["format"]:
@@ -139,6 +139,7 @@ def events(g: Globals, argv: list[str]) -> int:
     help_requested(o)
     resp = g.client.request("GET", "/events", {"since": timestamp(o["since"]), "until": timestamp(o["until"]),
                                                "filters": filters(o["filter"])})
+    import json
     tmpl = None
     if o["format"]:
         from dockyard.cli.template import Template
@@ -271,6 +272,7 @@ def _config_path() -> str:
 
 
 def _read_config(path: str) -> dict[str, Any]:
+    import json
     try:
         with open(path) as f:
             doc = json.load(f)
@@ -284,6 +286,7 @@ def _read_config(path: str) -> dict[str, Any]:
 
 
 def _write_config(path: str, doc: dict[str, Any]) -> None:
+    import json
     import os
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp"

@@ -12,10 +12,12 @@ than the rest of a ``dockyard ps``).
 from __future__ import annotations
 
 import json
-import os
 import socket
 
 from dockyard import errors
+from dockyard.client.fast import BY_STATUS, DEFAULT_HOST, socket_path, unavailable
+
+__all__ = ["API", "DEFAULT_HOST", "Client", "demux", "socket_path"]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,22 +25,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Any
 
-DEFAULT_HOST = "unix:///run/dockyard.sock"
 API = "/v1.50"
 
-_BY_STATUS: dict[int, type[errors.DockyardError]] = {
-    400: errors.InvalidArgument, 403: errors.PermissionDenied, 404: errors.NotFound,
-    409: errors.Conflict, 501: errors.NotImplementedYet, 503: errors.Unavailable,
-}
-
-
-def socket_path(host: str | None) -> str:
-    host = host or os.environ.get("DOCKYARD_HOST") or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
-    if host.startswith("unix://"):
-        return host[len("unix://"):]
-    if host.startswith("/"):
-        return host
-    raise errors.InvalidArgument(f"unsupported host {host!r}: use unix:///path/to.sock")
+_BY_STATUS = BY_STATUS
 
 
 def _unix_connect(path: str) -> socket.socket:
@@ -47,8 +36,7 @@ def _unix_connect(path: str) -> socket.socket:
         s.connect(path)
     except OSError as e:
         s.close()
-        raise errors.Unavailable(f"Cannot connect to the Dockyard daemon at unix://{path}. "
-                                 f"Is dockyardd running? ({e.strerror})") from None
+        raise unavailable(path, e) from None
     return s
 
 
@@ -103,34 +91,9 @@ class Client:
         return API + path + ("?" + "&".join(parts) if parts else "")
 
     def get_json(self, path: str, query: dict[str, Any] | None = None) -> Any:
-        """GET and decode JSON over a bare socket (see the module docstring)."""
-        s = _unix_connect(self.path)
-        try:
-            s.sendall(f"GET {self._url(path, query)} HTTP/1.1\r\nHost: localhost\r\n"
-                      f"Connection: close\r\n\r\n".encode())
-            chunks = []
-            while data := s.recv(65536):
-                chunks.append(data)
-        finally:
-            s.close()
-        raw = b"".join(chunks)
-        head, _, body = raw.partition(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        status = int(lines[0].split(b" ", 2)[1])
-        hdrs = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(b":") for ln in lines[1:])}
-        if hdrs.get(b"transfer-encoding", b"").lower() == b"chunked":
-            out, rest = [], body
-            while rest:
-                size_line, _, rest = rest.partition(b"\r\n")
-                n = int(size_line.split(b";")[0], 16)
-                if n == 0:
-                    break
-                out.append(rest[:n])
-                rest = rest[n + 2:]
-            body = b"".join(out)
-        if status >= 400:
-            raise _error(status, body)
-        return json.loads(body) if body.strip() else None
+        """GET and decode JSON without http.client (see ``client.fast``)."""
+        from dockyard.client.fast import get_json
+        return get_json(self.path, path, query)
 
     def request(self, method: str, path: str, query: dict[str, Any] | None = None, body: Any = None,
                 headers: dict[str, str] | None = None, stream: bool = False) -> http.client.HTTPResponse:

@@ -87,6 +87,12 @@ def compose_engine(busybox_rootfs: Path) -> Iterator[Engine]:
         assert out.returncode == 0, out.stderr
         yield eng
     finally:
+        # user networks left by a failed test would keep the daemon from purging its bridges
+        ids = eng.docker("ps", "-aq").stdout.decode().split()
+        if ids:
+            eng.docker("rm", "-f", *ids)
+        eng.docker("network", "prune", "-f")
+        eng.docker("volume", "prune", "-af")
         _teardown(eng)
 
 

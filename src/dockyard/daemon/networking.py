@@ -74,7 +74,7 @@ class Networking:
                                           ((ep.get("IPAMConfig") or {}).get("IPv4Address") or None),
                                           ep.get("MacAddress") or None)
                            for net, ep in wanted.items()),
-            ports=tuple(from_port_bindings(hc.get("PortBindings") or {})),
+            ports=tuple(from_port_bindings(_port_bindings(rec))),
             dns=tuple(hc.get("Dns") or ()), dns_search=tuple(hc.get("DnsSearch") or ()),
             dns_options=tuple(hc.get("DnsOptions") or ()), extra_hosts=tuple(hc.get("ExtraHosts") or ()))
         self.netns_dir.mkdir(parents=True, exist_ok=True)
@@ -236,6 +236,18 @@ class Networking:
                     await asyncio.get_running_loop().run_in_executor(None, self.mgr.purge)
                 except Exception:  # noqa: BLE001
                     log.exception("removing this daemon's networks")
+
+
+def _port_bindings(rec: ContainerRecord) -> dict[str, Any]:
+    """HostConfig.PortBindings, plus with ``-P`` (PublishAllPorts) every exposed port (image
+    EXPOSE, ``--expose``) that has no binding yet, on a random host port."""
+    bindings = dict(rec.host_config.get("PortBindings") or {})
+    if rec.host_config.get("PublishAllPorts"):
+        for key in rec.config.get("ExposedPorts") or {}:
+            k = key if "/" in key else f"{key}/tcp"
+            if k not in bindings and key not in bindings:
+                bindings[k] = [{"HostIp": "", "HostPort": ""}]
+    return bindings
 
 
 def _endpoint_json(e: Any, net_name: str) -> dict[str, Any]:

@@ -1,0 +1,225 @@
+"""Networking as the real docker CLI meets it: default-bridge DNS, connect/disconnect of
+stopped and running containers, `docker port`, -P, the 0.0.0.0 warning, network events,
+`docker stats` NET I/O, and that removal leaves no veth, bridge or nft rule behind.
+
+One private dockyardd for the module, with a network instance name of its own so the links
+and nft tables checked here are this daemon's only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dockyard.network.naming import Naming
+
+# the integration conftest's daemon helpers (not importable by module name: two conftests)
+_spec = importlib.util.spec_from_file_location("dyc_integration_conftest", Path(__file__).with_name("conftest.py"))
+assert _spec is not None and _spec.loader is not None
+_ic = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(_ic)
+DOCKER, Engine, _start, _teardown, make_image_tar = (_ic.DOCKER, _ic.Engine, _ic._start, _ic._teardown,
+                                                     _ic.make_image_tar)
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture(scope="module")
+def net_engine(busybox_rootfs: Path) -> Iterator[Engine]:
+    if DOCKER is None:
+        pytest.skip("needs the docker CLI")
+    root = Path(tempfile.mkdtemp(prefix="dyn-", dir="/tmp"))
+    args = ["--default-runtime", "dockyard-runtime", "--network-instance", "n" + secrets.token_hex(1)]
+    eng = Engine(root, str(root / "d.sock"), _start(root, str(root / "d.sock"), args), "dockyard-runtime", args)
+    try:
+        out = eng.docker("import", str(make_image_tar(busybox_rootfs, root / "busybox.tar")), "busybox:latest")
+        assert out.returncode == 0, out.stderr
+        yield eng
+    finally:
+        # user networks left by a failed test would keep the daemon from purging its bridges
+        ids = eng.docker("ps", "-aq").stdout.decode().split()
+        if ids:
+            eng.docker("rm", "-f", *ids)
+        eng.docker("network", "prune", "-f")
+        eng.docker("volume", "prune", "-af")
+        _teardown(eng)
+
+
+def _instance(eng: Engine) -> str:
+    return eng.args[eng.args.index("--network-instance") + 1]
+
+
+def _links() -> set[str]:
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
+    return {line.split(": ")[1].split("@")[0] for line in out.splitlines()}
+
+
+def _veths(eng: Engine) -> set[str]:
+    return {n for n in _links() if n.startswith(f"dy{_instance(eng)}v")}
+
+
+def _ok(p: subprocess.CompletedProcess[bytes]) -> str:
+    assert p.returncode == 0, p.stderr.decode()
+    return p.stdout.decode()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _gone(eng: Engine, *names: str) -> None:
+    eng.docker("rm", "-f", *names)
+    for _ in range(100):  # the kernel deletes a dead namespace's veths asynchronously
+        if not _veths(eng):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"veths left: {_veths(eng)}")
+
+
+def _ip(eng: Engine, name: str, net: str) -> str:
+    return _ok(eng.docker("inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}", name)).strip()
+
+
+def test_names_resolve_on_the_default_bridge(net_engine: Engine) -> None:
+    eng = net_engine
+    try:
+        _ok(eng.docker("run", "-d", "--name", "dbsrv", "busybox", "sleep", "600"))
+        ip = _ip(eng, "dbsrv", "bridge")
+        out = _ok(eng.docker("run", "--rm", "busybox", "sh", "-c", "cat /etc/resolv.conf; nslookup dbsrv"))
+        assert "nameserver 127.0.0.11" in out and f"Address: {ip}" in out, out
+    finally:
+        _gone(eng, "dbsrv")
+
+
+def test_default_bridge_container_joining_a_user_network_resolves_there(net_engine: Engine) -> None:
+    eng = net_engine
+    try:
+        _ok(eng.docker("network", "create", "joinnet"))
+        _ok(eng.docker("run", "-d", "--name", "onuser", "--network", "joinnet", "--network-alias", "svc",
+                       "busybox", "sleep", "600"))
+        _ok(eng.docker("run", "-d", "--name", "onbridge", "busybox", "sleep", "600"))
+        assert eng.docker("exec", "onbridge", "nslookup", "svc").returncode != 0
+        _ok(eng.docker("network", "connect", "joinnet", "onbridge"))
+        out = _ok(eng.docker("exec", "onbridge", "nslookup", "svc"))
+        assert _ip(eng, "onuser", "joinnet") in out
+        _ok(eng.docker("network", "disconnect", "joinnet", "onbridge"))
+        assert eng.docker("exec", "onbridge", "nslookup", "svc").returncode != 0
+    finally:
+        _gone(eng, "onuser", "onbridge")
+        eng.docker("network", "rm", "joinnet")
+
+
+def test_connect_and_disconnect_a_stopped_container(net_engine: Engine) -> None:
+    eng = net_engine
+    try:
+        _ok(eng.docker("network", "create", "--subnet", "10.213.77.0/24", "stopnet"))
+        _ok(eng.docker("create", "--name", "later", "busybox", "sleep", "600"))
+        _ok(eng.docker("network", "connect", "--alias", "laterals", "--ip", "10.213.77.50", "stopnet", "later"))
+        created = json.loads(_ok(eng.docker("inspect", "later")))[0]["NetworkSettings"]["Networks"]
+        assert set(created) == {"bridge", "stopnet"}
+        assert created["stopnet"]["Aliases"] == ["laterals"] and created["stopnet"]["IPAddress"] == ""
+        # connecting twice is refused; nothing changes
+        again = eng.docker("network", "connect", "stopnet", "later")
+        assert again.returncode != 0 and b"already exists in network stopnet" in again.stderr
+        _ok(eng.docker("start", "later"))
+        assert _ip(eng, "later", "stopnet") == "10.213.77.50"
+        out = _ok(eng.docker("run", "--rm", "--network", "stopnet", "busybox", "nslookup", "laterals"))
+        assert "10.213.77.50" in out
+        assert "eth1" in _ok(eng.docker("exec", "later", "ip", "-o", "addr"))
+        _ok(eng.docker("stop", "-t", "0", "later"))
+        _ok(eng.docker("network", "disconnect", "bridge", "later"))
+        _ok(eng.docker("start", "later"))
+        nets = json.loads(_ok(eng.docker("inspect", "later")))[0]["NetworkSettings"]["Networks"]
+        assert set(nets) == {"stopnet"}
+        missing = eng.docker("network", "disconnect", "bridge", "later")
+        assert missing.returncode != 0 and b"is not connected to network bridge" in missing.stderr
+    finally:
+        _gone(eng, "later")
+        eng.docker("network", "rm", "stopnet")
+
+
+def test_port_ranges_publish_all_and_the_wide_bind_warning(net_engine: Engine) -> None:
+    eng = net_engine
+    p1, p2 = _free_port(), _free_port()
+    try:
+        run = eng.docker("run", "-d", "--name", "ports", "-p", f"{p1}:80", "-p", f"127.0.0.1:{p2}:81/udp",
+                         "-P", "--expose", "90", "busybox", "httpd", "-f", "-p", "80")
+        _ok(run)
+        assert b"WARNING" in run.stderr and f"{p1}->80/tcp".encode() in run.stderr
+        assert b"firewall" in run.stderr and str(p2).encode() not in run.stderr
+        lines = _ok(eng.docker("port", "ports")).splitlines()
+        assert f"80/tcp -> 0.0.0.0:{p1}" in lines and f"81/udp -> 127.0.0.1:{p2}" in lines
+        assert any(re.fullmatch(r"90/tcp -> 0\.0\.0\.0:\d+", ln) for ln in lines), lines
+        assert _ok(eng.docker("port", "ports", "81/udp")).strip() == f"127.0.0.1:{p2}"
+        # a published port is reachable on 127.0.0.1, and the host port is held
+        with socket.create_connection(("127.0.0.1", p1), timeout=5) as c:
+            c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            assert c.recv(64).startswith(b"HTTP/1.")
+        with socket.socket() as s, pytest.raises(OSError):
+            s.bind(("0.0.0.0", p1))
+        taken = eng.docker("run", "-d", "--name", "ports2", "-p", f"{p1}:80", "busybox", "true")
+        assert taken.returncode == 125
+        assert f"Bind for 0.0.0.0:{p1} failed: port is already allocated".encode() in taken.stderr
+        local = eng.docker("run", "-d", "--name", "ports3", "-p", "127.0.0.1::80", "busybox", "true")
+        assert b"WARNING" not in local.stderr
+    finally:
+        _gone(eng, "ports", "ports2", "ports3")
+    with socket.socket() as s:  # released with its container
+        s.bind(("0.0.0.0", p1))
+
+
+def test_network_events_and_stats_network_io(net_engine: Engine) -> None:
+    eng = net_engine
+    since = str(int(time.time()) - 1)
+    try:
+        _ok(eng.docker("network", "create", "evnet"))
+        _ok(eng.docker("run", "-d", "--name", "evsrv", "--network", "evnet", "busybox", "httpd", "-f", "-p", "80"))
+        _ok(eng.docker("run", "--rm", "--network", "evnet", "busybox", "sh", "-c",
+                       "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 evsrv 80 >/dev/null; true"))
+        stats = json.loads(_ok(eng.docker("stats", "--no-stream", "--format", "{{json .}}", "evsrv")))
+        rx, _, tx = stats["NetIO"].partition(" / ")
+        assert rx not in ("0B", "") and tx not in ("0B", ""), stats
+        eng.docker("rm", "-f", "evsrv")
+        _ok(eng.docker("network", "rm", "evnet"))
+        until = str(int(time.time()) + 1)
+        out = _ok(eng.docker("events", "--since", since, "--until", until, "--filter", "type=network",
+                             "--format", "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}}"))
+        actions = [a for a in out.splitlines() if " evnet " in a]  # earlier tests' within the second
+        assert actions[0] == "create evnet bridge" and actions[-1] == "destroy evnet bridge", actions
+        assert actions.count("connect evnet bridge") == 2 and actions.count("disconnect evnet bridge") == 2
+    finally:
+        _gone(eng, "evsrv")
+        eng.docker("network", "rm", "evnet")
+
+
+def test_network_rm_removes_its_bridge_and_rules(net_engine: Engine) -> None:
+    eng = net_engine
+    nid = _ok(eng.docker("network", "create", "--subnet", "10.213.78.0/24", "--label", "k=v", "rmnet")).strip()
+    try:
+        bridge = Naming(_instance(eng)).bridge_for(nid)
+        assert bridge in _links()
+        table = f"dockyard_{_instance(eng)}"
+        rules = subprocess.run(["nft", "list", "table", "ip", table], capture_output=True, text=True).stdout
+        assert "10.213.78.0/24" in rules
+        overlap = eng.docker("network", "create", "--subnet", "10.213.78.128/25", "rmnet2")
+        assert overlap.returncode != 0 and b"Pool overlaps with other one on this address space" in overlap.stderr
+        assert b"rmnet2" not in _ok(eng.docker("network", "ls")).encode()
+        _ok(eng.docker("network", "rm", "rmnet"))
+        assert bridge not in _links()
+        rules = subprocess.run(["nft", "list", "table", "ip", table], capture_output=True, text=True).stdout
+        assert "10.213.78.0/24" not in rules
+    finally:
+        eng.docker("network", "rm", "rmnet", "rmnet2")

@@ -67,6 +67,7 @@ from dockyard.builder.steps.run import RunMount, RunSpec, run_container
 from dockyard.builder.values import context_source, copy_dest, parse_chmod, source_kind
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 from dockyard.oci import reference
+from dockyard.snapshots.mount import mount_all, unmount_all
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -412,6 +413,8 @@ class Builder:
     def _workdir_step(self, cur: _Stage, config: dict[str, Any], created_by: str, work: Path) -> str | None:
         """Create WORKDIR in the image when missing: a layer then, else None (metadata only)."""
         wd = config.get("WorkingDir") or "/"
+        if cur.image is not None and self._exists_in(cur.image, wd, work):
+            return None  # the usual case: a look at the image's layers, no snapshot needed
         with self._snapshot(cur.image, work) as (key, rootfs):
             target = resolve(rootfs, wd)
             if os.path.lexists(target):
@@ -422,6 +425,18 @@ class Builder:
                                       author=cur.cfg.author, consume=True)
 
     # ------------------------------------------------------------------ snapshots
+
+    def _exists_in(self, image: str, path: str, work: Path) -> bool:
+        """Does ``path`` exist in the image (symlinks followed inside it)?"""
+        view = Path(tempfile.mkdtemp(prefix="view-", dir=work))
+        try:
+            mount_all(self.images.image_mounts(image), view)
+            try:
+                return os.path.lexists(resolve(view, path))
+            finally:
+                unmount_all(view)
+        finally:
+            os.rmdir(view)
 
     def _snapshot(self, image: str | None, work: Path, readonly: bool = False) -> StepSnapshot:
         return StepSnapshot(self.images, image, work, readonly)

@@ -72,12 +72,19 @@ def _walk_sorted(root: str) -> list[tuple[str, os.stat_result]]:
 
 def overlay_changes(upper: Path, lowers: list[Path]) -> list[Entry]:
     up = str(upper)
+    lows = [str(lw) for lw in lowers]
     out: list[Entry] = []
     hidden: list[str] = []  # deleted directories: skip their content
+    new_dirs: set[str] = set()  # directories no lower has: their content is new too
     for p, st in _walk_sorted(up):
         if any(p.startswith(h + "/") for h in hidden):
             continue
-        in_lower = any(os.path.lexists(str(lw) + p) for lw in lowers)
+        if p[:p.rfind("/")] in new_dirs:
+            in_lower = False  # (a COPY of a thousand files into a new directory: no lookups)
+        else:
+            in_lower = any(os.path.lexists(lw + p) for lw in lows)
+        if not in_lower and stat.S_ISDIR(st.st_mode):
+            new_dirs.add(p)
         if _is_whiteout(st):
             if in_lower:
                 out.append(Entry(p, DELETED))

@@ -839,6 +839,16 @@ class ImageService:
             p = self.snapshots.info(p).parent
         return out
 
+    def image_mounts(self, image_id: str) -> list[Mount]:
+        """Read-only mounts of the image's own layers, no snapshot made (``[]``: no layers).
+
+        For a quick look at an image (the builder checks a WORKDIR): cheaper than
+        ``prepare_rootfs``, but nothing keeps the layers while mounted, so only for reads whose
+        result doesn't matter once the image is gone."""
+        img = self.get(image_id)
+        self._unpack(list(img.layer_blobs))
+        return self.snapshots.mounts(img.layers[-1]) if img.layers else []
+
     def rootfs_mounts(self, key: str, *, readonly: bool = False) -> list[Mount]:
         """Mount descriptions of ``key`` (with ``ro`` added when ``readonly``)."""
         ms = self.snapshots.mounts(key)

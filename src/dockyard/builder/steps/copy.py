@@ -135,8 +135,8 @@ class _Writer:
             if existing is None:
                 os.mkdir(dst, 0o755)
             self.copy_children(src, dst)
-            os.chmod(dst, self._mode(st.st_mode, True))
             os.lchown(dst, self.uid, self.gid)
+            os.chmod(dst, self._mode(st.st_mode, True))
             os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
             return
         if existing is not None:
@@ -157,11 +157,14 @@ class _Writer:
                         if n == 0:
                             break
                         left -= n
+                    os.fchown(fout, self.uid, self.gid)  # before the mode: chown clears setuid
+                    os.fchmod(fout, self._mode(st.st_mode, False))
+                    os.utime(fout, ns=(st.st_atime_ns, st.st_mtime_ns))
                 finally:
                     os.close(fout)
             finally:
                 os.close(fin)
-            os.chmod(dst, self._mode(st.st_mode, False))
+            return
         else:
             return  # devices/fifos/sockets are not copied
         os.lchown(dst, self.uid, self.gid)
@@ -175,14 +178,19 @@ class _Writer:
             self.copy(s, dst_dir + "/" + name)
 
 
-    def ctx_copy(self, ctx: BuildContext, rel: str, dst: str, skip_rel: Callable[[str], bool]) -> None:
-        """Like :meth:`copy`, reading the entry ``rel`` of the build context (no host file)."""
+    def ctx_copy(self, ctx: BuildContext, rel: str, dst: str, skip_rel: Callable[[str], bool],
+                 fresh: bool = False) -> None:
+        """Like :meth:`copy`, reading the entry ``rel`` of the build context (no host file).
+
+        ``fresh``: ``dst``'s parent was just created by this copy, so nothing is there yet
+        (saves a lookup per file, which through overlayfs is not free)."""
         kind = ctx.kind(rel)
-        existing: os.stat_result | None
-        try:
-            existing = os.lstat(dst)
-        except FileNotFoundError:
-            existing = None
+        existing: os.stat_result | None = None
+        if not fresh:
+            try:
+                existing = os.lstat(dst)
+            except FileNotFoundError:
+                pass
         mtime = ctx.mtime(rel)
         if kind == "dir":
             if existing is not None and not stat.S_ISDIR(existing.st_mode):
@@ -190,9 +198,9 @@ class _Writer:
                 existing = None
             if existing is None:
                 os.mkdir(dst, 0o755)
-            self.ctx_children(ctx, rel, dst, skip_rel)
-            os.chmod(dst, self._mode(ctx.mode(rel), True))
+            self.ctx_children(ctx, rel, dst, skip_rel, fresh=existing is None)
             os.lchown(dst, self.uid, self.gid)
+            os.chmod(dst, self._mode(ctx.mode(rel), True))
             os.utime(dst, (mtime, mtime), follow_symlinks=False)
             return
         if existing is not None:
@@ -203,23 +211,29 @@ class _Writer:
         if kind == "link":
             os.symlink(ctx.readlink(rel) or "", dst)
         elif kind == "file":
-            fout = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            # Everything through the descriptor: one path lookup per file. Owner before mode:
+            # chown clears set-user-ID/set-group-ID bits, even for root.
+            fout = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             try:
                 ctx.copy_to(rel, fout)
+                os.fchown(fout, self.uid, self.gid)
+                os.fchmod(fout, self._mode(ctx.mode(rel), False))
+                os.utime(fout, (mtime, mtime))
             finally:
                 os.close(fout)
-            os.chmod(dst, self._mode(ctx.mode(rel), False))
+            return
         else:
             return
         os.lchown(dst, self.uid, self.gid)
         os.utime(dst, (mtime, mtime), follow_symlinks=False)
 
-    def ctx_children(self, ctx: BuildContext, rel: str, dst_dir: str, skip_rel: Callable[[str], bool]) -> None:
+    def ctx_children(self, ctx: BuildContext, rel: str, dst_dir: str, skip_rel: Callable[[str], bool],
+                     fresh: bool = False) -> None:
         for name in ctx.listdir(rel):
             child = f"{rel}/{name}" if rel else name
             if skip_rel(child):
                 continue
-            self.ctx_copy(ctx, child, dst_dir + "/" + name, skip_rel)
+            self.ctx_copy(ctx, child, dst_dir + "/" + name, skip_rel, fresh)
 
 
 def _makedirs(rootfs: Path, path: Path, owner: tuple[int, int]) -> None:

@@ -130,3 +130,31 @@ def test_follow_stops_at_until(tmp_path: Path) -> None:
         await task
         return got
     assert asyncio.run(asyncio.wait_for(main(), 30)) == [b"early\n"]
+
+
+def test_follow_history_and_new_lines_meet_exactly(tmp_path: Path) -> None:
+    # history is read through the follower's own handle: a half-written last line is completed
+    # by the next write and delivered once; nothing between history and follow is lost
+    path = tmp_path / "c-json.log"
+    whole = line("one\n") + line("two\n")
+    path.write_bytes(whole[: len(whole) - 10])
+
+    async def main() -> list[bytes]:
+        running = [True]
+        got: list[bytes] = []
+
+        async def writer() -> None:
+            await asyncio.sleep(0.01)
+            with path.open("ab") as f:
+                f.write(whole[len(whole) - 10:] + line("three\n"))
+            running[0] = False
+            with path.open("ab") as f:
+                f.write(b"")
+
+        task = asyncio.ensure_future(writer())
+        async for e in logs.follow(str(path), since=0, until=0, tail=-1, streams={"stdout"},
+                                   follow_=True, running=lambda: running[0]):
+            got.append(e.data)
+        await task
+        return got
+    assert asyncio.run(asyncio.wait_for(main(), 30)) == [b"one\n", b"two\n", b"three\n"]

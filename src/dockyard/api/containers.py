@@ -12,8 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import errors
-from dockyard.api import hijack, streams, wire
-from dockyard.api.common import body_json, qbool, qint, reply, services
+from dockyard.api import hijack, streams, versions, wire
+from dockyard.api.common import api_version, body_json, qbool, qint, reply, services
 from dockyard.daemon import filters, logs
 from dockyard.daemon.state import Status
 from dockyard.shim import protocol
@@ -77,7 +77,7 @@ async def inspect(request: web.Request) -> web.StreamResponse:
     if rec.mounts:
         from dockyard.api.volumes import mount_points
         out["Mounts"] = mount_points(s.containers.mounts.plans(rec))
-    return reply(out)
+    return reply(versions.container_inspect(out, api_version(request)))
 
 
 async def start(request: web.Request) -> web.StreamResponse:

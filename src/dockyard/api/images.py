@@ -10,8 +10,8 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import errors
-from dockyard.api import streams, wire
-from dockyard.api.common import body_json, qbool, reply, services
+from dockyard.api import streams, versions, wire
+from dockyard.api.common import api_version, body_json, qbool, reply, services
 from dockyard.daemon import filters
 from dockyard.daemon.state import Status
 
@@ -41,14 +41,14 @@ async def list_(request: web.Request) -> web.StreamResponse:
         if not qbool(request, "all") and not img.repo_tags and any(
                 other.parent == img.id for other in imgs):
             continue
-        out.append(wire.image_summary(img))
+        out.append(versions.image_summary(wire.image_summary(img), api_version(request)))
     out.sort(key=lambda x: x["Created"], reverse=True)
     return reply(out)
 
 
 async def inspect(request: web.Request) -> web.StreamResponse:
     img = await _run(services(request).images.get, request.match_info["name"])
-    return reply(wire.image_inspect(img))
+    return reply(versions.image_inspect(wire.image_inspect(img), api_version(request)))
 
 
 async def history(request: web.Request) -> web.StreamResponse:

@@ -12,8 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from dockyard.api import wire
-from dockyard.api.common import qbool, reply, services
+from dockyard.api import versions, wire
+from dockyard.api.common import api_version, qbool, reply, services
 from dockyard.daemon import events as ev_filters
 from dockyard.daemon import filters
 from dockyard.daemon.state import Status
@@ -165,8 +165,9 @@ async def system_df(request: web.Request) -> web.StreamResponse:
         cache = await loop.run_in_executor(None, cache_records, s)
     except Exception:  # noqa: BLE001 - the builder is optional for df
         cache = []
-    return reply({"LayersSize": sum(i["Size"] for i in imgs), "Images": imgs, "Containers": cts,
-                  "Volumes": volumes, "BuildCache": cache})
+    return reply(versions.system_df({"LayersSize": sum(i["Size"] for i in imgs), "Images": imgs,
+                                     "Containers": cts, "Volumes": volumes, "BuildCache": cache},
+                                    api_version(request)))
 
 
 def routes(add: Callable[..., None]) -> None:

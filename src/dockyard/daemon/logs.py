@@ -86,22 +86,51 @@ async def follow(path: str, *, since: float, until: float, tail: int, streams: s
     the monitor writes, or when ``exited`` is set, and otherwise re-checks ``running()`` every
     second (a restart or a state change that wrote nothing).
     """
-    if tail >= 0:
-        last: deque[LogEntry] = deque(maxlen=tail) if tail > 0 else deque(maxlen=0)
-        for e in read_entries(path):
-            if _keep(e, since, until, streams):
-                last.append(e)
-        for e in last:
-            yield e
-    else:
-        for e in read_entries(path):
-            if _keep(e, since, until, streams):
+    # A follower opens the current file BEFORE reading the history and reads the history's
+    # last part through that same handle: a line written between "history read" and "start
+    # following" is then neither lost (seek to the end) nor sent twice.
+    fh = None
+    if follow_:
+        try:
+            fh = open(path, "rb")  # noqa: SIM115 - held across awaits, closed in finally
+        except FileNotFoundError:
+            return
+    pending = b""
+
+    def history() -> Iterator[LogEntry]:
+        nonlocal pending
+        if fh is None:
+            yield from read_entries(path)
+            return
+        for f in files(path)[:-1]:
+            with open(f, "rb") as rh:
+                for raw in rh:
+                    e = _parse_line(raw)
+                    if e is not None:
+                        yield e
+        *lines, pending = fh.read().split(b"\n")
+        for raw in lines:
+            e = _parse_line(raw)
+            if e is not None:
                 yield e
-    if not follow_:
-        return
+
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - held across awaits, closed in finally
-    except FileNotFoundError:
+        if tail >= 0:
+            last: deque[LogEntry] = deque(maxlen=tail)
+            for e in history():
+                if _keep(e, since, until, streams):
+                    last.append(e)
+            for e in last:
+                yield e
+        else:
+            for e in history():
+                if _keep(e, since, until, streams):
+                    yield e
+    except BaseException:
+        if fh is not None:
+            fh.close()
+        raise
+    if fh is None:
         return
     watch: DirWatch | None = None
     try:
@@ -109,8 +138,6 @@ async def follow(path: str, *, since: float, until: float, tail: int, streams: s
     except OSError:
         pass  # no inotify: the timer below still drives the loop
     try:
-        fh.seek(0, os.SEEK_END)
-        pending = b""
         while True:
             if watch is not None:
                 watch.changed.clear()  # before the read: a write after it still wakes us

@@ -1,7 +1,8 @@
 """`docker build` of a small project through the real docker CLI: dockyardd (and dockerd).
 
 The project (the issue's): FROM busybox; three RUN; COPY of a 1 MB file and of a folder of
-1,000 small files; ENV; WORKDIR; CMD. Two numbers per daemon, medians of N builds (ms):
+1,000 small files; ENV; WORKDIR; CMD. Two numbers per builder, medians of N builds (ms), the builders taking turns
+build by build (the load of a shared machine varies by the minute):
 
 - ``no-cache``  ``docker build --no-cache -q -t bench .``
 - ``cached``    ``docker build -q -t bench .`` after a first build (every step a cache hit)
@@ -94,22 +95,41 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
     return dt
 
 
-def measure(name: str, sock: Path, ctx: Path, tar: Path, n: int, classic: bool,
-            docker: str = "docker") -> tuple[float, float]:
-    env = dict(os.environ, DOCKER_HOST=f"unix://{sock}", DOCKER_BUILDKIT="0" if classic else "1")
-    subprocess.run([docker, "import", str(tar), "busybox:latest"], env=env, check=True,
-                   capture_output=True)
-    # BuildKit: RUN in a network namespace with only lo, what dockyardd gives RUN by default
-    # (the private dockerd has no bridge, which BuildKit's default network needs)
-    build = [docker, "build", "-q", "-t", "bench", str(ctx)] if classic else \
-        [docker, "build", "--network", "none", "-q", "-t", "bench", str(ctx)]
-    timed(build, env)  # warm: first build fills the cache
-    nocache = [timed(build[:2] + ["--no-cache"] + build[2:], env) for _ in range(n)]
-    timed(build, env)
-    cached = [timed(build, env) for _ in range(n)]
-    a, b = statistics.median(nocache), statistics.median(cached)
-    print(f"{name:10s} no-cache {a:8.1f} ms   cached {b:7.1f} ms   (median of {n})")
-    return a, b
+class Target:
+    """One builder under test: its docker command line and environment."""
+
+    def __init__(self, name: str, sock: Path, ctx: Path, tar: Path, classic: bool, docker: str = "docker") -> None:
+        self.name = name
+        self.env = dict(os.environ, DOCKER_HOST=f"unix://{sock}", DOCKER_BUILDKIT="0" if classic else "1")
+        subprocess.run([docker, "import", str(tar), "busybox:latest"], env=self.env, check=True,
+                       capture_output=True)
+        # BuildKit: RUN in a network namespace with only lo, what dockyardd gives RUN by default
+        # (the private dockerd has no bridge, which BuildKit's default network needs)
+        self.build = [docker, "build", "-q", "-t", "bench", str(ctx)] if classic else \
+            [docker, "build", "--network", "none", "-q", "-t", "bench", str(ctx)]
+        self.nocache: list[float] = []
+        self.cached: list[float] = []
+
+    def once(self, no_cache: bool) -> float:
+        cmd = self.build[:2] + ["--no-cache"] + self.build[2:] if no_cache else self.build
+        return timed(cmd, self.env)
+
+
+def measure(targets: list[Target], n: int) -> None:
+    """Round robin, so that every builder sees the same machine load (it varies a lot here)."""
+    for t in targets:
+        t.once(False)  # warm: the first build fills the cache
+    for _ in range(n):
+        for t in targets:
+            t.nocache.append(t.once(True))
+    for t in targets:
+        t.once(False)
+    for _ in range(n):
+        for t in targets:
+            t.cached.append(t.once(False))
+    for t in targets:
+        a, b = statistics.median(t.nocache), statistics.median(t.cached)
+        print(f"{t.name:10s} no-cache {a:8.1f} ms   cached {b:7.1f} ms   (median of {n})")
 
 
 def stop(proc: subprocess.Popen[bytes], root: Path) -> None:
@@ -143,9 +163,7 @@ def main() -> None:
                                        "--exec-root", str(d / "exec")], stdout=log, stderr=log)
         procs.append(p)
         wait_ping(d / "d.sock", p)
-        measure("dockyardd", d / "d.sock", ctx, tar, n, classic=True)
-        stop(p, root)
-        procs.remove(p)
+        targets = [Target("dockyardd", d / "d.sock", ctx, tar, classic=True)]
         if "--dockerd" in args and shutil.which("dockerd"):
             r = root / "ref"
             r.mkdir()
@@ -156,11 +174,10 @@ def main() -> None:
                                   "--containerd-plugins-namespace", "benchbuildp"], stdout=rlog, stderr=rlog)
             procs.append(q)
             wait_ping(r / "d.sock", q)
-            measure("dockerd", r / "d.sock", ctx, tar, n, classic=True)
+            targets.append(Target("dockerd", r / "d.sock", ctx, tar, classic=True))
             if Path(BUILDKIT_CLIENT).exists():
-                measure("buildkit", r / "d.sock", ctx, tar, n, classic=False, docker=BUILDKIT_CLIENT)
-            stop(q, root)
-            procs.remove(q)
+                targets.append(Target("buildkit", r / "d.sock", ctx, tar, classic=False, docker=BUILDKIT_CLIENT))
+        measure(targets, n)
     finally:
         for p in procs:
             stop(p, root)

@@ -173,6 +173,13 @@ def test_port_ranges_publish_all_and_the_wide_bind_warning(net_engine: Engine) -
         taken = eng.docker("run", "-d", "--name", "ports2", "-p", f"{p1}:80", "busybox", "true")
         assert taken.returncode == 125
         assert f"Bind for 0.0.0.0:{p1} failed: port is already allocated".encode() in taken.stderr
+        # the failed start left no namespace, endpoint or veth behind (only the running one's)
+        failed_id = _ok(eng.docker("inspect", "-f", "{{.Id}}", "ports2")).strip()
+        time.sleep(0.2)  # teardown of a failed start runs in the background
+        assert failed_id not in open("/proc/self/mountinfo").read()
+        assert _ok(eng.docker("inspect", "-f", "{{json .NetworkSettings.Networks.bridge.IPAddress}}",
+                              "ports2")).strip() == '""'
+        assert len(_veths(eng)) == 1
         local = eng.docker("run", "-d", "--name", "ports3", "-p", "127.0.0.1::80", "busybox", "true")
         assert b"WARNING" not in local.stderr
     finally:

@@ -371,7 +371,8 @@ class ContainerService:
             undo.append(lambda: self.images.unmount_rootfs(rootfs))
             extra = await asyncio.get_running_loop().run_in_executor(None, self.mounts.start, rec, rootfs)
             undo.append(lambda: self.mounts.stop(rec))
-            netns = await self.networking.setup(rec, self.store.dir(rec.id))
+            # the namespace now; veths, ports, DNS while the runtime creates (awaited before start)
+            netns, net_ready = await self.networking.begin(rec, self.store.dir(rec.id))
             undo.append(lambda: self.spawn(self.networking.teardown(rec)))
             hc = rec.host_config
             if rec.mounts:  # the volume plans carry --tmpfs too
@@ -395,6 +396,7 @@ class ContainerService:
                 "console_size": list(rec.host_config.get("ConsoleSize") or [0, 0])})
             undo.append(lambda: self.spawn(self.monitor.request(
                 {"op": "delete", "id": rec.id, "runtime": self.runtime_argv(rec)})))
+            await net_ready
             self.exits[rec.id] = asyncio.Event()
             await self._connect_pending_attach(rec.id)
             await self.monitor.request({"op": "start", "id": rec.id, "bundle": str(bundle)})

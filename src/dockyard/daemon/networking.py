@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ class Networking:
                  emit: Callable[[str, str, str, dict[str, str]], Any] | None = None) -> None:
         self.mgr = manager  # dockyard.network.manager.NetworkManager, or None (none/host only)
         self.emit = emit  # EventBus.emit: network connect/disconnect events, as dockerd's
+        self._pending: dict[str, asyncio.Future[None]] = {}  # container id -> begin()'s 2nd half
         self.netns_dir = exec_root / "netns"
         self.dns: Any = None
 
@@ -54,19 +55,36 @@ class Networking:
         return desired_networks(rec)
 
     async def setup(self, rec: ContainerRecord, etc_dir: Path) -> str | None:
+        """:meth:`begin` and wait until the network is ready; on failure nothing is left."""
+        path, ready = await self.begin(rec, etc_dir)
+        try:
+            await ready
+        except BaseException:
+            await self.teardown(rec)
+            raise
+        return path
+
+    async def begin(self, rec: ContainerRecord, etc_dir: Path) -> tuple[str | None, Awaitable[None]]:
+        """The network step of a start, in two halves so that the second overlaps the
+        runtime's create: returns the namespace for the runtime to join ("host", a path, or
+        None for a new empty one) once it exists, and an awaitable that finishes when the
+        veths, addresses, ports, /etc files and DNS are in place (await it before the
+        runtime's start). On any failure, :meth:`teardown` (which first waits for the
+        second half) removes everything."""
         mode = rec.host_config.get("NetworkMode") or "default"
         if mode == "host":
-            return "host"
+            return "host", _done()
         if mode == "none":
-            return None
+            return None, _done()
         if self.mgr is None:
             raise errors.Unavailable("bridge networking is unavailable on this daemon; use --network none|host")
-        from dockyard.network.container import ContainerNetworkSpec, NetworkRequest, setup
+        from dockyard.network.container import ContainerNetworkSpec, NetworkRequest
+        from dockyard.network.netns import create_named
         from dockyard.network.portspec import from_port_bindings
         hc = rec.host_config
         wanted = desired_networks(rec)
         if not wanted:
-            return None  # every network was disconnected while stopped: loopback only
+            return None, _done()  # every network was disconnected while stopped: loopback only
         spec = ContainerNetworkSpec(
             container_id=rec.id, name=rec.name, hostname=rec.config.get("Hostname") or rec.id[:12],
             domainname=rec.config.get("Domainname") or "",
@@ -77,32 +95,37 @@ class Networking:
             ports=tuple(from_port_bindings(_port_bindings(rec))),
             dns=tuple(hc.get("Dns") or ()), dns_search=tuple(hc.get("DnsSearch") or ()),
             dns_options=tuple(hc.get("DnsOptions") or ()), extra_hosts=tuple(hc.get("ExtraHosts") or ()))
+        for req in spec.networks:  # an unknown network fails the start before anything is made
+            self.mgr.get("bridge" if req.network == "default" else req.network)
         self.netns_dir.mkdir(parents=True, exist_ok=True)
+        path = self.netns_path(rec.id)
+        await asyncio.get_running_loop().run_in_executor(None, create_named, path)
+        task = asyncio.ensure_future(self._attach(rec, spec, path, etc_dir))
+        self._pending[rec.id] = task
+        return path, task
+
+    async def _attach(self, rec: ContainerRecord, spec: Any, path: str, etc_dir: Path) -> None:
+        from dockyard.network.container import attach
         try:
             host_resolv = Path("/etc/resolv.conf").read_text()
         except OSError:
             host_resolv = ""
-        path = self.netns_path(rec.id)
         loop = asyncio.get_running_loop()
-        cn = await loop.run_in_executor(None, setup, self.mgr, spec, path, host_resolv)
-        try:
-            (etc_dir / "hosts").write_text(cn.hosts)
-            (etc_dir / "resolv.conf").write_text(cn.resolv_conf)
-            if cn.embedded_dns:
-                from dockyard.network.dns import open_sockets
-                udp, tcp = await loop.run_in_executor(None, open_sockets, path)
-                await self._dns_server().add(rec.id, udp, tcp, upstreams=cn.dns_upstreams or None)
-        except BaseException:
-            await self.teardown(rec)
-            raise
+        cn = await loop.run_in_executor(None, attach, self.mgr, spec, path, host_resolv)
+        rec.network_settings["SandboxKey"] = path
         rec.network_settings["Endpoints"] = [_endpoint_json(e, self._net_name(e.network_id))
                                              for e in cn.endpoints]
+        rec.network_settings["Ports"] = [p.to_json() for p in cn.ports]
+        rec.network_settings["EmbeddedDNS"] = cn.embedded_dns
+        # the runtime bind-mounts these files; writing in place (same inode) is seen inside
+        (etc_dir / "hosts").write_text(cn.hosts)
+        (etc_dir / "resolv.conf").write_text(cn.resolv_conf)
+        if cn.embedded_dns:
+            from dockyard.network.dns import open_sockets
+            udp, tcp = await loop.run_in_executor(None, open_sockets, path)
+            await self._dns_server().add(rec.id, udp, tcp, upstreams=cn.dns_upstreams or None)
         for e in cn.endpoints:
             self._event("connect", rec, e.network_id)
-        rec.network_settings["Ports"] = [p.to_json() for p in cn.ports]
-        rec.network_settings["SandboxKey"] = path
-        rec.network_settings["EmbeddedDNS"] = cn.embedded_dns
-        return path
 
     def create_warnings(self, hc: dict[str, Any]) -> list[str]:
         """Warnings for ``POST /containers/create``: ports published on 0.0.0.0."""
@@ -136,6 +159,10 @@ class Networking:
         if mode in ("host", "none") or self.mgr is None:
             return
         from dockyard.network.container import teardown
+        pending = self._pending.pop(rec.id, None)
+        if pending is not None:  # a start's second half still running: let it finish first
+            with contextlib.suppress(BaseException):
+                await pending
         if self.dns is not None:
             with contextlib.suppress(Exception):
                 await self.dns.remove(rec.id)
@@ -236,6 +263,12 @@ class Networking:
                     await asyncio.get_running_loop().run_in_executor(None, self.mgr.purge)
                 except Exception:  # noqa: BLE001
                     log.exception("removing this daemon's networks")
+
+
+def _done() -> asyncio.Future[None]:
+    f: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    f.set_result(None)
+    return f
 
 
 def _port_bindings(rec: ContainerRecord) -> dict[str, Any]:

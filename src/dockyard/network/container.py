@@ -5,6 +5,8 @@ start). Between them::
 
     setup(mgr, spec, netns_path, host_resolv_text)
       1. netns.create_named(netns_path)          a new namespace the runtime will join by path
+         (attach(...) = steps 2-4 alone: the engine runs them while the runtime creates the
+         container in the namespace, so they cost a start almost nothing)
       2. mgr.connect(...) for each network        veth, eth0..n, address, MAC, default route
       3. mgr.publish(...) on the first network    host ports reserved, DNAT rules
       4. /etc/hosts, resolv.conf, hostname text   returned; the engine writes the files
@@ -74,6 +76,20 @@ class ContainerNetwork:
 
 def setup(mgr: NetworkManager, spec: ContainerNetworkSpec, netns_path: str,
           host_resolv_text: str) -> ContainerNetwork:
+    """The namespace and everything in it: :func:`netns.create_named` then :func:`attach`."""
+    netns.create_named(netns_path)
+    try:
+        return attach(mgr, spec, netns_path, host_resolv_text)
+    except BaseException:
+        netns.remove_named(netns_path)
+        raise
+
+
+def attach(mgr: NetworkManager, spec: ContainerNetworkSpec, netns_path: str,
+           host_resolv_text: str) -> ContainerNetwork:
+    """Steps 2-4 of :func:`setup` into an existing namespace (the engine creates it first and
+    attaches while the runtime creates the container in it). On failure the endpoints and
+    ports made so far are undone; the namespace stays, the caller's to remove."""
     if not spec.networks:
         raise InvalidArgument("a bridge container needs at least one network")
     cid = spec.container_id
@@ -83,8 +99,6 @@ def setup(mgr: NetworkManager, spec: ContainerNetworkSpec, netns_path: str,
             raise InvalidArgument(f"container cannot be connected to {n.driver} network {n.name} "
                                   "together with others; use --network host|none alone")
     with ExitStack() as undo:
-        netns.create_named(netns_path)
-        undo.callback(netns.remove_named, netns_path)
         eps: list[Endpoint] = []
         for req, n in zip(spec.networks, nets, strict=True):
             eps.append(mgr.connect(n.id, cid, netns_path, name=spec.name, aliases=req.aliases,

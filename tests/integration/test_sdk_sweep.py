@@ -254,3 +254,33 @@ def test_images(client: Any) -> None:
             pass
     with pytest.raises(docker.errors.ImageNotFound):
         client.images.remove("sdkbb:t")
+
+
+def test_attach_stream_then_remove_at_once(client: Any) -> None:
+    # the sleep puts the attach before the first line: logs=1 then stream=1 is not atomic here
+    c = client.containers.run("busybox", ["sh", "-c", "sleep 0.5; for i in 1 2 3; do echo a$i; sleep 0.1; done"],
+                              detach=True, labels=LABEL)
+    out = b"".join(c.attach(stream=True, logs=True))
+    assert out == b"a1\na2\na3\n"
+    c.remove()  # the attach ended with the process: the container is already recorded as exited
+
+
+def test_attach_socket_stdin(client: Any) -> None:
+    c = client.containers.create("busybox", "cat", stdin_open=True, labels=LABEL)
+    try:
+        sock = c.attach_socket(params={"stdin": 1, "stdout": 1, "stream": 1})
+        c.start()
+        raw = sock._sock
+        raw.sendall(b"hello\n")
+        raw.shutdown(1)  # SHUT_WR: cat sees EOF and exits
+        got = b""
+        while len(got) < 14:
+            chunk = raw.recv(100)
+            if not chunk:
+                break
+            got += chunk
+        assert got == b"\x01\x00\x00\x00\x00\x00\x00\x06hello\n"
+        assert c.wait(timeout=10)["StatusCode"] == 0
+        sock.close()
+    finally:
+        c.remove(force=True)

@@ -124,9 +124,15 @@ async def attach(request: web.Request) -> web.StreamResponse:
         if qbool(request, "stream"):
             conn = await s.containers.attach_stream(rec.id, {"stdin": want_stdin and bool(rec.config.get("OpenStdin")),
                                                              "stdout": want_out, "stderr": want_err})
+            exited = s.containers.exits.get(rec.id)
             if conn is not None:
-                await streams.pump(stream, conn[0], conn[1], tty=tty, stdin=want_stdin,
-                                   detach_keys=keys)
+                code = await streams.pump(stream, conn[0], conn[1], tty=tty, stdin=want_stdin,
+                                          detach_keys=keys)
+                if code is not None and exited is not None:
+                    # the process ended: answer after the daemon has recorded it, so a client that
+                    # removes the container as soon as the attach ends (docker-py) finds it exited
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(exited.wait(), 10)
     except (ConnectionError, asyncio.CancelledError) as e:
         log.debug("attach to %s ended: %r", rec.id, e)
     finally:

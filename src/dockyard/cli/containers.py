@@ -638,6 +638,7 @@ def inspect(g: Globals, argv: list[str], kind: str | None = None) -> int:
     import json
 
     from dockyard import errors
+    from dockyard.cli.template import go_json
     o, args = parse(argv, "f|format= s|size type=")
     help_requested(o)
     need(args, "inspect")
@@ -663,8 +664,9 @@ def inspect(g: Globals, argv: list[str], kind: str | None = None) -> int:
         from dockyard.cli.template import Template
         t = Template(o["format"].replace("\\t", "\t").replace("\\n", "\n")) if o["format"] != "json" else None
         for item in found:
-            out(json.dumps(item) if t is None else t.render(item))
+            out(go_json(item) if t is None else t.render(item))
     else:
+        # docker re-indents the API's bytes: no HTML escaping here, unlike {{json}}
         out(json.dumps(found, indent=4, ensure_ascii=False) if found else "[]")
     sys.stdout.flush()
     for n in missing:

@@ -49,13 +49,24 @@ def _truthy(v: Any) -> bool:
     return v not in (None, _NOVALUE) and bool(v)
 
 
+def go_json(v: Any, indent: int | None = None) -> str:
+    """JSON as Go's encoding/json writes it: <, >, &, U+2028/9 escaped, other non-ASCII kept."""
+    import json
+    text = json.dumps(v, separators=(",", ":") if indent is None else (",", ": "), indent=indent,
+                      ensure_ascii=False)
+    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                    ("\u2029", "\\u2029")):
+        text = text.replace(ch, esc)
+    return text
+
+
 def _json(v: Any) -> str:
+    # docker's template "json" encodes with SetEscapeHTML(false); only `--format json` (below)
+    # goes through json.Marshal and escapes <, >, &
     import json
     if hasattr(v, "as_dict"):
         v = v.as_dict()
-    # Go's encoding/json escapes <, > and & (HTML-safe) and keeps other non-ASCII as is
-    text = json.dumps(None if v is _NOVALUE else v, separators=(",", ":"), ensure_ascii=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return json.dumps(None if v is _NOVALUE else v, separators=(",", ":"), ensure_ascii=False)
 
 
 def _printf(f: str, *args: Any) -> str:
@@ -333,8 +344,8 @@ def render_rows(fmt: str | None, rows: Iterable[Any], default: str, headers: dic
     """Docker's formatter: ``fmt`` (or the default table) over rows; the text to print."""
     fmt = fmt or default
     if fmt == "json":
-        fmt = "{{json .}}"
-    elif fmt == "table":
+        return "".join(go_json(r.as_dict() if hasattr(r, "as_dict") else r) + "\n" for r in rows)
+    if fmt == "table":
         fmt = default
     table = fmt.startswith("table")
     body = fmt[5:] if table else fmt

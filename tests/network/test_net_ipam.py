@@ -79,3 +79,10 @@ def test_host_routes_parses_proc(tmp_path) -> None:  # type: ignore[no-untyped-d
         "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
     )
     assert ipam.host_routes(str(f)) == [IPv4Network("192.0.2.0/24")]
+
+
+def test_host_routes_of_an_empty_route_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # a fresh network namespace with lo down prints not even the header line
+    f = tmp_path / "route"
+    f.write_text("")
+    assert ipam.host_routes(str(f)) == []

@@ -156,7 +156,7 @@ def host_routes(proc_route: str = "/proc/thread-self/net/route") -> list[IPv4Net
     """
     nets: list[IPv4Network] = []
     with open(proc_route) as f:
-        next(f)
+        next(f, None)  # the header; a namespace with no interface up may print nothing at all
         for line in f:
             parts = line.split()
             if len(parts) < 8:

@@ -230,3 +230,47 @@ def test_network_rm_removes_its_bridge_and_rules(net_engine: Engine) -> None:
         assert "10.213.78.0/24" not in rules
     finally:
         eng.docker("network", "rm", "rmnet", "rmnet2")
+
+
+def test_docker_sdk_networks_ports_connect_and_stats(net_engine: Engine) -> None:
+    docker_sdk = pytest.importorskip("docker")
+    c = docker_sdk.DockerClient(base_url=net_engine.host)
+    made: list = []
+    net = None
+    try:
+        ipam = docker_sdk.types.IPAMConfig(pool_configs=[docker_sdk.types.IPAMPool(
+            subnet="10.213.79.0/24", gateway="10.213.79.1", iprange="10.213.79.128/25")])
+        net = c.networks.create("sdknet", driver="bridge", ipam=ipam, labels={"x": "y"})
+        assert net.attrs["IPAM"]["Config"] == [{"Subnet": "10.213.79.0/24", "Gateway": "10.213.79.1",
+                                                "IPRange": "10.213.79.128/25"}]
+        srv = c.containers.run("busybox", "httpd -f -p 80", detach=True, name="sdksrv", network="sdknet",
+                               ports={"80/tcp": ("127.0.0.1", None)})
+        made.append(srv)
+        srv.reload()
+        assert srv.ports["80/tcp"][0]["HostIp"] == "127.0.0.1" and int(srv.ports["80/tcp"][0]["HostPort"]) > 0
+        assert srv.attrs["NetworkSettings"]["Networks"]["sdknet"]["IPAddress"].startswith("10.213.79.1")
+        cr = c.containers.create("busybox", "sleep 100", name="sdkcr")
+        made.append(cr)
+        net.connect(cr, aliases=["cra"], ipv4_address="10.213.79.20")
+        cr.start()
+        cr.reload()
+        assert set(cr.attrs["NetworkSettings"]["Networks"]) == {"bridge", "sdknet"}
+        assert cr.attrs["NetworkSettings"]["Networks"]["sdknet"]["IPAddress"] == "10.213.79.20"
+        net.reload()
+        assert sorted(x.name for x in net.containers) == ["sdkcr", "sdksrv"]
+        out = c.containers.run("busybox", ["sh", "-c", "nslookup cra; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | "
+                                           "nc -w 2 sdksrv 80 | head -1"], network="sdknet", remove=True)
+        assert b"10.213.79.20" in out and b"HTTP/1." in out, out
+        stats = srv.stats(stream=False)
+        assert stats["networks"]["eth0"]["rx_bytes"] > 0 and stats["networks"]["eth0"]["tx_packets"] > 0
+        net.disconnect(cr)
+        cr.reload()
+        assert set(cr.attrs["NetworkSettings"]["Networks"]) == {"bridge"}
+    finally:
+        for x in made:
+            x.remove(force=True)
+        if net is not None:
+            net.remove()
+        c.close()
+    assert b"sdknet" not in _ok(net_engine.docker("network", "ls")).encode()
+    _gone(net_engine)

@@ -131,6 +131,8 @@ def test_connect_and_disconnect_a_stopped_container(net_engine: Engine) -> None:
         created = json.loads(_ok(eng.docker("inspect", "later")))[0]["NetworkSettings"]["Networks"]
         assert set(created) == {"bridge", "stopnet"}
         assert created["stopnet"]["Aliases"] == ["laterals"] and created["stopnet"]["IPAddress"] == ""
+        listed = _ok(eng.docker("ps", "-a", "--filter", "network=stopnet", "--format", "{{.Names}}"))
+        assert listed.split() == ["later"]
         # connecting twice is refused; nothing changes
         again = eng.docker("network", "connect", "stopnet", "later")
         assert again.returncode != 0 and b"already exists in network stopnet" in again.stderr

@@ -15,6 +15,7 @@ from dockyard import errors
 from dockyard.api import hijack, streams, versions, wire
 from dockyard.api.common import api_version, body_json, qbool, qint, reply, services
 from dockyard.daemon import filters, logs
+from dockyard.daemon.networking import network_refs
 from dockyard.daemon.state import Status
 from dockyard.shim import protocol
 
@@ -61,7 +62,7 @@ async def list_(request: web.Request) -> web.StreamResponse:
         info = {"Id": rec.id, "Name": rec.name, "State": rec.status.value, "ExitCode": rec.state.exit_code,
                 "Labels": rec.config.get("Labels") or {}, "ImageID": rec.image_id, "Image": rec.image,
                 "Health": (rec.state.health or {}).get("Status"),
-                "Networks": [rec.host_config.get("NetworkMode") or "default"]}
+                "Networks": network_refs(rec)}
         if not filters.match_container(info, flt, resolve_image, order_of):
             continue
         out.append(wire.container_summary(rec, size))

@@ -303,6 +303,18 @@ def desired_networks(rec: ContainerRecord) -> dict[str, dict[str, Any]]:
     return {first: cfg, **eps}
 
 
+def network_refs(rec: ContainerRecord) -> list[str]:
+    """Names and ids of the networks a container is on (or will be at its next start): what
+    ``docker ps --filter network=`` matches; the NetworkMode for host/none."""
+    mode = rec.host_config.get("NetworkMode") or "default"
+    refs = [mode]
+    for e in rec.network_settings.get("Endpoints") or []:
+        refs += [e["name"], e["network"]]
+    for name, cfg in desired_networks(rec).items():
+        refs += [name, cfg.get("NetworkID") or name]
+    return list(dict.fromkeys(refs))
+
+
 def _set_desired(rec: ContainerRecord, wanted: dict[str, dict[str, Any]]) -> None:
     req = dict(rec.network_settings.get("_request") or {})
     req["Desired"] = wanted

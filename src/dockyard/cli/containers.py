@@ -653,8 +653,8 @@ def inspect(g: Globals, argv: list[str], kind: str | None = None) -> int:
     for n in args:
         for k in order:
             try:
-                found.append(g.client.json("GET", paths[k].format(n),
-                                           {"size": True} if k == "container" and o["size"] else None))
+                found.append(g.get_json(paths[k].format(n),
+                                        {"size": True} if k == "container" and o["size"] else None))
                 break
             except errors.NotFound:
                 continue

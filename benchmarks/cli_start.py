@@ -1,0 +1,120 @@
+"""`dockyard` against the docker CLI: wall time of one short command, alternating, medians.
+
+Starts a private dockyardd (temp socket, data root and exec root), imports a one-binary
+busybox image and creates a few containers so ``ps``/``images`` have rows to print, then times
+each pair, taking turns which client goes first:
+
+- ``--help``    no daemon contact: pure start-up
+- ``version``   one GET /version
+- ``ps -a``     one GET /containers/json, a formatted table
+- ``images``    one GET /images/json, a formatted table
+- ``inspect``   the heavier path (http.client, json)
+
+Prints medians (ms) and the ratio dockyard/docker. Needs root, busybox-static and `docker`.
+
+Usage: .venv/bin/python benchmarks/cli_start.py [N]
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+DOCKYARD = str(BIN / "dockyard")
+
+
+def _ping(sock: str) -> bool:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.settimeout(1)
+        s.connect(sock)
+        s.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")
+        return s.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return (time.perf_counter() - t0) * 1000
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+    docker = shutil.which("docker")
+    busybox = shutil.which("busybox")
+    if not docker or not busybox:
+        sys.exit("needs the docker CLI and busybox-static")
+    root = Path(tempfile.mkdtemp(prefix="dy-clibench-"))
+    sock = str(root / "d.sock")
+    log = open(root / "d.log", "wb")  # noqa: SIM115 - the daemon holds it
+    daemon = subprocess.Popen([str(BIN / "dockyardd"), "--host", f"unix://{sock}", "--data-root", str(root / "data"),
+                               "--exec-root", str(root / "exec")], stdout=log, stderr=log)
+    env = {**os.environ, "DOCKER_HOST": f"unix://{sock}"}
+    try:
+        for _ in range(200):
+            if _ping(sock):
+                break
+            time.sleep(0.05)
+        else:
+            sys.exit("dockyardd did not start")
+        with tarfile.open(root / "img.tar", "w") as tf:
+            tf.add(busybox, arcname="bin/busybox")
+        subprocess.run([DOCKYARD, "import", str(root / "img.tar"), "bench:latest"], env=env, check=True,
+                       capture_output=True)
+        for i in range(3):
+            subprocess.run([DOCKYARD, "create", "--name", f"bench{i}", "bench", "/bin/busybox", "true"], env=env,
+                           check=True, capture_output=True)
+        cases = [["--help"], ["version"], ["ps", "-a"], ["images"], ["inspect", "bench0"]]
+        print(f"{'command':<14}{'dockyard ms':>12}{'docker ms':>12}{'ratio':>8}")
+        for args in cases:
+            for warm in ([DOCKYARD, *args], [docker, *args]):
+                timed(warm, env)
+            ours, theirs = [], []
+            for i in range(n):
+                pair = [(ours, [DOCKYARD, *args]), (theirs, [docker, *args])]
+                for bucket, argv in (pair if i % 2 == 0 else pair[::-1]):
+                    bucket.append(timed(argv, env))
+            a, b = statistics.median(ours), statistics.median(theirs)
+            print(f"{' '.join(args):<14}{a:>12.1f}{b:>12.1f}{a / b:>8.2f}")
+    finally:
+        subprocess.run([DOCKYARD, "rm", "-f", "bench0", "bench1", "bench2"], env=env, capture_output=True)
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            daemon.wait(20)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+        log.close()
+        # the monitor outlives a daemon by design; this benchmark's must not outlive it
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(str(root / "exec" / "monitor.sock"))
+            s.sendall(b'{"op": "shutdown", "if_idle": false}\n')
+            s.recv(4096)
+        except OSError:
+            pass
+        finally:
+            s.close()
+        with open("/proc/mounts") as f:
+            mounts = [line.split()[1] for line in f if f" {root}" in line]
+        for m in sorted(mounts, reverse=True):
+            subprocess.run(["umount", "-l", m], check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

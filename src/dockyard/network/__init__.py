@@ -20,7 +20,7 @@ daemon's reconcile touches the other's; ``mgr.purge()`` removes all of an instan
 and records (test teardown, uninstall).
 
 After a daemon restart, the DNS sockets of running containers are gone with the old process:
-for each running container on a user network, ``open_sockets`` + ``add`` again.
+for each running bridge container, ``open_sockets`` + ``add`` again.
 
 ``docker network create/rm/ls/inspect``::
 
@@ -33,14 +33,16 @@ for each running container on a user network, ``open_sockets`` + ``add`` again.
 Container start, the simple way: ``container.setup(mgr, ContainerNetworkSpec(...), netns_path,
 host_resolv_text)`` creates a named namespace at ``netns_path`` (the runtime joins it by path),
 connects, publishes and returns the /etc files' text; ``container.teardown(mgr, cid,
-netns_path)`` undoes it. The pieces it is made of, for other flows (``docker network
+netns_path)`` undoes it. The engine splits it (``daemon.networking.Networking.begin``):
+``netns.create_named`` first, then ``container.attach`` runs while the runtime creates the
+container in that namespace, and is awaited before the runtime's start. The pieces it is made of, for other flows (``docker network
 connect`` on a running container)::
 
     ep = mgr.connect(net_ref, cid, f"/proc/{pid}/ns/net", name=cname, aliases=(...),
                      ip=None, mac=None)          # veth, eth<n>, MAC 02:42:<ip>, route, lo up
     ports = mgr.publish(cid, ep, bindings)       # bindings from portspec.from_port_bindings(
                                                  #   HostConfig.PortBindings) + publish_all(-P)
-    udp, tcp = dns.open_sockets(netns_path)      # user networks only, as docker
+    udp, tcp = dns.open_sockets(netns_path)      # every bridge container (docker: user networks)
     await dns_server.add(cid, udp, tcp, upstreams=[(ip, 53) ...] or None)   # --dns
     hosts = etcfiles.hosts_file(hostname, [ep.ip], extra_hosts=..., host_gateway=mgr.host_gateway_ip())
     resolv = etcfiles.resolv_conf(open("/etc/resolv.conf").read(), embedded_dns=..., dns=..., ...)
@@ -50,6 +52,14 @@ Container stop (best after its processes are gone: the kernel then has removed t
 the namespace, and our netlink delete, 10-25 ms, is skipped): ``await dns_server.remove(cid)``
 then ``mgr.release_container(cid)`` (unpublish + disconnect everywhere). ``docker network
 connect/disconnect`` on a running container: ``mgr.connect``/``mgr.disconnect``.
+
+Publishing defaults: ``ManagerConfig(default_bind_ip="127.0.0.1")`` (dockerd's ``--ip``) is
+where ports of the default bridge bind when ``-p`` names no address; a network's
+``com.docker.network.bridge.host_binding_ipv4`` option does it per network;
+``default_network_opts`` (``--default-network-opt``) are options new networks get.
+``mgr.exposure_warnings(net_ref, bindings)`` says which would listen on 0.0.0.0 (the create
+warning). ``netstats.container_networks(pid, mode)`` gives ``docker stats``' per-interface
+counters from ``/proc/<pid>/net/dev``.
 
 Without kernel NAT (``ManagerConfig(port_nat=False)``), published ports are served by
 ``proxy.UserlandProxy`` on the daemon's loop: ``await proxy.serve(cid, mgr.proxy_sockets(cid))``
@@ -66,6 +76,7 @@ Modules: ``container`` (the one-call start/stop step), ``manager`` (the facade),
 ``ifioctl`` (in-namespace interface setup), ``netns`` (one-shot setns threads, named
 namespaces), ``rules`` + ``nft`` (our nftables tables), ``portspec`` + ``portmap``
 (publishing), ``proxy`` (userland proxy fallback), ``fwpolicy`` (iptables FORWARD DROP of a
-co-resident dockerd), ``dns`` + ``dnswire`` (embedded DNS), ``etcfiles`` (/etc files).
+co-resident dockerd), ``dns`` + ``dnswire`` (embedded DNS), ``etcfiles`` (/etc files),
+``netstats`` (traffic counters).
 IPv4 only; drivers: bridge, host and null (records only).
 """

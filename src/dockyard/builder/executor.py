@@ -56,6 +56,7 @@ from dockyard.builder.config import ConfigBuilder
 from dockyard.builder.context import BuildContext, DirContext, TarContext
 from dockyard.builder.dockerignore import PatternMatcher
 from dockyard.builder.expand import expand_instruction
+from dockyard.builder.forkserver import ForkServer
 from dockyard.builder.scope import PROXY_ARGS, StageScope, platform_args
 from dockyard.builder.scoped import resolve
 from dockyard.builder.snapshot import KEY_PREFIX, StepSnapshot, unmount_quiet
@@ -154,6 +155,8 @@ class Builder:
         self.cache = BuildCache(self.root)
         self.tmp = self.root / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
+        self._forkserver: ForkServer | None = None
+        self._fs_lock = threading.Lock()
         self._recover()
 
     def _recover(self) -> None:
@@ -426,6 +429,15 @@ class Builder:
 
     # ------------------------------------------------------------------ snapshots
 
+    def _launcher(self) -> ForkServer | None:
+        """The pre-forked runtime for RUN steps, when the runtime is ours (see forkserver)."""
+        if os.path.basename(self.runtime) != "dockyard-runtime" or os.environ.get("DOCKYARD_BUILD_NO_FORKSERVER"):
+            return None
+        with self._fs_lock:
+            if self._forkserver is None:
+                self._forkserver = ForkServer()
+            return self._forkserver
+
     def _exists_in(self, image: str, path: str, work: Path) -> bool:
         """Does ``path`` exist in the image (symlinks followed inside it)?"""
         view = Path(tempfile.mkdtemp(prefix="view-", dir=work))
@@ -504,7 +516,8 @@ class Builder:
                            user=config.get("User") or "", network=network, mounts=tuple(mounts))
             cancel = opts.cancel
             code = run_container(self.runtime, self.state_dir, bundle, spec, out.stream,
-                                 cancelled=cancel.is_set if cancel is not None else None)
+                                 cancelled=cancel.is_set if cancel is not None else None,
+                                 launcher=self._launcher())
             out.stream(f"Removing intermediate container {cid[:12]}\n")
             if code != 0:
                 shown = " ".join(argv)  # docker joins the argv with blanks, exec form included

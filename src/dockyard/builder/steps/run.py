@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.builder.cancel import Cancelled
+from dockyard.builder.forkserver import ForkServer, Run
 from dockyard.builder.scoped import resolve
 from dockyard.daemon.oci_spec import SpecInputs, build_spec
 
@@ -108,8 +109,12 @@ def run_container(
     spec: RunSpec,
     output: Callable[[str], None],
     cancelled: Callable[[], bool] | None = None,
+    launcher: ForkServer | None = None,
 ) -> int:
-    """Run ``spec`` in ``bundle`` (whose ``rootfs/`` is mounted). Returns the exit code."""
+    """Run ``spec`` in ``bundle`` (whose ``rootfs/`` is mounted). Returns the exit code.
+
+    ``launcher``: start the runtime through this pre-forked helper (``runtime`` must then be
+    dockyard-runtime: the helper runs its code) instead of as a program."""
     rootfs = bundle / "rootfs"
     # what the runtime will create as mount points, so it can be removed again afterwards
     absent = [p for p in _mount_points(spec) if not os.path.lexists(resolve(rootfs, p, follow_final=False))]
@@ -118,13 +123,18 @@ def run_container(
         os.makedirs(cwd, 0o755)  # BuildKit creates a missing WORKDIR for RUN
     (bundle / "config.json").write_text(json.dumps(make_spec(spec, bundle)))
     state_dir.mkdir(parents=True, exist_ok=True)
-    proc: subprocess.Popen[bytes] | None = None
+    argv = ["--root", str(state_dir), "run", "--bundle", str(bundle), spec.cid]
+    proc: subprocess.Popen[bytes] | Run | None = None
+    code: int | None = None
     try:
-        proc = subprocess.Popen(
-            [runtime, "--root", str(state_dir), "run", "--bundle", str(bundle), spec.cid],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            cwd=str(bundle), close_fds=True,
-        )
+        if launcher is not None:
+            with open(os.devnull, "rb") as null:
+                proc = launcher.spawn(argv, str(bundle), stdin=null.fileno())
+        else:
+            proc = subprocess.Popen(
+                [runtime, *argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                cwd=str(bundle), close_fds=True,
+            )
         assert proc.stdout is not None
         with proc.stdout:
             buf = b""
@@ -148,14 +158,13 @@ def run_container(
         # ``run`` deletes the container when it exits by itself; when it did not (the output
         # callback raised: the build was cancelled; or the runtime was killed), delete --force
         # kills and removes the container, then the runtime process is reaped
-        if proc is None or proc.poll() is None or proc.returncode < 0 or \
-                os.path.exists(state_dir / spec.cid):
+        if code is None or code < 0 or code == 137 or os.path.exists(state_dir / spec.cid):
             subprocess.run([runtime, "--root", str(state_dir), "delete", "--force", spec.cid],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-        if proc is not None and proc.poll() is None:
+        if proc is not None and code is None:
             try:
                 proc.wait(10)
-            except subprocess.TimeoutExpired:
+            except (subprocess.TimeoutExpired, TimeoutError):
                 proc.kill()
                 proc.wait()
         for p in absent:
@@ -167,6 +176,7 @@ def run_container(
                     os.unlink(host)
             except OSError:
                 pass  # the command put something there: it belongs to the layer
+    assert code is not None
     return code
 
 

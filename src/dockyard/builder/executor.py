@@ -16,9 +16,11 @@ The loop (see ``builder/__init__``): parse -> ``stages.plan`` -> per needed stag
 * metadata (ENV LABEL CMD ENTRYPOINT EXPOSE USER VOLUME STOPSIGNAL HEALTHCHECK SHELL ONBUILD
   MAINTAINER WORKDIR): ``config.ConfigBuilder`` -> ``images.derive`` (empty_layer history);
   WORKDIR also creates the directory when the base lacks it (then it is a layer);
-* RUN: snapshot of the parent -> container via the OCI runtime (``steps.run``) -> commit;
+* RUN: snapshot of the parent -> container via the OCI runtime (``steps.run``; ours is
+  started through the pre-forked ``forkserver`` helper unless DOCKYARD_BUILD_NO_FORKSERVER is
+  set) -> ``images.commit(consume=True)``: the step's upper directory becomes the layer;
 * COPY/ADD: sources resolved in scope (context, another stage, an image) -> ``steps.copy``
-  into the mounted snapshot -> commit.
+  into the mounted snapshot -> commit (in place, as for RUN).
 
 Every step first asks the cache (``cache``) with a key over the parent image id and the
 step's expanded inputs (files by content); a hit reuses the image and starts nothing.

@@ -10,7 +10,8 @@ Lifecycle of ``run_container(...)`` (everything undone in reverse order, success
       mounts/                    RUN --mount sources that need a private copy (secrets, rw binds)
 
 ``<runtime> --root <state> run --bundle <bundle> <id>`` runs as a SUBPROCESS (fork+exec; the
-daemon is threaded and never forks Python), stdin /dev/null, stdout and stderr merged into one
+daemon is threaded and never forks Python), or, given a ``launcher`` (builder/forkserver.py),
+as a child of a pre-forked helper that runs dockyard-runtime's code; stdin /dev/null, stdout and stderr merged into one
 pipe whose lines go to ``output`` as they arrive; ``cancelled()`` is polled twice a second and
 ends the step with ``cancel.Cancelled``. Returns the exit code. The runtime deletes
 the container after ``run``; a ``delete --force`` covers a runtime killed halfway or a step

@@ -12,8 +12,9 @@ On disk (``root`` is the daemon's ``<data-root>/image``, or whatever the caller 
 Write order, so that a crash at any point leaves a consistent store: blobs (content addressed,
 verified, renamed into place) -> unpacked layers (extracted into a fresh snapshot, committed
 under the ChainID only when complete) -> one SQLite transaction with the image row and its
-references. Stray blobs and layers of a crash are unreferenced but harmless; no image is ever
-half visible.
+references (a consumed build snapshot: blob, then the snapshot row renamed to the ChainID and
+re-parented in one SQLite transaction, then the image). Stray blobs and layers of a crash are
+unreferenced but harmless (``gc`` at start removes them); no image is ever half visible.
 
 Thread safety: the daemon calls from executor threads. Metadata is guarded by SQLite
 transactions under a lock; unpacking the same ChainID twice concurrently is harmless (the
@@ -26,8 +27,11 @@ The API, by caller:
   ``prepare_rootfs(image_id, key)`` -> mounts of a writable snapshot, ``mount_rootfs(key,
   target)`` / ``unmount_rootfs(target)``, ``remove_rootfs(key)``, ``rootfs_usage(key)``;
   ``changes(key)``, ``commit(key, ...)``, ``export_rootfs(key, out, mounted=)`` read it.
-* builder: ``prepare_rootfs(None, key)`` (FROM scratch), ``commit(..., created_by=)`` for
-  steps with a layer, ``derive(...)`` for metadata-only steps, ``children(id)`` for the cache.
+* builder: ``prepare_rootfs(None, key)`` (FROM scratch), ``commit(..., created_by=,
+  consume=True)`` for steps with a layer (the step's overlay upper directory becomes the layer
+  in place; its blob, an uncompressed tar whose digest is the DiffID, is written in the same
+  pass), ``derive(...)`` for metadata-only steps, ``children(id)`` for the cache,
+  ``image_mounts(id)`` for a quick read-only look at an image.
 * registry client: pull = ``has_layer``/``ingest_layer(stream, digest=, size=, diff_id=,
   parent_chain=)`` per layer (stored and unpacked in one verified pass), ``ingest_blob`` for
   config and manifest, then ``add_image(manifest_digest, repo_tags=, repo_digests=)``; push = ``manifest(image_id)`` and

@@ -131,3 +131,34 @@ def test_naive_store_commits_by_extraction(tmp_path: Path, busybox_tar: Path) ->
         svc.remove_rootfs("build-n")
     finally:
         svc.close()
+
+
+def test_crash_after_the_layer_before_the_image_is_collected_on_start(
+    tmp_path: Path, busybox_tar: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc = ImageService(tmp_path / "st", snapshotter="overlay")
+    mnt = tmp_path / "m"
+    mnt.mkdir()
+    try:
+        iid = _import(svc, busybox_tar)
+        before_blobs = set(svc.content.walk())
+        _step(svc, iid, "build-c", mnt, "echo c > /c")
+
+        def crash(*a: object, **k: object) -> str:
+            raise KeyboardInterrupt  # the daemon dies between the layer and the image record
+
+        monkeypatch.setattr(svc, "_register", crash)
+        with pytest.raises(KeyboardInterrupt):
+            svc.commit("build-c", parent_image_id=iid, consume=True)
+        assert not svc.snapshots.exists("build-c")  # it became a (still unreferenced) layer
+        assert [i.id for i in svc.list()] == [iid]
+    finally:
+        svc.close()
+    svc = ImageService(tmp_path / "st", snapshotter="overlay")
+    try:
+        # gc at start removed the unreferenced layer and the step's init layer below it
+        assert {i.key for i in svc.snapshots.list()} == set(svc.get(iid).layers)
+        assert set(svc.content.walk()) == before_blobs
+        assert [i.id for i in svc.list()] == [iid]
+    finally:
+        svc.close()

@@ -98,6 +98,8 @@ def test_names_resolve_on_the_default_bridge(net_engine: Engine) -> None:
     try:
         _ok(eng.docker("run", "-d", "--name", "dbsrv", "busybox", "sleep", "600"))
         ip = _ip(eng, "dbsrv", "bridge")
+        # docker still fills the deprecated top-level fields for the default bridge
+        assert _ok(eng.docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "dbsrv")).strip() == ip
         out = _ok(eng.docker("run", "--rm", "busybox", "sh", "-c", "cat /etc/resolv.conf; nslookup dbsrv"))
         assert "nameserver 127.0.0.11" in out and f"Address: {ip}" in out, out
     finally:

@@ -94,8 +94,19 @@ def _network_settings(rec: ContainerRecord) -> dict[str, Any]:
                                      "IPPrefixLen": e["prefixlen"], "MacAddress": e["mac"],
                                      "IPAMConfig": (wanted.get(name) or {}).get("IPAMConfig") or None,
                                      "Aliases": e["aliases"] or None,
-                                     "DNSNames": [rec.name, rec.id[:12], *e["aliases"]]}
+                                     "DNSNames": list(dict.fromkeys([rec.name, *e["aliases"], rec.id[:12]]))}
                          for name, e in user.items()}}
+
+
+def _default_bridge_fields(rec: ContainerRecord) -> dict[str, Any]:
+    """The deprecated top-level NetworkSettings.IPAddress & co., which docker still fills
+    for the default bridge (scripts and docker-py users read ``attrs["NetworkSettings"]
+    ["IPAddress"]``)."""
+    for e in rec.network_settings.get("Endpoints") or []:
+        if e["name"] == "bridge":
+            return {"EndpointID": e["endpoint"], "Gateway": e["gateway"], "IPAddress": e["ip"],
+                    "IPPrefixLen": e["prefixlen"], "MacAddress": e["mac"]}
+    return {}
 
 
 def _ports(rec: ContainerRecord) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -156,7 +167,7 @@ def container_inspect(rec: ContainerRecord, log_path: str, data_dir: str) -> dic
                             "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "",
                             "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
                             "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-                            **_network_settings(rec)},
+                            **_default_bridge_fields(rec), **_network_settings(rec)},
     }
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -278,3 +280,44 @@ def test_docker_sdk_networks_ports_connect_and_stats(net_engine: Engine) -> None
         c.close()
     assert b"sdknet" not in _ok(net_engine.docker("network", "ls")).encode()
     _gone(net_engine)
+
+
+def test_daemon_crash_then_container_death_is_reconciled(net_engine: Engine) -> None:
+    """kill -9 of the daemon, then the container dies while no daemon runs: the restarted
+    daemon frees its port, veth, nft rule and address; the network and a restart still work."""
+    eng = net_engine
+    port = _free_port()
+    table = f"dockyard_{_instance(eng)}"
+    try:
+        _ok(eng.docker("network", "create", "--subnet", "10.213.80.0/24", "crashnet"))
+        _ok(eng.docker("run", "-d", "--name", "crashed", "--network", "crashnet", "-p", f"127.0.0.1:{port}:80",
+                       "busybox", "httpd", "-f", "-p", "80"))
+        pid = int(_ok(eng.docker("inspect", "-f", "{{.State.Pid}}", "crashed")).strip())
+        assert len(_veths(eng)) == 1
+        eng.proc.kill()
+        eng.proc.wait()
+        os.kill(pid, signal.SIGKILL)  # the container's init, started by this test's daemon
+        eng.proc = _start(eng.root, eng.sock, eng.args)
+        for _ in range(100):
+            if "exited" in _ok(eng.docker("inspect", "-f", "{{.State.Status}}", "crashed")):
+                break
+            time.sleep(0.05)
+        for _ in range(100):
+            if not _veths(eng):
+                break
+            time.sleep(0.05)
+        assert not _veths(eng)
+        rules = subprocess.run(["nft", "list", "table", "ip", table], capture_output=True, text=True).stdout
+        assert str(port) not in rules
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+        net = json.loads(_ok(eng.docker("network", "inspect", "crashnet")))[0]
+        assert net["Containers"] == {} and net["IPAM"]["Config"][0]["Subnet"] == "10.213.80.0/24"
+        _ok(eng.docker("start", "crashed"))
+        assert _ip(eng, "crashed", "crashnet").startswith("10.213.80.")
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+            c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            assert c.recv(16).startswith(b"HTTP/1.")
+    finally:
+        _gone(eng, "crashed")
+        eng.docker("network", "rm", "crashnet")

@@ -452,8 +452,10 @@ class Builder:
         finally:
             os.rmdir(view)
 
-    def _snapshot(self, image: str | None, work: Path, readonly: bool = False) -> StepSnapshot:
-        return StepSnapshot(self.images, image, work, readonly)
+    def _snapshot(self, image: str | None, work: Path, readonly: bool = False,
+                  container: bool = False) -> StepSnapshot:
+        """A step's root filesystem; ``container``: a RUN runs on it (it gets an init layer)."""
+        return StepSnapshot(self.images, image, work, readonly, init_layer=container)
 
     # ------------------------------------------------------------------ RUN
 
@@ -510,7 +512,7 @@ class Builder:
         out.stream(f" ---> Running in {cid[:12]}\n")
         created_by = "RUN " + " ".join(argv)
         with ExitStack() as stack:
-            snap = stack.enter_context(self._snapshot(cur.image, work))
+            snap = stack.enter_context(self._snapshot(cur.image, work, container=True))
             key_snap, rootfs = snap
             bundle = rootfs.parent
             mounts = self._run_mounts(job, instr, stack, shebang)

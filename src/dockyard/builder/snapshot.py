@@ -8,7 +8,8 @@
 
 On exit, in reverse order: unmount (quietly: the step may have unmounted to commit), remove
 the snapshot, remove the directory, whether the step succeeded or not. ``image_id`` None is an
-empty root (FROM scratch). A daemon killed mid-step leaves ``build-*`` snapshots and mounts
+empty root (FROM scratch). ``init_layer`` False: no container runs on it (COPY, ADD, a
+look at another stage), so the runtime's mount points needn't be hidden. A daemon killed mid-step leaves ``build-*`` snapshots and mounts
 under ``<builder>/tmp``; ``Builder`` removes them when it starts.
 """
 
@@ -33,9 +34,19 @@ def unmount_quiet(images: Any, target: Path) -> None:
         pass
 
 
+def _remove(images: Any, key: str) -> None:
+    """Remove the step's snapshot and init layer, as far as they still exist (a committed step
+    consumed its snapshot: it is the layer now)."""
+    snaps = images.snapshots
+    if snaps.exists(key) or snaps.exists(f"{key}-init"):
+        images.remove_rootfs(key)
+
+
 class StepSnapshot:
-    def __init__(self, images: Any, image_id: str | None, work: Path, readonly: bool = False) -> None:
+    def __init__(self, images: Any, image_id: str | None, work: Path, readonly: bool = False,
+                 init_layer: bool = True) -> None:
         self.images, self.image_id, self.work, self.readonly = images, image_id, work, readonly
+        self.init_layer = init_layer
         self.stack = ExitStack()
 
     def __enter__(self) -> tuple[str, Path]:
@@ -45,8 +56,8 @@ class StepSnapshot:
             self.stack.callback(shutil.rmtree, d, True)
             rootfs = d / "rootfs"
             rootfs.mkdir()
-            self.images.prepare_rootfs(self.image_id, key)
-            self.stack.callback(self.images.remove_rootfs, key)
+            self.images.prepare_rootfs(self.image_id, key, init_layer=self.init_layer)
+            self.stack.callback(_remove, self.images, key)
             self.images.mount_rootfs(key, rootfs, readonly=self.readonly)
             self.stack.callback(unmount_quiet, self.images, rootfs)
         except BaseException:

@@ -32,7 +32,7 @@ def squash(images: Any, bp: BuildPlan, image_id: str, work: Path) -> str:
     added = img.layer_blobs[base_n:]
     if not added:
         return image_id
-    with StepSnapshot(images, base, work) as (key, rootfs):
+    with StepSnapshot(images, base, work, init_layer=False) as (key, rootfs):
         images.unmount_rootfs(rootfs)
         upper = images.snapshots.writable_dir(key)
         for layer in added:

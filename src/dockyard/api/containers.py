@@ -14,6 +14,7 @@ from aiohttp import web
 from dockyard import errors
 from dockyard.api import hijack, streams, versions, wire
 from dockyard.api.common import api_version, body_json, qbool, qint, reply, services
+from dockyard.api.volumes import summary_mounts
 from dockyard.daemon import filters, logs
 from dockyard.daemon.networking import network_refs
 from dockyard.daemon.state import Status
@@ -62,10 +63,12 @@ async def list_(request: web.Request) -> web.StreamResponse:
         info = {"Id": rec.id, "Name": rec.name, "State": rec.status.value, "ExitCode": rec.state.exit_code,
                 "Labels": rec.config.get("Labels") or {}, "ImageID": rec.image_id, "Image": rec.image,
                 "Health": (rec.state.health or {}).get("Status"),
-                "Networks": network_refs(rec)}
+                "Networks": network_refs(rec), "Mounts": summary_mounts(svc, rec),
+                "Ports": wire.container_summary(rec)["Ports"],
+                "ExposedPorts": list(rec.config.get("ExposedPorts") or {})}
         if not filters.match_container(info, flt, resolve_image, order_of):
             continue
-        out.append(wire.container_summary(rec, size))
+        out.append({**wire.container_summary(rec, size), "Mounts": info["Mounts"]})
         if 0 < limit <= len(out):
             break
     return reply(out)

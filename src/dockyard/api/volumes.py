@@ -63,6 +63,17 @@ def mount_points(plans: Sequence[MountPlan], vols: Any = None) -> list[dict[str,
     return out
 
 
+def summary_mounts(containers: Any, rec: Any) -> list[dict[str, Any]]:
+    """``Mounts`` of a container list / system df entry (the CLI counts LOCAL VOLUMES from
+    them; ``ps --filter volume=`` matches them)."""
+    if not rec.mounts:
+        return []
+    try:
+        return mount_points(containers.mounts.plans(rec), getattr(containers.mounts, "vols", None))
+    except Exception:  # noqa: BLE001 - a listing never fails on one container's mounts
+        return []
+
+
 def mount_events(plans: Sequence[MountPlan], container_id: str, action: str) -> list[tuple[str, dict[str, str]]]:
     """dockerd's ``volume`` events of a container start (``action="mount"``) or stop
     (``"unmount"``): (volume name, attributes) to pass to ``events.emit("volume", action, ...)``

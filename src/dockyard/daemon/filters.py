@@ -50,6 +50,21 @@ def label_match(labels: dict[str, str], exprs: list[str]) -> bool:
     return True
 
 
+def _port_match(expr: str, ports: list[str]) -> bool:
+    """``80``, ``80/udp`` or a range ``8000-8080[/tcp]`` against ``["80/tcp", ...]``."""
+    spec, _, proto = expr.partition("/")
+    lo, _, hi = spec.partition("-")
+    try:
+        first, last = int(lo), int(hi or lo)
+    except ValueError:
+        raise InvalidArgument(f"invalid filter value {expr!r}: expected <port>[-<port>][/<proto>]") from None
+    for p in ports:
+        n, _, pr = p.partition("/")
+        if first <= int(n) <= last and pr == (proto or "tcp"):
+            return True
+    return False
+
+
 def match_container(info: dict[str, Any], filters: dict[str, list[str]],
                     resolve_image: Callable[[str], str | None],
                     order_of: Callable[[str], int | None]) -> bool:
@@ -86,10 +101,15 @@ def match_container(info: dict[str, Any], filters: dict[str, list[str]],
             ok = any(v in info.get("Networks", []) for v in values)
         elif key == "is-task":
             ok = "false" in values
+        elif key == "volume":  # a volume's name or a mount's destination
+            ok = any(v in (m.get("Name"), m.get("Destination"), m.get("Source"))
+                     for m in info.get("Mounts", []) for v in values)
+        elif key in ("publish", "expose"):
+            ports = ([f"{p['PrivatePort']}/{p['Type']}" for p in info.get("Ports", [])] if key == "publish"
+                     else [k if "/" in k else f"{k}/tcp" for k in info.get("ExposedPorts", [])])
+            ok = any(_port_match(v, ports) for v in values)
         else:
-            ok = True  # expose, publish, volume, isolation: nothing we offer can match them yet
-            if key in ("expose", "publish", "volume"):
-                ok = False
+            ok = True  # isolation: nothing we offer can match it
         if not ok:
             return False
     return True

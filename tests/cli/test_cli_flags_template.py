@@ -132,3 +132,34 @@ def test_verb_table_resolves() -> None:
             name, target, _ = _resolve(group, [sub])
             mod, fn = target.split(":")
             assert callable(getattr(importlib.import_module(f"dockyard.cli.{mod}"), fn)), name
+
+
+class _FakeSock:
+    """recv() hands out the bytes in small pieces, as a slow daemon would."""
+
+    def __init__(self, data: bytes, step: int = 3) -> None:
+        self.pieces = [data[i:i + step] for i in range(0, len(data), step)]
+        self.closed = False
+
+    def recv(self, n: int) -> bytes:
+        return self.pieces.pop(0) if self.pieces else b""
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_fast_response_chunked_lines_and_lengths() -> None:
+    from dockyard.client.fast import Response, dumps
+    body = b"5\r\n{\"a\":\r\n6\r\n1}\n{\"b\r\n5\r\n\":2}\n\r\n0\r\n\r\n"
+    sock = _FakeSock(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Y: z\r\n\r\n" + body)
+    r = Response(sock, "GET")
+    assert r.status == 200 and r.getheader("x-y") == "z"
+    assert list(r) == [b'{"a":1}\n', b'{"b":2}\n'] and sock.closed
+    r = Response(_FakeSock(b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nabcdEXTRA"), "GET")
+    assert (r.status, r.read(), r.read1()) == (404, b"abcd", b"")
+    r = Response(_FakeSock(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"), "HEAD")
+    assert r.read() == b""
+    assert dumps({"a": [1, 2.5, None, True, "é\n"], "b": {}}) == '{"a":[1,2.5,null,true,"\\u00e9\\n"],"b":{}}'
+    assert json.loads(dumps({"k": ["x", False, -3]})) == {"k": ["x", False, -3]}
+    with pytest.raises(TypeError):
+        dumps({"s": {1, 2}})

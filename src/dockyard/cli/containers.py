@@ -268,7 +268,7 @@ def run(g: Globals, argv: list[str]) -> int:
     o, args = parse(argv, RUN_SPEC, interspersed=False)
     help_requested(o)
     need(args, "run")
-    if o["detach"] and o["rm"] is False and o["attach"]:
+    if o["detach"] and o["attach"]:
         raise UsageError("Conflicting options: -a and -d")
     try:
         cid = _create(g, o, args)
@@ -379,10 +379,8 @@ def wait(g: Globals, argv: list[str]) -> int:
     help_requested(o)
     need(args, "wait")
 
-    import json
-
     def one(c: Any, n: str) -> None:
-        out(str(json.loads(c.request("POST", f"/containers/{n}/wait").read())["StatusCode"]))
+        out(str(c.json("POST", f"/containers/{n}/wait")["StatusCode"]))
     return each(g, args, one, echo=False)
 
 

@@ -45,6 +45,19 @@ class Spec:
 
 
 _SPECS: dict[str, Spec] = {}
+LAST_SPEC = ""  # the spec of the latest parse: ``--help`` lists its flags
+
+
+def describe(spec_text: str) -> list[str]:
+    """Help lines for a spec, docker's layout: ``  -a, --all``, ``      --format string``."""
+    lines = []
+    for tok in spec_text.split():
+        kind = tok[-1] if tok[-1] in "=*#" else ""
+        names = tok.rstrip("=*#").split("|")
+        short = f"-{names[0]}, " if len(names) == 2 else "    "
+        typ = {"=": " string", "*": " list", "#": " int", "": ""}[kind]
+        lines.append(f"  {short}--{names[-1]}{typ}")
+    return lines
 
 
 def _value(name: str, kind: str, raw: str) -> Any:
@@ -68,6 +81,8 @@ def _bool(name: str, raw: str) -> bool:
 
 def parse(argv: list[str], spec_text: str, interspersed: bool = True) -> tuple[dict[str, Any], list[str]]:
     """(options by dest, positionals). Raises FlagError."""
+    global LAST_SPEC
+    LAST_SPEC = spec_text
     spec = _SPECS.get(spec_text)
     if spec is None:
         spec = _SPECS[spec_text] = Spec(spec_text)

@@ -110,8 +110,10 @@ def _usage(topic: str) -> str:
         return (f"\nUsage:  dockyard {topic} COMMAND\n\n{SUMMARY.get(topic, '')}\n\nCommands:\n"
                 + "".join(f"  {s}\n" for s in subs))
     if topic:
+        from dockyard.cli import flags
+        opts = flags.describe(flags.LAST_SPEC) if flags.LAST_SPEC != GLOBAL_SPEC else []
         return (f"\nUsage:  dockyard {topic} {USAGE.get(topic.split()[-1], '[OPTIONS]')}\n\n"
-                f"{SUMMARY.get(topic.split()[-1], '')}\n")
+                f"{SUMMARY.get(topic.split()[-1], '')}\n" + ("\nOptions:\n" + "\n".join(opts) + "\n" if opts else ""))
     lines = ["", "Usage:  dockyard [OPTIONS] COMMAND", "", "A container engine's command line", "",
              "Commands:"]
     lines += [f"  {k:<10} {SUMMARY.get(k, '')}" for k in sorted([*VERBS, *GROUPS, "registry"])]

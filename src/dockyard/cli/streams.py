@@ -10,10 +10,9 @@ SIGWINCH resizes the remote tty. Without a tty, SIGINT/SIGTERM are forwarded (``
 
 from __future__ import annotations
 
+import _socket
 import contextlib
-import json
 import os
-import socket
 import sys
 import threading
 
@@ -38,7 +37,7 @@ def _stdin_pump(sock: Any) -> None:
     except OSError:
         pass
     with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_WR)  # stdin EOF: the container sees it too
+        sock.shutdown(_socket.SHUT_WR)  # stdin EOF: the container sees it too
 
 
 @contextlib.contextmanager
@@ -133,7 +132,8 @@ def attach_and_stream(g: Globals, cid: str, *, tty: bool, stdin: bool, start: bo
 
     def wait_exit() -> None:
         with contextlib.suppress(Exception):
-            result.update(json.loads(waiter.read() or b"{}"))
+            from dockyard.client.fast import loads
+            result.update(loads(waiter.read().decode() or "{}"))
     t = threading.Thread(target=wait_exit, daemon=True)
     t.start()
     if start:

@@ -14,7 +14,9 @@ private dockerd runs the same builds with the classic builder (DOCKER_BUILDKIT=0
 /usr/bin/docker, DOCKER_BUILDKIT=1, ``--network none``: RUN gets a namespace with only lo, as
 with dockyardd). Needs root and busybox-static.
 
-Usage: .venv/bin/python benchmarks/build.py [N] [--dockerd] [--daemon "CMD ..."]
+``--baseline DIR`` adds a dockyardd run from another checkout's ``src/`` (before/after).
+
+Usage: .venv/bin/python benchmarks/build.py [N] [--dockerd] [--daemon "CMD ..."] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -164,6 +166,20 @@ def main() -> None:
         procs.append(p)
         wait_ping(d / "d.sock", p)
         targets = [Target("dockyardd", d / "d.sock", ctx, tar, classic=True)]
+        if "--baseline" in args:
+            # another checkout of the project (e.g. `git worktree add /tmp/base <commit>`): its
+            # daemon runs from its own src/ (the runtime stays this venv's dockyard-runtime)
+            src = Path(args[args.index("--baseline") + 1]).resolve() / "src"
+            b = root / "base"
+            b.mkdir()
+            blog = open(b / "log", "wb")  # noqa: SIM115 - closed with the process
+            bp = subprocess.Popen([sys.executable, "-c", "from dockyard.daemon.main import main; main()",
+                                   "--host", f"unix://{b}/d.sock", "--data-root", str(b / "root"),
+                                   "--exec-root", str(b / "exec")], stdout=blog, stderr=blog,
+                                  env=dict(os.environ, PYTHONPATH=str(src)))
+            procs.append(bp)
+            wait_ping(b / "d.sock", bp)
+            targets.append(Target("baseline", b / "d.sock", ctx, tar, classic=True))
         if "--dockerd" in args and shutil.which("dockerd"):
             r = root / "ref"
             r.mkdir()

@@ -257,8 +257,7 @@ def test_images(client: Any) -> None:
 
 
 def test_attach_stream_then_remove_at_once(client: Any) -> None:
-    # the sleep puts the attach before the first line: logs=1 then stream=1 is not atomic here
-    c = client.containers.run("busybox", ["sh", "-c", "sleep 0.5; for i in 1 2 3; do echo a$i; sleep 0.1; done"],
+    c = client.containers.run("busybox", ["sh", "-c", "for i in 1 2 3; do echo a$i; sleep 0.1; done"],
                               detach=True, labels=LABEL)
     out = b"".join(c.attach(stream=True, logs=True))
     assert out == b"a1\na2\na3\n"
@@ -282,5 +281,16 @@ def test_attach_socket_stdin(client: Any) -> None:
         assert got == b"\x01\x00\x00\x00\x00\x00\x00\x06hello\n"
         assert c.wait(timeout=10)["StatusCode"] == 0
         sock.close()
+    finally:
+        c.remove(force=True)
+
+
+def test_attach_logs_and_stream_meet_without_gap_or_repeat(client: Any) -> None:
+    # a fast writer: logs=1&stream=1 must hand over from the file to live output exactly
+    c = client.containers.run("busybox", ["sh", "-c", "i=0; while [ $i -lt 3000 ]; do echo $i; i=$((i+1)); done; sleep 0.3"],
+                              detach=True, labels=LABEL)
+    try:
+        out = b"".join(c.attach(stream=True, logs=True))
+        assert out.split() == [str(i).encode() for i in range(3000)]
     finally:
         c.remove(force=True)

@@ -118,8 +118,12 @@ async def attach(request: web.Request) -> web.StreamResponse:
     tty = bool(rec.config.get("Tty"))
     keys = streams.parse_detach_keys(request.query.get("detachKeys"))
     stream = hijack.hijack(request, hijack.RAW if tty else hijack.MULTIPLEXED, {})
+    # logs=1&stream=1 on a running container: the monitor replays the log and subscribes in one
+    # step (reading the file here first would lose the lines written before the subscription)
+    replay = (qbool(request, "logs") and qbool(request, "stream") and s.containers.monitor.version >= 3
+              and rec.status in (Status.RUNNING, Status.PAUSED))
     try:
-        if qbool(request, "logs"):
+        if qbool(request, "logs") and not replay:
             want = {n for n, on in (("stdout", want_out), ("stderr", want_err)) if on}
             for e in logs.read_entries(s.containers.log_path(rec)):
                 if e.stream in want:
@@ -127,7 +131,8 @@ async def attach(request: web.Request) -> web.StreamResponse:
                         protocol.STDERR if e.stream == "stderr" else protocol.STDOUT, e.data))
         if qbool(request, "stream"):
             conn = await s.containers.attach_stream(rec.id, {"stdin": want_stdin and bool(rec.config.get("OpenStdin")),
-                                                             "stdout": want_out, "stderr": want_err})
+                                                             "stdout": want_out, "stderr": want_err,
+                                                             **({"logs": True} if replay else {})})
             exited = s.containers.exits.get(rec.id)
             if conn is not None:
                 code = await streams.pump(stream, conn[0], conn[1], tty=tty, stdin=want_stdin,

@@ -37,6 +37,9 @@ class MonitorClient:
     def __init__(self, exec_root: Path) -> None:
         self.sock = str(exec_root / "monitor.sock")
         self.state_dir = str(exec_root / "monitor")
+        # the protocol version of the monitor we talk to: an older one kept because it
+        # supervises containers may lack newer requests (attach with logs: version 3)
+        self.version = protocol.VERSION
 
     async def _ping(self) -> dict[str, Any] | None:
         try:
@@ -47,6 +50,7 @@ class MonitorClient:
     async def connect(self) -> None:
         reply = await self._ping()
         if reply is not None and reply.get("version") == protocol.VERSION:
+            self.version = protocol.VERSION
             return
         if reply is not None:
             # A monitor from another version: replace it if it supervises nothing.
@@ -54,6 +58,7 @@ class MonitorClient:
             if not stop.get("stopping"):
                 log.warning("the monitor speaks protocol %s, not %s, and supervises running "
                             "containers: keeping it", reply.get("version"), protocol.VERSION)
+                self.version = int(reply.get("version") or 1)
                 return
             for _ in range(100):
                 if await self._ping() is None:

@@ -88,3 +88,33 @@ class JsonLog:
             os.unlink(self.path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         self._size = 0
+
+
+def replay(path: str, want: set[str]) -> list[tuple[str, bytes]]:
+    """The entries of a json-file log (rotated files oldest first) as ``(stream, data)``.
+
+    Read synchronously by the single-threaded monitor between two writes of its own, so the
+    result and the live output that follows neither overlap nor leave a gap (``attach?logs=1``).
+    """
+    rotated = []
+    n = 1
+    while os.path.exists(f"{path}.{n}"):
+        rotated.append(f"{path}.{n}")
+        n += 1
+    out: list[tuple[str, bytes]] = []
+    for f in [*reversed(rotated), path]:
+        try:
+            fh = open(f, "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            continue
+        with fh:
+            for raw in fh:
+                try:
+                    d = json.loads(raw)
+                    stream, data = d["stream"], d["log"].encode()
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    continue
+                if stream in want:
+                    out.append((stream, data))
+    return out
+

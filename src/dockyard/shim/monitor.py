@@ -47,7 +47,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dockyard.shim import protocol, runner
-from dockyard.shim.logfile import JsonLog, rfc3339_nano
+from dockyard.shim.logfile import JsonLog, replay, rfc3339_nano
 
 PR_SET_CHILD_SUBREAPER = 36
 DRAIN_TIMEOUT = 2.0  # after an exit, how long output pipes may stay open (a leaked holder)
@@ -634,6 +634,16 @@ class Monitor:
     async def op_attach(self, req: dict[str, Any], r: asyncio.StreamReader, w: asyncio.StreamWriter) -> bool:
         p = self._proc(req["id"])
         w.write(protocol.encode({"ok": True, "tty": p.tty}))
+        if req.get("logs"):
+            # The log so far, then (with no await in between) the subscription: a line is
+            # either in the file or sent live, never both, never neither.
+            want = {n for n in ("stdout", "stderr") if req.get(n, True)}
+            if p.log is not None:
+                for stream, data in replay(p.log.path, want):
+                    w.write(protocol.frame(protocol.STDERR if stream == "stderr" else protocol.STDOUT, data))
+                for stream, rest in p.log._partial.items():  # sent live already, not yet in the file
+                    if stream in want:
+                        w.write(protocol.frame(protocol.STDERR if stream == "stderr" else protocol.STDOUT, rest))
         await self._stream(p, req, r, w)
         return True
 

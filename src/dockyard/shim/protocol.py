@@ -14,6 +14,8 @@ Two requests turn the connection into a stream after the reply:
   ``STDIN_EOF`` frame when the client's stdin ended (the process's stdin is closed if it was
   opened with ``StdinOnce``). A connection closed without ``STDIN_EOF`` is a detach: the
   process keeps its stdin.
+  An ``attach`` with ``"logs": true`` first replays the json-file log (and any unterminated
+  line) as frames, atomically with the subscription (protocol version 3).
 - ``events``: monitor -> daemon carries JSON lines, one per finished process:
   ``{"id", "kind": "init"|"exec", "container_id", "pid", "exit_code", "exited_at", "oom"}``.
 
@@ -26,7 +28,7 @@ import json
 import struct
 from typing import Any
 
-VERSION = 2  # bumped when the protocol changes; ping answers it
+VERSION = 3  # bumped when the protocol changes; ping answers it
 STDIN, STDOUT, STDERR = 0, 1, 2
 STDIN_EOF = 3
 EXIT_STREAM = 255

@@ -268,6 +268,8 @@ def run(g: Globals, argv: list[str]) -> int:
     o, args = parse(argv, RUN_SPEC, interspersed=False)
     help_requested(o)
     need(args, "run")
+    if o["tty"] and o["interactive"] and not o["detach"] and not sys.stdin.isatty():
+        raise UsageError("the input device is not a TTY")
     if o["detach"] and o["attach"]:
         raise UsageError("Conflicting options: -a and -d")
     try:
@@ -593,6 +595,8 @@ def exec_(g: Globals, argv: list[str]) -> int:
     o, args = parse(argv, EXEC_SPEC, interspersed=False)
     help_requested(o)
     need(args, "exec", at_least=2)
+    if o["tty"] and o["interactive"] and not o["detach"] and not sys.stdin.isatty():
+        raise UsageError("the input device is not a TTY")
     env: list[str] = []
     for f in o["env_file"]:
         env += parse_env_file(f)
@@ -752,8 +756,7 @@ def export(g: Globals, argv: list[str]) -> int:
 def commit(g: Globals, argv: list[str]) -> int:
     o, args = parse(argv, "a|author= c|change* m|message= p|pause= q|quiet")
     help_requested(o)
-    need(args, "commit", at_least=1)
-    if len(args) > 2:
+    if not 1 <= len(args) <= 2:
         raise UsageError("'dockyard commit' requires at least 1 and at most 2 arguments")
     repo, tag = "", ""
     if len(args) == 2:

@@ -205,8 +205,7 @@ def image_inspect(g: Globals, argv: list[str]) -> int:
 def import_(g: Globals, argv: list[str]) -> int:
     o, args = parse(argv, "c|change* m|message= platform=")
     help_requested(o)
-    need(args, "import")
-    if len(args) > 2:
+    if not 1 <= len(args) <= 2:
         raise UsageError("'dockyard import' requires at least 1 and at most 2 arguments")
     query = {"fromSrc": "-", "repo": args[1] if len(args) > 1 else None, "changes": o["change"] or None,
              "message": o["message"] or None}

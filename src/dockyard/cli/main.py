@@ -189,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         if str(e).startswith("'dockyard"):  # an argument count: docker's layout
             usage = USAGE.get(name.split()[-1], "[OPTIONS]")
-            err(f"dockyard: {e}\n\nUsage:  dockyard {name} {usage}\n\nSee 'dockyard {name} --help' for more information")
+            verb_ = "See" if " requires at least " in str(e) and "at most" not in str(e) else "Run"
+            err(f"dockyard: {e}\n\nUsage:  dockyard {name} {usage}\n\n{verb_} 'dockyard {name} --help' for more information")
         else:
             err(str(e))
         return 1

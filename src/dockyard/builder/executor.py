@@ -28,6 +28,7 @@ Failures name the Dockerfile line; each step undoes what it set up (mounts, snap
 bundles, containers) through an ExitStack, and no tag is written unless the build succeeds.
 
 Layout under ``root`` (``<data-root>/builder``): ``cache.db``, ``mounts/`` (see ``cache``),
+``files/`` (files COPY wrote, hard-linked into later layers: ``linkcache``),
 ``tmp/build-XXXX/`` (one build: the context spool, ``snap-*/`` step bundles with their rootfs
 mounts, ``mounts-*/`` private RUN mount sources, ``heredoc-*/``; removed when the build ends,
 swept with ``build-*`` snapshots and step containers when a Builder starts).
@@ -59,12 +60,13 @@ from dockyard.builder.context import BuildContext, DirContext, TarContext
 from dockyard.builder.dockerignore import PatternMatcher
 from dockyard.builder.expand import expand_instruction
 from dockyard.builder.forkserver import ForkServer
+from dockyard.builder.linkcache import LinkCache
 from dockyard.builder.scope import PROXY_ARGS, StageScope, platform_args
 from dockyard.builder.scoped import resolve
 from dockyard.builder.snapshot import KEY_PREFIX, StepSnapshot, unmount_quiet
 from dockyard.builder.squash import squash
 from dockyard.builder.stages import SCRATCH, BuildPlan, plan
-from dockyard.builder.steps.copy import copy_from_context, copy_into, resolve_owner
+from dockyard.builder.steps.copy import Links, copy_from_context, copy_into, resolve_owner
 from dockyard.builder.steps.mounts import prepare_mounts
 from dockyard.builder.steps.run import RunMount, RunSpec, run_container
 from dockyard.builder.values import context_source, copy_dest, parse_chmod, source_kind
@@ -159,6 +161,7 @@ class Builder:
         self.tmp.mkdir(parents=True, exist_ok=True)
         self._forkserver: ForkServer | None = None
         self._fs_lock = threading.Lock()
+        self.links = LinkCache(self.root / "files")
         self._recover()
 
     def _recover(self) -> None:
@@ -171,6 +174,7 @@ class Builder:
                 if e.is_dir() and re.fullmatch(r"[0-9a-f]{64}", e.name):
                     subprocess.run([self.runtime, "--root", str(self.state_dir), "delete", "--force", e.name],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        self.links.prune()
         snaps = getattr(self.images, "snapshots", None)
         if snaps is not None:
             for info in snaps.list():
@@ -207,7 +211,8 @@ class Builder:
         return None  # pragma: no cover
 
     def prune(self) -> tuple[list[str], int]:
-        return self.cache.prune(self.images)
+        deleted, reclaimed = self.cache.prune(self.images)
+        return deleted, reclaimed + self.links.prune()
 
     def usage(self) -> tuple[int, int]:
         return self.cache.usage()
@@ -430,6 +435,16 @@ class Builder:
                                       author=cur.cfg.author, consume=True)
 
     # ------------------------------------------------------------------ snapshots
+
+    def _links_for(self, key: str, rootfs: Path) -> Links | None:
+        """Hard links from the file cache, when ``key`` is an overlay snapshot on its filesystem."""
+        snaps = getattr(self.images, "snapshots", None)
+        if snaps is None or snaps.apply_mode != "overlay":
+            return None
+        upper = snaps.writable_dir(key)
+        if not self.links.usable_for(upper):
+            return None
+        return Links(self.links, str(rootfs), str(upper))
 
     def _launcher(self) -> ForkServer | None:
         """The pre-forked runtime for RUN steps, when the runtime is ours (see forkserver)."""
@@ -665,7 +680,8 @@ class Builder:
                               names=plain_names)
                 if direct:
                     copy_from_context(ctx, rels, rootfs, dest, owner=owner, chmod=chmod, skip_rel=skip_rel,
-                                      force_dir=force_dir, names=names[:len(rels)])
+                                      force_dir=force_dir, names=names[:len(rels)],
+                                      links=self._links_for(key_snap, rootfs))
             except OSError as e:
                 raise StepFailed(f"{kw} failed: {e.strerror}: {dest} (Dockerfile line {instr.line})") from None
             self.images.unmount_rootfs(rootfs)

@@ -30,9 +30,11 @@ import re
 import shutil
 import stat
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.builder.context import BuildContext
+from dockyard.builder.linkcache import LinkCache
 from dockyard.builder.scoped import resolve
 from dockyard.errors import InvalidArgument
 
@@ -107,11 +109,24 @@ def apply_symbolic(mode: int, spec: str, is_dir: bool) -> int:
     return mode & 0o7777
 
 
+@dataclass(frozen=True)
+class Links:
+    """Hard-link cached files (builder/linkcache.py) into ``upper``, the overlay upper dir of
+    the snapshot mounted on ``rootfs``, instead of writing new ones (files in new dirs only)."""
+
+    cache: LinkCache
+    rootfs: str
+    upper: str
+
+
 class _Writer:
-    def __init__(self, owner: tuple[int, int], chmod: int | str | None, skip: Callable[[str], bool] | None) -> None:
+    def __init__(self, owner: tuple[int, int], chmod: int | str | None, skip: Callable[[str], bool] | None,
+                 links: Links | None = None) -> None:
         self.uid, self.gid = owner
         self.chmod = chmod
         self.skip = skip or (lambda p: False)
+        self.links = links
+        self.used: set[str] = set()  # cached files linked by this step: each at most once
 
     def _mode(self, src_mode: int, is_dir: bool) -> int:
         if self.chmod is None:
@@ -211,6 +226,12 @@ class _Writer:
         if kind == "link":
             os.symlink(ctx.readlink(rel) or "", dst)
         elif kind == "file":
+            lk = self.links
+            if fresh and lk is not None and dst.startswith(lk.rootfs + "/") and lk.cache.link(
+                lk.upper + dst[len(lk.rootfs):], ctx.file_hash(rel), self._mode(ctx.mode(rel), False),
+                self.uid, self.gid, mtime, lambda fd: ctx.copy_to(rel, fd), self.used,
+            ):
+                return
             # Everything through the descriptor: one path lookup per file. Owner before mode:
             # chown clears set-user-ID/set-group-ID bits, even for root.
             fout = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -236,8 +257,9 @@ class _Writer:
             self.ctx_copy(ctx, child, dst_dir + "/" + name, skip_rel, fresh)
 
 
-def _makedirs(rootfs: Path, path: Path, owner: tuple[int, int]) -> None:
-    """Create ``path`` (already resolved inside ``rootfs``) and missing parents as directories."""
+def _makedirs(rootfs: Path, path: Path, owner: tuple[int, int]) -> bool:
+    """Create ``path`` (already resolved inside ``rootfs``) and missing parents as directories;
+    True if ``path`` itself was created (so it is empty)."""
     missing: list[Path] = []
     p = path
     while not os.path.lexists(p):
@@ -248,6 +270,7 @@ def _makedirs(rootfs: Path, path: Path, owner: tuple[int, int]) -> None:
     for d in reversed(missing):
         os.mkdir(d, 0o755)
         os.lchown(d, *owner)
+    return bool(missing)
 
 
 def _name(item: object, items: list, names: list[str] | None) -> str:
@@ -269,17 +292,19 @@ def copy_from_context(
     skip_rel: Callable[[str], bool],
     force_dir: bool = False,
     names: list[str] | None = None,
+    links: Links | None = None,
 ) -> None:
     """:func:`copy_into` for sources named by their path in the build context (``""`` = all),
-    read straight from it (a tar context is never written out for this)."""
-    writer = _Writer(owner, chmod, None)
+    read straight from it (a tar context is never written out for this). ``links``: see
+    :class:`Links` (only where ``rootfs`` is an overlay mount of that upper dir)."""
+    writer = _Writer(owner, chmod, None, links)
     dest_is_dir = force_dir or dest.endswith("/") or len(rels) > 1
     target = resolve(rootfs, dest)
     if not dest_is_dir and os.path.isdir(target):
         dest_is_dir = True
     if len(rels) == 1 and ctx.kind(rels[0]) == "dir":
-        _makedirs(rootfs, target, owner)
-        writer.ctx_children(ctx, rels[0], str(target), skip_rel)
+        created = _makedirs(rootfs, target, owner)
+        writer.ctx_children(ctx, rels[0], str(target), skip_rel, fresh=created)
         return
     if dest_is_dir:
         _makedirs(rootfs, target, owner)

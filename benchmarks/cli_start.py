@@ -8,7 +8,9 @@ each pair, taking turns which client goes first:
 - ``version``   one GET /version
 - ``ps -a``     one GET /containers/json, a formatted table
 - ``images``    one GET /images/json, a formatted table
-- ``inspect``   the heavier path (http.client, json)
+- ``inspect``   a GET that may fall through container -> image, printed as indented JSON
+- ``run``       ``run --rm --network none bench /bin/busybox true``: create, attach, wait,
+                start, stream, exit code (the engine's time dominates)
 
 Prints medians (ms) and the ratio dockyard/docker. Needs root, busybox-static and `docker`.
 
@@ -78,7 +80,8 @@ def main() -> None:
         for i in range(3):
             subprocess.run([DOCKYARD, "create", "--name", f"bench{i}", "bench", "/bin/busybox", "true"], env=env,
                            check=True, capture_output=True)
-        cases = [["--help"], ["version"], ["ps", "-a"], ["images"], ["inspect", "bench0"]]
+        cases = [["--help"], ["version"], ["ps", "-a"], ["images"], ["inspect", "bench0"],
+                 ["run", "--rm", "--network", "none", "bench", "/bin/busybox", "true"]]
         print(f"{'command':<14}{'dockyard ms':>12}{'docker ms':>12}{'ratio':>8}")
         for args in cases:
             for warm in ([DOCKYARD, *args], [docker, *args]):
@@ -89,7 +92,7 @@ def main() -> None:
                 for bucket, argv in (pair if i % 2 == 0 else pair[::-1]):
                     bucket.append(timed(argv, env))
             a, b = statistics.median(ours), statistics.median(theirs)
-            print(f"{' '.join(args):<14}{a:>12.1f}{b:>12.1f}{a / b:>8.2f}")
+            print(f"{' '.join(args)[:13]:<14}{a:>12.1f}{b:>12.1f}{a / b:>8.2f}")
     finally:
         subprocess.run([DOCKYARD, "rm", "-f", "bench0", "bench1", "bench2"], env=env, capture_output=True)
         daemon.send_signal(signal.SIGTERM)

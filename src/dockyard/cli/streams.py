@@ -62,18 +62,18 @@ def resizing(resize: Any, enabled: bool) -> Iterator[None]:
     if not enabled or not sys.stdout.isatty():
         yield
         return
-    import signal
+    import _signal  # `signal` would import enum: a few ms on every run
 
     def send(*_: Any) -> None:
         size = os.get_terminal_size(sys.stdout.fileno())
         with contextlib.suppress(Exception):
             resize(size.lines, size.columns)
     send()
-    old = signal.signal(signal.SIGWINCH, send)
+    old = _signal.signal(_signal.SIGWINCH, send)
     try:
         yield
     finally:
-        signal.signal(signal.SIGWINCH, old)
+        _signal.signal(_signal.SIGWINCH, old)
 
 
 @contextlib.contextmanager
@@ -81,19 +81,21 @@ def forwarding_signals(kill: Any, enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    import signal
+    import _signal
+    names = {_signal.SIGINT: "SIGINT", _signal.SIGTERM: "SIGTERM", _signal.SIGHUP: "SIGHUP",
+             _signal.SIGUSR1: "SIGUSR1", _signal.SIGUSR2: "SIGUSR2"}
     olds = {}
 
     def fwd(signum: int, _: Any) -> None:
         with contextlib.suppress(Exception):
-            kill(signal.Signals(signum).name)
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
-        olds[s] = signal.signal(s, fwd)
+            kill(names[signum])
+    for s in names:
+        olds[s] = _signal.signal(s, fwd)
     try:
         yield
     finally:
         for s, h in olds.items():
-            signal.signal(s, h)
+            _signal.signal(s, h)
 
 
 def copy_streams(sock: Any, *, tty: bool, stdin: bool) -> None:

@@ -163,3 +163,19 @@ def test_fast_response_chunked_lines_and_lengths() -> None:
     assert json.loads(dumps({"k": ["x", False, -3]})) == {"k": ["x", False, -3]}
     with pytest.raises(TypeError):
         dumps({"s": {1, 2}})
+
+
+@pytest.mark.parametrize("verb", [["ps"], ["ps", "-a", "--format", "{{.Names}}"], ["version"], ["images"],
+                                  ["--help"]])
+def test_fast_verbs_import_little(verb: list[str]) -> None:
+    """The start-up contract: the frequent verbs load no click, http.client, socket, json or re."""
+    import subprocess
+    import sys
+    code = ("import sys; sys.argv = ['dockyard', '-H', 'unix:///nonexistent.sock'] + sys.argv[1:]\n"
+            "from dockyard.cli.main import main; main()\n"
+            "heavy = {'click', 'http.client', 'socket', 'json', 're', 'argparse', 'typing', 'aiohttp'}\n"
+            "sys.stderr.write('LOADED=' + ','.join(sorted(heavy & set(sys.modules))))")
+    r = subprocess.run([sys.executable, "-S", "-c", code, *verb], capture_output=True, text=True, timeout=30,
+                       env={"PYTHONPATH": ":".join(p for p in sys.path if p)})
+    assert "LOADED=" in r.stderr, r.stderr
+    assert r.stderr.rsplit("LOADED=", 1)[1] == "", r.stderr

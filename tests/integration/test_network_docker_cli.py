@@ -321,3 +321,27 @@ def test_daemon_crash_then_container_death_is_reconciled(net_engine: Engine) -> 
     finally:
         _gone(eng, "crashed")
         eng.docker("network", "rm", "crashnet")
+
+
+def test_daemon_ip_option_makes_loopback_the_default_bind(busybox_rootfs: Path) -> None:
+    """dockyardd --ip 127.0.0.1: ``-p 80`` binds loopback, without the 0.0.0.0 warning;
+    --default-network-opt reaches new networks' options."""
+    if DOCKER is None:
+        pytest.skip("needs the docker CLI")
+    root = Path(tempfile.mkdtemp(prefix="dyi-", dir="/tmp"))
+    args = ["--default-runtime", "dockyard-runtime", "--network-instance", "i" + secrets.token_hex(1),
+            "--ip", "127.0.0.1", "--default-network-opt", "bridge=com.docker.network.driver.mtu=1400"]
+    eng = Engine(root, str(root / "d.sock"), _start(root, str(root / "d.sock"), args), "dockyard-runtime", args)
+    try:
+        _ok(eng.docker("import", str(make_image_tar(busybox_rootfs, root / "busybox.tar")), "busybox:latest"))
+        run = eng.docker("run", "-d", "--name", "lo", "-p", "80", "busybox", "httpd", "-f", "-p", "80")
+        _ok(run)
+        assert b"WARNING" not in run.stderr
+        assert re.fullmatch(r"127\.0\.0\.1:\d+", _ok(eng.docker("port", "lo", "80")).strip())
+        _ok(eng.docker("network", "create", "optdefault"))
+        opts = json.loads(_ok(eng.docker("network", "inspect", "-f", "{{json .Options}}", "optdefault")))
+        assert opts["com.docker.network.driver.mtu"] == "1400"
+    finally:
+        eng.docker("rm", "-f", "lo")
+        eng.docker("network", "rm", "optdefault")
+        _teardown(eng)

@@ -81,6 +81,11 @@ def test_stderr_and_exit_codes(running: Any) -> None:
     assert dy(running, "run", "--rm", "busybox", "sh", "-c", "exit 7").returncode == 7
     assert dy(running, "run", "--rm", "--pull", "never", "no/such:image", "true").returncode == 125
     assert dy(running, "exec", "vweb", "sh", "-c", "exit 9").returncode == 9
+    nonet = dy(running, "run", "--rm", "--network", "nosuchnet", "busybox", "true")
+    assert nonet.returncode == 125 and b"nosuchnet" in nonet.stderr
+    assert b"Unable to find image" not in nonet.stderr  # the image is there: no pull attempt
+    notty = dy(running, "run", "-it", "--rm", "busybox", "true", input=b"")
+    assert notty.returncode == 1 and b"the input device is not a TTY" in notty.stderr
 
 
 def test_lifecycle_verbs(running: Any) -> None:

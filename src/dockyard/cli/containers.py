@@ -233,9 +233,9 @@ def _create(g: Globals, o: dict[str, Any], args: list[str]) -> str:
     try:
         cid = g.client.json("POST", "/containers/create", query, cfg)["Id"]
     except errors.NotFound:
-        # create's only 404 is a missing image (a missing network is 404 too, but then the pull
-        # below fails or the retry reports it again)
-        if pull == "never":
+        # a 404 from create is a missing image, or a missing network/volume source: pull only
+        # when the image really is absent, else report the daemon's own message
+        if pull == "never" or _image_exists(g, image):
             raise
         err(f"Unable to find image '{_full_ref(image)}' locally")
         _pull(g, image, o["quiet"])
@@ -244,6 +244,15 @@ def _create(g: Globals, o: dict[str, Any], args: list[str]) -> str:
         with open(o["cidfile"], "x") as f:
             f.write(cid)
     return cid
+
+
+def _image_exists(g: Globals, image: str) -> bool:
+    from dockyard import errors
+    try:
+        g.get_json(f"/images/{image}/json")
+        return True
+    except errors.NotFound:
+        return False
 
 
 def _full_ref(image: str) -> str:

@@ -44,8 +44,14 @@ def same(engine: Any, *args: str) -> None:
 
 @pytest.fixture(scope="module")
 def running(engine: Any) -> Iterator[Any]:
-    assert dy(engine, "run", "-d", "--name", "vweb", "-p", "127.0.0.1:18080:80", "-l", "tier=web",
-              "busybox", "sh", "-c", "echo hello; echo oops >&2; sleep 300").returncode == 0
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]  # a free port, so parallel engines never collide
+    s.close()
+    started = dy(engine, "run", "-d", "--name", "vweb", "-p", f"127.0.0.1:{port}:80", "-l", "tier=web",
+                 "busybox", "sh", "-c", "echo hello; echo oops >&2; sleep 300")
+    assert started.returncode == 0, started.stderr
     assert dy(engine, "create", "--name", "vstopped", "busybox", "true").returncode == 0
     try:
         yield engine

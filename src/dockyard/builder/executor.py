@@ -46,6 +46,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -162,6 +163,7 @@ class Builder:
         self._forkserver: ForkServer | None = None
         self._fs_lock = threading.Lock()
         self.links = LinkCache(self.root / "files")
+        self._links_pruned = time.monotonic()
         self._recover()
 
     def _recover(self) -> None:
@@ -226,6 +228,11 @@ class Builder:
 
     def _build(self, ctx: BuildContext, opts: BuildOptions, emit: Emit, work: Path) -> str | None:
         out = _Output(emit, opts.quiet)
+        now = time.monotonic()
+        if now - self._links_pruned > 300:
+            # files only deleted images linked: freed within minutes, not at the next restart
+            self._links_pruned = now
+            self.links.prune()
         try:
             image_id = self._run(_Job(ctx, opts, out, work))
         except Cancelled:

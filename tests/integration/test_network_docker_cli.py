@@ -345,3 +345,23 @@ def test_daemon_ip_option_makes_loopback_the_default_bind(busybox_rootfs: Path) 
         eng.docker("rm", "-f", "lo")
         eng.docker("network", "rm", "optdefault")
         _teardown(eng)
+
+
+def test_unknown_network_fails_the_start_with_dockers_message(net_engine: Engine) -> None:
+    """As dockerd 28: create succeeds (a 404 there would make the CLI try to pull), the start
+    fails with "failed to set up container networking: network X not found"."""
+    eng = net_engine
+    try:
+        run = eng.docker("run", "--name", "nonet", "--network", "nosuchnet", "busybox", "true")
+        assert run.returncode == 125
+        assert b"failed to set up container networking: network nosuchnet not found" in run.stderr
+        assert b"Unable to find image" not in run.stderr
+        assert _ok(eng.docker("inspect", "-f", "{{.State.Status}}", "nonet")).strip() == "created"
+        # the network appears later: the same container starts on it
+        _ok(eng.docker("network", "create", "nosuchnet"))
+        _ok(eng.docker("start", "nonet"))
+        conn = eng.docker("network", "connect", "nosuchnet2", "nonet")
+        assert conn.returncode != 0 and b"network nosuchnet2 not found" in conn.stderr
+    finally:
+        _gone(eng, "nonet")
+        eng.docker("network", "rm", "nosuchnet")

@@ -299,10 +299,8 @@ class ContainerService:
         mode = hc.get("NetworkMode") or "default"
         if mode.startswith("container:"):
             raise errors.NotImplementedYet("--network container:<name> is not supported yet")
-        if mode not in NETWORK_MODES:
-            if self.networking.mgr is None:
-                raise errors.NotFound(f"network {mode} not found")
-            self.networking.mgr.get(mode)  # NotFound("network X not found")
+        # an unknown network fails the start, not the create (as dockerd: the network may be
+        # created in between; and a 404 here would make the docker CLI try to pull the image)
         if (hc.get("Memory") or 0) and 0 < hc["Memory"] < 6 * 1024 * 1024:
             raise errors.InvalidArgument("Minimum memory limit allowed is 6MB")
         swap = hc.get("MemorySwap") or 0

@@ -26,6 +26,7 @@ from dockyard import errors
 from dockyard.daemon.record import ContainerRecord
 
 log = logging.getLogger("dockyard.networking")
+SETUP_FAILED = "failed to set up container networking: "  # dockerd 28's prefix of start errors
 
 
 class Networking:
@@ -96,7 +97,10 @@ class Networking:
             dns=tuple(hc.get("Dns") or ()), dns_search=tuple(hc.get("DnsSearch") or ()),
             dns_options=tuple(hc.get("DnsOptions") or ()), extra_hosts=tuple(hc.get("ExtraHosts") or ()))
         for req in spec.networks:  # an unknown network fails the start before anything is made
-            self.mgr.get("bridge" if req.network == "default" else req.network)
+            try:
+                self.mgr.get("bridge" if req.network == "default" else req.network)
+            except errors.DockyardError as e:
+                raise type(e)(f"{SETUP_FAILED}{e}") from None
         self.netns_dir.mkdir(parents=True, exist_ok=True)
         path = self.netns_path(rec.id)
         await asyncio.get_running_loop().run_in_executor(None, create_named, path)
@@ -111,7 +115,10 @@ class Networking:
         except OSError:
             host_resolv = ""
         loop = asyncio.get_running_loop()
-        cn = await loop.run_in_executor(None, attach, self.mgr, spec, path, host_resolv)
+        try:
+            cn = await loop.run_in_executor(None, attach, self.mgr, spec, path, host_resolv)
+        except errors.DockyardError as e:  # same class (status), dockerd's wording
+            raise type(e)(f"{SETUP_FAILED}{e}") from None
         rec.network_settings["SandboxKey"] = path
         rec.network_settings["Endpoints"] = [_endpoint_json(e, self._net_name(e.network_id))
                                              for e in cn.endpoints]

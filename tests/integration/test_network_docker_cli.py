@@ -176,6 +176,11 @@ def test_port_ranges_publish_all_and_the_wide_bind_warning(net_engine: Engine) -
             assert c.recv(64).startswith(b"HTTP/1.")
         with socket.socket() as s, pytest.raises(OSError):
             s.bind(("0.0.0.0", p1))
+        # from another container, through the host side (its gateway) and the published port
+        other = _ok(eng.docker("run", "--rm", "busybox", "sh", "-c",
+                               f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 "
+                               f"$(ip route | awk '/default/{{print $3}}') {p1} | head -1"))
+        assert other.startswith("HTTP/1."), other
         taken = eng.docker("run", "-d", "--name", "ports2", "-p", f"{p1}:80", "busybox", "true")
         assert taken.returncode == 125
         assert f"Bind for 0.0.0.0:{p1} failed: port is already allocated".encode() in taken.stderr

@@ -297,8 +297,9 @@ def test_daemon_crash_then_container_death_is_reconciled(net_engine: Engine) -> 
         _ok(eng.docker("network", "create", "--subnet", "10.213.80.0/24", "crashnet"))
         _ok(eng.docker("run", "-d", "--name", "crashed", "--network", "crashnet", "-p", f"127.0.0.1:{port}:80",
                        "busybox", "httpd", "-f", "-p", "80"))
+        _ok(eng.docker("run", "-d", "--name", "survivor", "--network", "crashnet", "busybox", "sleep", "600"))
         pid = int(_ok(eng.docker("inspect", "-f", "{{.State.Pid}}", "crashed")).strip())
-        assert len(_veths(eng)) == 1
+        assert len(_veths(eng)) == 2
         eng.proc.kill()
         eng.proc.wait()
         os.kill(pid, signal.SIGKILL)  # the container's init, started by this test's daemon
@@ -308,23 +309,26 @@ def test_daemon_crash_then_container_death_is_reconciled(net_engine: Engine) -> 
                 break
             time.sleep(0.05)
         for _ in range(100):
-            if not _veths(eng):
+            if len(_veths(eng)) == 1:
                 break
             time.sleep(0.05)
-        assert not _veths(eng)
+        assert len(_veths(eng)) == 1
+        # the survivor's embedded DNS was reopened by the new daemon
+        assert b"10.213.80." in eng.docker("exec", "survivor", "nslookup", "survivor").stdout
         rules = subprocess.run(["nft", "list", "table", "ip", table], capture_output=True, text=True).stdout
         assert str(port) not in rules
         with socket.socket() as s:
             s.bind(("127.0.0.1", port))
         net = json.loads(_ok(eng.docker("network", "inspect", "crashnet")))[0]
-        assert net["Containers"] == {} and net["IPAM"]["Config"][0]["Subnet"] == "10.213.80.0/24"
+        assert [c["Name"] for c in net["Containers"].values()] == ["survivor"]
+        assert net["IPAM"]["Config"][0]["Subnet"] == "10.213.80.0/24"
         _ok(eng.docker("start", "crashed"))
         assert _ip(eng, "crashed", "crashnet").startswith("10.213.80.")
         with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
             c.sendall(b"GET / HTTP/1.0\r\n\r\n")
             assert c.recv(16).startswith(b"HTTP/1.")
     finally:
-        _gone(eng, "crashed")
+        _gone(eng, "crashed", "survivor")
         eng.docker("network", "rm", "crashnet")
 
 

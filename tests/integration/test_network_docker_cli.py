@@ -374,3 +374,30 @@ def test_unknown_network_fails_the_start_with_dockers_message(net_engine: Engine
     finally:
         _gone(eng, "nonet")
         eng.docker("network", "rm", "nosuchnet")
+
+
+def test_volumes_from_image_volume_in_use_and_rm_v(net_engine: Engine, tmp_path: Path) -> None:
+    """VOLUME in an image: an anonymous volume seeded from the image, shared by
+    --volumes-from, refused by ``volume rm`` while used (409), listed by ``ps --filter
+    volume=`` and ``system df``, removed by ``rm -v``."""
+    eng = net_engine
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN mkdir /data && echo seed > /data/s\nVOLUME /data\n")
+    _ok(eng.docker("build", "-q", "-t", "withvol", str(tmp_path)))
+    try:
+        _ok(eng.docker("run", "-d", "--name", "vsrc", "withvol", "sleep", "600"))
+        mounts = json.loads(_ok(eng.docker("inspect", "-f", "{{json .Mounts}}", "vsrc")))
+        assert len(mounts) == 1 and mounts[0]["Type"] == "volume" and mounts[0]["Destination"] == "/data"
+        anon = mounts[0]["Name"]
+        assert _ok(eng.docker("run", "--rm", "--volumes-from", "vsrc", "busybox", "cat", "/data/s")) == "seed\n"
+        busy = eng.docker("volume", "rm", anon)
+        assert busy.returncode != 0 and b"volume is in use" in busy.stderr
+        assert _ok(eng.docker("ps", "--filter", f"volume={anon}", "--format", "{{.Names}}")).split() == ["vsrc"]
+        assert _ok(eng.docker("ps", "--filter", "volume=/data", "--format", "{{.Names}}")).split() == ["vsrc"]
+        assert _ok(eng.docker("ps", "--filter", "name=vsrc", "--format", "{{.LocalVolumes}}")).strip() == "1"
+        df = _ok(eng.docker("system", "df", "-v", "--format", "{{json .}}"))
+        assert anon in df
+        _ok(eng.docker("rm", "-f", "-v", "vsrc"))
+        assert anon not in _ok(eng.docker("volume", "ls", "-q"))
+    finally:
+        eng.docker("rm", "-f", "-v", "vsrc")
+        eng.docker("rmi", "withvol")

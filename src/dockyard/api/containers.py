@@ -80,7 +80,7 @@ async def inspect(request: web.Request) -> web.StreamResponse:
     out = wire.container_inspect(rec, s.containers.log_path(rec), str(s.containers.store.dir(rec.id)))
     if rec.mounts:
         from dockyard.api.volumes import mount_points
-        out["Mounts"] = mount_points(s.containers.mounts.plans(rec))
+        out["Mounts"] = mount_points(s.containers.mounts.plans(rec), getattr(s, "volumes", None))
     return reply(versions.container_inspect(out, api_version(request)))
 
 

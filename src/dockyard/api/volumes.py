@@ -18,6 +18,7 @@ from aiohttp import web
 from dockyard import errors
 from dockyard.api.common import body_json, qbool, reply, services
 from dockyard.daemon import filters
+from dockyard.daemon.mounts import mount_events  # noqa: F401 - part of this module's API
 from dockyard.volumes.model import TYPE_BIND, TYPE_TMPFS, TYPE_VOLUME, MountPlan, Usage, Volume
 
 
@@ -72,22 +73,6 @@ def summary_mounts(containers: Any, rec: Any) -> list[dict[str, Any]]:
         return mount_points(containers.mounts.plans(rec), getattr(containers.mounts, "vols", None))
     except Exception:  # noqa: BLE001 - a listing never fails on one container's mounts
         return []
-
-
-def mount_events(plans: Sequence[MountPlan], container_id: str, action: str) -> list[tuple[str, dict[str, str]]]:
-    """dockerd's ``volume`` events of a container start (``action="mount"``) or stop
-    (``"unmount"``): (volume name, attributes) to pass to ``events.emit("volume", action, ...)``
-    on the event loop's thread."""
-    out = []
-    for p in plans:
-        if p.type != TYPE_VOLUME or not p.source:
-            continue
-        attrs = {"driver": p.driver or "local", "container": container_id}
-        if action == "mount":
-            attrs.update({"destination": p.destination, "read/write": str(not p.read_only).lower(),
-                          "propagation": ""})
-        out.append((p.source, attrs))
-    return out
 
 
 def _vols(request: web.Request) -> Any:

@@ -369,6 +369,8 @@ class ContainerService:
             undo.append(lambda: self.images.unmount_rootfs(rootfs))
             extra = await asyncio.get_running_loop().run_in_executor(None, self.mounts.start, rec, rootfs)
             undo.append(lambda: self.mounts.stop(rec))
+            for name, attrs in self.mounts.events(rec, "mount"):
+                self.events.emit("volume", "mount", name, attrs)
             # the namespace now; veths, ports, DNS while the runtime creates (awaited before start)
             netns, net_ready = await self.networking.begin(rec, self.store.dir(rec.id))
             undo.append(lambda: self.spawn(self.networking.teardown(rec)))
@@ -524,6 +526,8 @@ class ContainerService:
         with contextlib.suppress(Exception):
             self.images.unmount_rootfs(bundle / "rootfs")
         await asyncio.get_running_loop().run_in_executor(None, self.mounts.stop, rec)
+        for name, attrs in self.mounts.events(rec, "unmount"):
+            self.events.emit("volume", "unmount", name, attrs)
         await self.networking.teardown(rec)
 
     def _restart_delay(self, rec: ContainerRecord, code: int) -> float | None:

@@ -9,13 +9,30 @@ exit: volumes released. rm -v / --rm: the container's anonymous volumes removed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from dockyard.daemon.record import ContainerRecord
+from dockyard.volumes.model import TYPE_VOLUME
 
 log = logging.getLogger("dockyard.mounts")
+
+
+def mount_events(plans: Sequence[Any], container_id: str, action: str) -> list[tuple[str, dict[str, str]]]:
+    """dockerd's ``volume`` events of a container start (``action="mount"``) or stop
+    (``"unmount"``): (volume name, attributes) to pass to ``events.emit("volume", action, ...)``
+    on the event loop's thread."""
+    out = []
+    for p in plans:
+        if p.type != TYPE_VOLUME or not p.source:
+            continue
+        attrs = {"driver": p.driver or "local", "container": container_id}
+        if action == "mount":
+            attrs.update({"destination": p.destination, "read/write": str(not p.read_only).lower(),
+                          "propagation": ""})
+        out.append((p.source, attrs))
+    return out
 
 
 class Mounts:
@@ -31,6 +48,12 @@ class Mounts:
         plans = spec.plan_mounts(host_config, list((config.get("Volumes") or {}).keys()),
                                  volumes_from=self.plans_of)
         return [p.to_json() for p in self.vols.prepare(plans, cid)]
+
+    def events(self, rec: ContainerRecord, action: str) -> list[tuple[str, dict[str, str]]]:
+        """The ``volume`` events (name, attributes) of ``rec``'s start ("mount") or exit ("unmount")."""
+        if self.vols is None or not rec.mounts:
+            return []
+        return mount_events(self.plans(rec), rec.id, action)
 
     @staticmethod
     def plans(rec: ContainerRecord) -> list[Any]:

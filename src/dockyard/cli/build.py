@@ -15,25 +15,48 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def _ignored(context: str) -> Any:
-    import fnmatch
-    path = os.path.join(context, ".dockerignore")
-    pats: list[tuple[bool, str]] = []
-    if os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                line = line.strip()
-                if line and not line.startswith("#"):
-                    neg = line.startswith("!")
-                    pats.append((neg, os.path.normpath(line.lstrip("!").strip("/"))))
+def context_tar(context: str, dockerfile: str | None) -> tuple[bytes, str | None]:
+    """The build context as docker's CLI sends it: .dockerignore (or ``<Dockerfile>.dockerignore``)
+    applied with docker's matching rules, the Dockerfile and .dockerignore always included, and a
+    Dockerfile from outside the context (or stdin) added under a private name. Returns the tar
+    and the Dockerfile's name inside it."""
+    from pathlib import Path
 
-    def check(rel: str) -> bool:
-        hit = False
-        for neg, p in pats:
-            if fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(rel, p + "/*") or rel.startswith(p + "/"):
-                hit = not neg
-        return hit
-    return check
+    from dockyard.builder import dockerignore
+
+    ctx = Path(context)
+    outside = bool(dockerfile) and dockerfile != "-" and not os.path.abspath(dockerfile).startswith(
+        os.path.abspath(context) + os.sep)
+    rel_df = "Dockerfile"
+    if dockerfile and dockerfile != "-" and not outside:
+        rel_df = os.path.relpath(dockerfile, context)
+    patterns = dockerignore.load_patterns(ctx, dockerfile if dockerfile and dockerfile != "-" else "Dockerfile")
+    patterns = dockerignore.keep_build_files(patterns, rel_df)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        def add(src: str, arcname: str) -> None:
+            ti = tf.gettarinfo(src, arcname=arcname)
+            ti.uid = ti.gid = 0
+            ti.uname = ti.gname = ""
+            if ti.isreg():
+                with open(src, "rb") as f:
+                    tf.addfile(ti, f)
+            else:
+                tf.addfile(ti)
+
+        for entry in dockerignore.walk_context(ctx, patterns):
+            add(str(ctx / entry.path), entry.path)
+        name: str | None = rel_df if dockerfile else None
+        if outside:
+            add(dockerfile, ".dockyard.Dockerfile")  # type: ignore[arg-type]
+            name = ".dockyard.Dockerfile"
+        elif dockerfile == "-":
+            data = sys.stdin.buffer.read()
+            ti = tarfile.TarInfo(".dockyard.Dockerfile")
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+            name = ".dockyard.Dockerfile"
+    return buf.getvalue(), name
 
 
 def build(g: Globals, o: dict[str, Any], path: str) -> int:
@@ -45,31 +68,7 @@ def build(g: Globals, o: dict[str, Any], path: str) -> int:
     else:
         if not os.path.isdir(path):
             raise UsageError(f'unable to prepare context: path "{path}" not found')
-        dockerfile = o["file"]
-        ignored = _ignored(path)
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tf:
-            def filt(ti: tarfile.TarInfo) -> tarfile.TarInfo | None:
-                rel = os.path.normpath(ti.name)
-                if rel != "." and ignored(rel) and rel not in ("Dockerfile", ".dockerignore"):
-                    return None
-                ti.uid = ti.gid = 0
-                ti.uname = ti.gname = ""
-                return ti
-            tf.add(path, arcname=".", filter=filt)
-            if dockerfile and dockerfile != "-" and not os.path.abspath(dockerfile).startswith(
-                    os.path.abspath(path) + os.sep):
-                tf.add(dockerfile, arcname=".dockyard.Dockerfile")
-                dockerfile = ".dockyard.Dockerfile"
-            elif dockerfile == "-":
-                data = sys.stdin.buffer.read()
-                ti = tarfile.TarInfo(".dockyard.Dockerfile")
-                ti.size = len(data)
-                tf.addfile(ti, io.BytesIO(data))
-                dockerfile = ".dockyard.Dockerfile"
-            elif dockerfile:
-                dockerfile = os.path.relpath(dockerfile, path)
-        body = buf.getvalue()
+        body, dockerfile = context_tar(path, o["file"])
     args = dict(a.split("=", 1) if "=" in a else (a, os.environ.get(a, "")) for a in o["build_arg"])
     labels = dict(x.split("=", 1) if "=" in x else (x, "") for x in o["label"])
     query: dict[str, Any] = {"t": o["tag"] or None, "nocache": o["no_cache"], "q": o["quiet"],

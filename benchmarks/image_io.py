@@ -2,7 +2,10 @@
 
 Run as root: ``.venv/bin/python benchmarks/image_io.py [--mb 200] [--files 2000]``.
 Prints MB/s per operation (medians of --runs). Compare with PLATFORM-NOTES: docker save/load
-78-110 / 114 MB/s, tarfile ~150 MB/s, tar(1) ~700 MB/s. Everything lives in a temp dir that
+78-110 / 114 MB/s, tarfile ~150 MB/s, tar(1) ~700 MB/s. The "disk" rows are the floor measured
+in the same run on the same filesystem: ``dd`` of the layer tar with ``conv=fsync`` (what a
+store that writes each byte once and syncs it costs) and ``tar -x`` of it (the same files
+written by a C extractor, no hashing, no fsync). Everything lives in a temp dir that
 is removed at the end, mounts included.
 """
 
@@ -56,6 +59,14 @@ def one_run(base: Path, run: int, tar: Path, gz: Path, snapshotter: str) -> dict
         with open(os.devnull, "wb") as f:
             r["export"] = timed(svc.export_rootfs, "c", f)
         svc.remove_rootfs("c")
+        dd = base / f"dd{run}"
+        r["disk: dd fsync"] = timed(lambda: subprocess.run(
+            ["dd", f"if={tar}", f"of={dd}", "bs=1M", "conv=fsync"], check=True, capture_output=True))
+        dd.unlink()
+        x = base / f"x{run}"
+        x.mkdir()
+        r["disk: tar -x"] = timed(lambda: subprocess.run(["tar", "-C", str(x), "-xf", str(tar)], check=True))
+        shutil.rmtree(x)
     finally:
         for s in stores:
             s.close()

@@ -12,15 +12,27 @@ and ``os.replace``-s the temp file into ``blobs/``; on any failure (or ``abort()
 ``with`` block by an exception) the temp file is removed. A crash leaves at most a stray
 file under ``ingest/``, which the next :class:`ContentStore` sweeps. A committed blob is
 therefore always complete; writing the same content twice is harmless.
+
+Batches (small blobs: configs, manifests, tiny layers): ``with store.batch() as b:
+b.put(data)`` / ``b.writer()`` rename each blob into place without its own fsync, and the
+batch ends with ONE ``syncfs`` of the store's filesystem (file data, inodes and directory
+entries of every blob in the batch; about a quarter of the cost of 21 fsyncs here). Crash
+safety rests on the order the callers keep: the record that makes a blob reachable (the image
+row's SQLite commit) is written only after the batch has ended, so a crash inside a batch can
+leave only unreferenced blobs (maybe short ones), and the image service's start-up ``gc``
+deletes every unreferenced blob. A batch left by an exception does not sync (its blobs are as
+unreferenced as a crash leaves them). ``put``/``writer`` outside a batch fsync each blob.
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import secrets
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,9 +43,10 @@ from dockyard.oci.digest import Digest
 class Writer:
     """An open ingest. Use as a context manager; commit() inside the block."""
 
-    def __init__(self, store: ContentStore, *, hashed: bool = True) -> None:
+    def __init__(self, store: ContentStore, *, hashed: bool = True, sync: bool = True) -> None:
         self._store = store
         self._hashed = hashed
+        self._sync = sync  # False in a Batch: the batch syncs the filesystem once at its end
         self.path = store.root / "ingest" / secrets.token_hex(8)
         self._f = open(self.path, "xb")  # noqa: SIM115 - closed by commit/abort
         self._h = hashlib.sha256()
@@ -74,7 +87,8 @@ class Writer:
                     f"content digest mismatch: expected {expected_digest}, got {dgst}"
                 )
             self._f.flush()
-            os.fsync(self._f.fileno())
+            if self._sync:
+                os.fsync(self._f.fileno())
             self._f.close()
             os.chmod(self.path, 0o444)
             os.replace(self.path, self._store.path(dgst))
@@ -98,6 +112,41 @@ class Writer:
     def __exit__(self, *exc: object) -> None:
         if self.digest is None:
             self.abort()
+
+
+class Batch:
+    """Blobs written without a sync each; see the module docstring. From ContentStore.batch()."""
+
+    def __init__(self, store: ContentStore) -> None:
+        self._store = store
+        self.written = 0
+
+    def writer(self, *, hashed: bool = True) -> Writer:
+        self.written += 1
+        return Writer(self._store, hashed=hashed, sync=False)
+
+    def put(self, data: bytes, expected_digest: str | None = None) -> str:
+        self.written += 1  # a blob found present may be another batch's, not synced yet
+        return self._store._put(data, expected_digest, self)
+
+
+_libc: ctypes.CDLL | None = None
+
+
+def _syncfs(path: Path) -> None:
+    """Flush the filesystem holding ``path`` (Linux syncfs(2); os.sync where it is missing)."""
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if _libc.syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"syncfs({path}): {os.strerror(err)}")
+    except AttributeError:
+        os.sync()
+    finally:
+        os.close(fd)
 
 
 class ContentStore:
@@ -139,14 +188,32 @@ class ContentStore:
         return Writer(self, hashed=hashed)
 
     def put(self, data: bytes, expected_digest: str | None = None) -> str:
+        return self._put(data, expected_digest, None)
+
+    def _put(self, data: bytes, expected_digest: str | None, batch: Batch | None) -> str:
         dgst = "sha256:" + hashlib.sha256(data).hexdigest()
         if expected_digest is not None and expected_digest != dgst:
             raise InvalidArgument(f"content digest mismatch: expected {expected_digest}, got {dgst}")
         if self.exists(dgst):
+            # In a batch this may be another batch's blob, not synced yet: syncfs covers it too.
             return dgst
-        with self.writer() as w:
+        with (batch.writer() if batch is not None else self.writer()) as w:
             w.write(data)
             return w.commit()
+
+    @contextmanager
+    def batch(self) -> Iterator[Batch]:
+        """Write small blobs with one filesystem sync at the end (see the module docstring).
+
+        The caller records (makes reachable) the blobs only after the ``with`` block."""
+        b = Batch(self)
+        yield b
+        if b.written:
+            self.sync()
+
+    def sync(self) -> None:
+        """Make every blob written so far durable (one syncfs of the store's filesystem)."""
+        _syncfs(self.root / "blobs" / "sha256")
 
     def adopt(self, path: Path, digest: str) -> None:
         """Move a file that the caller has already hashed (same filesystem) into the store.

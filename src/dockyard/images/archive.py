@@ -273,6 +273,9 @@ def _load_oci(svc: ImageService, ar: _Archive, added: list[str]) -> list[str]:
             blobs[expected] = f
     for d in blobs.values():
         _adopt(svc, d, added)
+    # Scratch files are written without fsync: one syncfs makes every adopted blob durable
+    # before add_image records an image that references them.
+    svc.content.sync()
     out: list[str] = []
 
     def walk(idx: Any, where: str, inherited: dict[str, str]) -> None:
@@ -337,7 +340,8 @@ def _load_docker(svc: ImageService, ar: _Archive, added: list[str]) -> list[str]
             separators=(",", ":"),
         ).encode()
         existed = svc.content.exists("sha256:" + hashlib.sha256(man).hexdigest())
-        man_digest = svc.content.put(man)
+        with svc.content.batch() as batch:  # its sync covers the adopted scratch files too
+            man_digest = batch.put(man)
         if not existed:
             added.append(man_digest)
         tags = [str(reference.parse_normalized(t)) for t in entry.get("RepoTags") or []]

@@ -384,17 +384,21 @@ class ImageService:
     ) -> str:
         """Store config + manifest blobs and record the image and its references atomically."""
         cfg_bytes = config if isinstance(config, bytes) else canonical_json(config)
-        image_id = self.content.put(cfg_bytes)
-        if manifest is None:
-            manifest = canonical_json(
-                {
-                    "schemaVersion": 2,
-                    "mediaType": mt.OCI_MANIFEST,
-                    "config": {"mediaType": mt.OCI_CONFIG, "digest": image_id, "size": len(cfg_bytes)},
-                    "layers": [{"mediaType": x.media_type, "digest": x.digest, "size": x.size} for x in layers],
-                }
-            )
-        manifest_digest = self.content.put(manifest)
+        # One filesystem sync for both blobs, before the row that makes them reachable (a crash
+        # before it leaves unreferenced blobs, which gc sweeps at start).
+        with self.content.batch() as batch:
+            image_id = batch.put(cfg_bytes)
+            if manifest is None:
+                manifest = canonical_json(
+                    {
+                        "schemaVersion": 2,
+                        "mediaType": mt.OCI_MANIFEST,
+                        "config": {"mediaType": mt.OCI_CONFIG, "digest": image_id, "size": len(cfg_bytes)},
+                        "layers": [{"mediaType": x.media_type, "digest": x.digest, "size": x.size}
+                                   for x in layers],
+                    }
+                )
+            manifest_digest = batch.put(manifest)
         with self._lock, self.records.db.tx() as db:
             existing = self.records.find(image_id)
             if existing is None:

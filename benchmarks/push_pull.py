@@ -1,12 +1,23 @@
-"""Push and pull of an image with one 200 MB random (incompressible) layer through the engine's
-registry client (dockyard.distribution) to/from `dockyard registry serve` on loopback, with
-`skopeo copy` side by side when it is installed. Prints MB/s (layer bytes / wall time).
+"""Push and pull of an image with one 200 MB random (incompressible) layer.
 
-    .venv/bin/python benchmarks/push_pull.py [--size-mb 200] [--repeat 3]
+Two parts, in the same run:
 
-Needs root (the image store unpacks layers on overlay). Pull time includes unpacking, as a
-`docker pull` does; skopeo's pull copies to a `dir:` and unpacks nothing. Everything lives in
-a temporary directory that is removed at the end; the registry is terminated by PID.
+1. library: the engine's registry client (dockyard.distribution) to/from `dockyard registry
+   serve` on loopback, with `skopeo copy` side by side when it is installed.
+2. engines (``--engines``, default on): the real docker CLI against a private dockyardd and a
+   private dockerd (Debian docker.io 20.10, own socket, data root, exec root, containerd
+   namespace, no bridge, no iptables), each pushing/pulling the same layer (``docker import``
+   of the same .tar.gz) to/from both registries: `dockyard registry serve` and Debian's
+   Distribution 2.8 (`docker-registry`; taken from PATH, ``--distribution``, or fetched with
+   `apt-get download docker-registry` + `dpkg -x` into the temp dir, never installed).
+   Push = `docker push` wall time to a fresh repository; pull = `docker rmi` then `docker pull`
+   wall time (download + unpack). dockerd keeps layers uncompressed and gzips on push.
+
+    .venv/bin/python benchmarks/push_pull.py [--size-mb 200] [--repeat 3] [--no-engines]
+
+Prints MB/s (layer bytes / wall time). Needs root. All traffic is on 127.0.0.1. Everything
+lives in a temporary directory that is removed at the end; every process it started
+(registries, daemons) is terminated by PID.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ import asyncio
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -57,6 +69,184 @@ def start_registry(root: Path) -> tuple[subprocess.Popen[str], str]:
     return p, line.strip().rsplit("/", 1)[1]
 
 
+DISTRIBUTION_CONFIG = """version: 0.1
+log: {{level: error}}
+storage:
+  filesystem: {{rootdirectory: {root}}}
+  delete: {{enabled: true}}
+http: {{addr: "127.0.0.1:{port}"}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def distribution_binary(tmp: Path, given: str | None) -> str | None:
+    if given:
+        return given
+    found = shutil.which("docker-registry") or shutil.which("registry")
+    if found:
+        return found
+    dl = tmp / "deb"
+    dl.mkdir()
+    if subprocess.run(["apt-get", "download", "docker-registry"], cwd=dl, capture_output=True).returncode:
+        return None
+    debs = list(dl.glob("docker-registry_*.deb"))
+    if not debs:
+        return None
+    subprocess.run(["dpkg", "-x", str(debs[0]), str(dl / "x")], check=True)
+    b = dl / "x" / "usr" / "bin" / "docker-registry"
+    return str(b) if b.exists() else None
+
+
+def start_distribution(binary: str, root: Path) -> tuple[subprocess.Popen[str], str]:
+    root.mkdir(parents=True)
+    port = free_port()
+    cfg = root / "config.yml"
+    cfg.write_text(DISTRIBUTION_CONFIG.format(root=root / "data", port=port))
+    p = subprocess.Popen([binary, "serve", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         text=True)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return p, f"127.0.0.1:{port}"
+        except OSError:
+            if p.poll() is not None:
+                raise SystemExit("docker-registry did not start") from None
+            time.sleep(0.05)
+    raise SystemExit("docker-registry did not listen")
+
+
+def wait_docker(env: dict[str, str], proc: subprocess.Popen[bytes], what: str) -> None:
+    for _ in range(600):
+        if subprocess.run(["docker", "version"], env=env, capture_output=True).returncode == 0:
+            return
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited with status {proc.returncode}")
+        time.sleep(0.05)
+    raise SystemExit(f"{what} did not answer")
+
+
+def start_dockyardd(d: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    d.mkdir()
+    sock = d / "d.sock"
+    log = open(d / "log", "wb")  # noqa: SIM115 - closed with the process
+    p = subprocess.Popen([str(Path(sys.executable).parent / "dockyardd"), "--host", f"unix://{sock}",
+                          "--data-root", str(d / "data"), "--exec-root", str(d / "exec")], stdout=log, stderr=log)
+    env = {**os.environ, "DOCKER_HOST": f"unix://{sock}"}
+    wait_docker(env, p, "dockyardd")
+    return p, env
+
+
+def start_dockerd(d: Path, insecure: list[str]) -> tuple[subprocess.Popen[bytes], dict[str, str]] | None:
+    dockerd = shutil.which("dockerd")
+    if dockerd is None:
+        return None
+    d.mkdir()
+    log = open(d / "log", "wb")  # noqa: SIM115 - closed with the process
+    cmd = [dockerd, "--data-root", str(d / "root"), "--exec-root", str(d / "exec"), "-H", f"unix://{d}/d.sock",
+           "--pidfile", str(d / "pid"), "--bridge", "none", "--iptables=false",
+           "--containerd-namespace", "benchpp", "--containerd-plugins-namespace", "benchppp"]
+    for r in insecure:
+        cmd += ["--insecure-registry", r]
+    p = subprocess.Popen(cmd, stdout=log, stderr=log)
+    env = {**os.environ, "DOCKER_HOST": f"unix://{d}/d.sock"}
+    wait_docker(env, p, "dockerd")
+    return p, env
+
+
+def stop_dockyardd(p: subprocess.Popen[bytes], d: Path) -> None:
+    stop(p)
+    mon = d / "exec" / "monitor.sock"  # the monitor outlives the daemon by design: ask it to go
+    if mon.exists():
+        import json
+
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(str(mon))
+            s.sendall(json.dumps({"op": "shutdown", "if_idle": False}).encode() + b"\n")
+            s.recv(100)
+        except OSError:
+            pass
+        s.close()
+
+
+def stop(p: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def docker(env: dict[str, str], *args: str) -> None:
+    cp = subprocess.run(["docker", *args], env=env, capture_output=True, text=True)
+    if cp.returncode != 0:
+        raise SystemExit(f"docker {' '.join(args)}: {cp.stderr.strip()}")
+
+
+def engine_round(env: dict[str, str], image: str, ref: str, mb: float) -> tuple[float, float]:
+    """(push MB/s, pull MB/s) of ``image`` as ``ref`` (a fresh repository)."""
+    docker(env, "tag", image, ref)
+    t = time.perf_counter()
+    docker(env, "push", "-q", ref)
+    push_rate = mb / (time.perf_counter() - t)
+    docker(env, "rmi", image, ref)  # nothing left locally: the pull downloads and unpacks it all
+    t = time.perf_counter()
+    docker(env, "pull", "-q", ref)
+    pull_rate = mb / (time.perf_counter() - t)
+    docker(env, "tag", ref, image)
+    docker(env, "rmi", ref)
+    return push_rate, pull_rate
+
+
+def engines(tmp: Path, layer: Path, mb: float, repeat: int, distribution: str | None) -> dict[str, list[float]]:
+    """docker CLI -> {dockyardd, dockerd} x {dockyard registry, Distribution}; see the docstring."""
+    procs: list[tuple[subprocess.Popen, Path | None]] = []  # type: ignore[type-arg]
+    res: dict[str, list[float]] = {}
+    try:
+        reg, dy_host = start_registry(tmp / "e-dyreg")
+        procs.append((reg, None))
+        registries = {"dockyard registry": dy_host}
+        binary = distribution_binary(tmp, distribution)
+        if binary:
+            dist, dist_host = start_distribution(binary, tmp / "e-dist")
+            procs.append((dist, None))
+            registries["distribution"] = dist_host
+        else:
+            print("  (Distribution not available: apt-get download docker-registry failed)")
+        daemons: dict[str, dict[str, str]] = {}
+        dy, env = start_dockyardd(tmp / "e-dockyardd")
+        procs.append((dy, tmp / "e-dockyardd"))
+        daemons["dockyardd"] = env
+        ref = start_dockerd(tmp / "e-dockerd", list(registries.values()))
+        if ref is not None:
+            procs.append((ref[0], None))
+            daemons["dockerd"] = ref[1]
+        else:
+            print("  (dockerd not installed: apt-get install docker.io)")
+        for env in daemons.values():
+            docker(env, "import", str(layer), "bench:1")
+        for i in range(repeat):
+            for dname, env in daemons.items():
+                for rname, host in registries.items():
+                    push_rate, pull_rate = engine_round(env, "bench:1", f"{host}/{dname}/r{i}:1", mb)
+                    res.setdefault(f"{dname} push -> {rname}", []).append(push_rate)
+                    res.setdefault(f"{dname} pull <- {rname}", []).append(pull_rate)
+    finally:
+        for p, d in reversed(procs):
+            if d is not None:
+                stop_dockyardd(p, d)
+            else:
+                stop(p)
+    return res
+
+
 def unmount_under(path: Path) -> None:
     from dockyard.snapshots import _mount
 
@@ -70,13 +260,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mb", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-engines", dest="engines", action="store_false",
+                    help="only the library part (no dockyardd/dockerd through the docker CLI)")
+    ap.add_argument("--distribution", help="path of Distribution's registry binary (docker-registry)")
     args = ap.parse_args()
     from dockyard.distribution.pull import pull
     from dockyard.distribution.push import push
     from dockyard.distribution.service import Distribution
     from dockyard.images.service import ImageService
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-pushpull-"))
+    tmp = Path(tempfile.mkdtemp(prefix="bench-pushpull-", dir="/var/tmp"))
     regs: list[subprocess.Popen[str]] = []
     stores: list[ImageService] = []
     try:
@@ -116,10 +309,12 @@ def main() -> None:
                 subprocess.run([skopeo, "copy", "-q", "--dest-tls-verify=false", f"dir:{out}",
                                 f"docker://{host2}/bench/s{i}:1"], check=True)
                 res["skopeo push"].append(mb / (time.perf_counter() - t))
+        if args.engines:
+            res.update(engines(tmp, layer, mb, args.repeat, args.distribution))
         print(f"layer: {mb:.0f} MB (gzip of random data), {args.repeat} runs, median MB/s")
         for k, v in res.items():
             if v:
-                print(f"  {k:14s} {statistics.median(v):7.1f}   ({', '.join(f'{x:.0f}' for x in v)})")
+                print(f"  {k:34s} {statistics.median(v):7.1f}   ({', '.join(f'{x:.0f}' for x in v)})")
     finally:
         for reg in regs:
             os.kill(reg.pid, signal.SIGTERM)

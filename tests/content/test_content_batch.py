@@ -80,3 +80,28 @@ def test_batch_put_of_a_present_blob_still_syncs(tmp_path: Path, counted: dict[s
     with cs.batch() as b:
         b.put(b"a")
     assert counted["syncfs"] == 1
+
+
+def test_big_blob_writeback_is_started_early_and_fsynced_once(
+    tmp_path: Path, counted: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kicks: list[tuple[int, int]] = []
+    real = store_mod._start_writeback
+
+    def spy(fd: int, off: int, n: int) -> None:
+        kicks.append((off, n))
+        real(fd, off, n)  # the real syscall: it must not disturb the write
+
+    monkeypatch.setattr(store_mod, "_start_writeback", spy)
+    cs = ContentStore(tmp_path)
+    chunk = os.urandom(1 << 20)
+    h = hashlib.sha256()
+    with cs.writer() as w:
+        for _ in range(20):
+            w.write(chunk)
+            h.update(chunk)
+        d = w.commit()
+    assert d == "sha256:" + h.hexdigest()
+    assert kicks == [(0, 8 << 20), (8 << 20, 8 << 20)]  # contiguous, each range once
+    assert counted["fsync"] == 1
+    assert cs.read(d) == chunk * 20

@@ -31,6 +31,14 @@ if ! $CLI image inspect busybox:latest >/dev/null 2>&1 && ! $CLI inspect busybox
   $CLI import "$tmp/busybox.tar" busybox:latest >/dev/null
 fi
 $CLI run --rm busybox echo hello from dockyard
+# and build something: a two-line Dockerfile, built by dockyardd's builder, then run
+ctx=$(mktemp -d)
+printf 'FROM busybox\nRUN echo "built and run by dockyard" > /greeting\nCMD ["cat", "/greeting"]\n' >"$ctx/Dockerfile"
+# (the docker CLI has no buildx here: it uses the Engine API's classic /build, which we serve)
+DOCKER_BUILDKIT=0 $CLI build -q -t dockyard-demo:latest "$ctx" >/dev/null 2>"$ctx.err" \
+  || { cat "$ctx.err"; rm -rf "$ctx" "$ctx.err"; exit 1; }
+rm -rf "$ctx" "$ctx.err"
+$CLI run --rm dockyard-demo:latest
 cat <<MSG
 
 Dockyard is running on $SOCK. Try:

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from dockyard import errors
 from dockyard.api import containers, execs, hijack, images, system
-from dockyard.api.common import SERVICES
+from dockyard.api.common import SERVICES, experimental
 from dockyard.api.status import status_of
 
 MIN_API = (1, 24)
@@ -78,6 +78,8 @@ async def middleware(request: web.Request, handler: Callable[[web.Request], Awai
 async def _headers(request: web.Request, response: web.StreamResponse) -> None:
     for k, v in COMMON_HEADERS.items():
         response.headers[k] = v
+    if experimental(request):
+        response.headers["Docker-Experimental"] = "true"
 
 
 def build_app(services: Any) -> web.Application:

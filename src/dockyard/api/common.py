@@ -16,6 +16,11 @@ def services(request: web.Request) -> Any:
     return request.app[SERVICES]
 
 
+def experimental(request: web.Request) -> bool:
+    """dockerd's ``--experimental``: the CLI reads it from ``Docker-Experimental`` on /_ping."""
+    return bool(getattr(getattr(services(request), "cfg", None), "experimental", False))
+
+
 def qbool(request: web.Request, name: str, default: bool = False) -> bool:
     v = request.query.get(name)
     if v is None:

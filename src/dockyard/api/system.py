@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard.api import versions, wire
-from dockyard.api.common import api_version, qbool, reply, services
+from dockyard.api.common import api_version, experimental, qbool, reply, services
 from dockyard.daemon import events as ev_filters
 from dockyard.daemon import filters
 from dockyard.daemon.state import Status
@@ -33,7 +33,7 @@ async def ping(request: web.Request) -> web.StreamResponse:
 async def version(request: web.Request) -> web.StreamResponse:
     uname = os.uname()
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(uname.machine, uname.machine)
-    details = {"ApiVersion": "1.50", "Arch": arch, "BuildTime": "", "Experimental": "false",
+    details = {"ApiVersion": "1.50", "Arch": arch, "BuildTime": "", "Experimental": str(experimental(request)).lower(),
                "GitCommit": "", "GoVersion": f"python{platform.python_version()}",
                "KernelVersion": uname.release, "MinAPIVersion": "1.24", "Os": "linux"}
     return reply({
@@ -41,7 +41,7 @@ async def version(request: web.Request) -> web.StreamResponse:
         "Components": [{"Name": "Engine", "Version": VERSION, "Details": details}],
         "Version": VERSION, "ApiVersion": "1.50", "MinAPIVersion": "1.24", "GitCommit": "",
         "GoVersion": details["GoVersion"], "Os": "linux", "Arch": arch, "KernelVersion": uname.release,
-        "BuildTime": "",
+        "BuildTime": "", **({"Experimental": True} if experimental(request) else {}),
     })
 
 
@@ -80,7 +80,7 @@ async def info(request: web.Request) -> web.StreamResponse:
                            "Mirrors": list(s.cfg.registry_mirrors)},
         "NCPU": os.cpu_count() or 1, "MemTotal": mem, "GenericResources": None,
         "DockerRootDir": str(s.cfg.data_root), "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
-        "Name": uname.nodename, "Labels": [], "ExperimentalBuild": False, "ServerVersion": VERSION,
+        "Name": uname.nodename, "Labels": [], "ExperimentalBuild": experimental(request), "ServerVersion": VERSION,
         "Runtimes": {name: {"path": path} for name, path in s.cfg.runtimes.items()},
         "DefaultRuntime": s.cfg.default_runtime, "Swarm": {"LocalNodeState": "inactive", "NodeID": "",
                                                            "NodeAddr": "", "ControlAvailable": False,

@@ -32,6 +32,7 @@ class DaemonConfig:
     network_instance: str = ""  # names our bridges/veths/nft tables (dockyard.network.naming)
     default_bind_ip: str = ""  # --ip: host address of -p without one, default bridge ("" = 0.0.0.0)
     default_network_opts: dict[str, dict[str, str]] = field(default_factory=dict)  # driver -> opts
+    experimental: bool = False  # dockerd's --experimental: the CLI then allows e.g. build --squash
 
     @property
     def socket_path(self) -> str:
@@ -99,6 +100,8 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
                     help="host IP for port publishing from the default bridge network (default 0.0.0.0)")
     ap.add_argument("--default-network-opt", action="append", default=[], metavar="DRIVER=OPT=VALUE",
                     help="default driver options for new networks")
+    ap.add_argument("--experimental", action="store_true", default=None,
+                    help="enable experimental features (as dockerd: docker build --squash needs it)")
     ns = ap.parse_args(argv)
 
     file_cfg: dict = {}
@@ -146,7 +149,11 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
     except ValueError:
         raise InvalidArgument(f"--ip {bind_ip!r}: expected an IPv4 address") from None
     net_opts = _network_opts(file_cfg.get("default-network-opts"), ns.default_network_opt)
+    experimental = ns.experimental if ns.experimental is not None else file_cfg.get("experimental", False)
+    if not isinstance(experimental, bool):
+        raise InvalidArgument(f"--config-file {cfg_path}: \"experimental\" must be true or false")
     return DaemonConfig(
+        experimental=experimental,
         network_instance=instance,
         default_bind_ip="" if bind_ip == "0.0.0.0" else str(bind_ip or ""),
         default_network_opts=net_opts,

@@ -8,6 +8,7 @@ from typing import Any
 
 from dockyard.daemon.record import ZERO_TIME, ContainerRecord
 from dockyard.daemon.state import Status
+from dockyard.units import human_duration
 
 
 def _epoch(ts: str) -> int:
@@ -18,34 +19,6 @@ def _epoch(ts: str) -> int:
         return calendar.timegm(time.strptime(main[:19], "%Y-%m-%dT%H:%M:%S"))
     except ValueError:
         return 0
-
-
-def human_duration(seconds: float) -> str:
-    """Docker's units.HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{h // 24 // 365} years"
 
 
 def status_text(rec: ContainerRecord) -> str:

@@ -63,6 +63,20 @@ def write_idmaps(pid: int, linux: dict) -> None:
                                   f"{e.strerror}") from None
 
 
+def connect_console(console_socket: str | None) -> int:
+    """Connect to ``--console-socket`` (runc's contract: the pty master is sent there over
+    SCM_RIGHTS); the connected socket's fd. A bad path is the caller's error."""
+    import _socket  # not `socket`: its import is too slow for the runtime's start-up
+
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.connect(console_socket)
+    except OSError as e:
+        sock.close()
+        raise InvalidArgument(f"--console-socket {console_socket}: {e.strerror}") from None
+    return sock.detach()
+
+
 def create(root: str, cid: str, bundle: str, *, console_socket: str | None = None,
            pid_file: str | None = None, no_pivot: bool = False, preserve_fds: int = 0,
            barrier: bool = True, no_new_keyring: bool = False,
@@ -120,15 +134,7 @@ def create_record(root: str, cid: str, bundle: str, *, console_socket: str | Non
             raise InvalidArgument(f"config.json: {e}") from None
         console_fd = None
         if proc.get("terminal"):
-            import _socket
-
-            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-            try:
-                sock.connect(console_socket)
-            except OSError as e:
-                sock.close()
-                raise InvalidArgument(f"--console-socket {console_socket}: {e.strerror}") from None
-            console_fd = sock.detach()
+            console_fd = connect_console(console_socket)
             fds.append(console_fd)
         c2p_r, c2p_w = os.pipe()
         p2c_r, p2c_w = os.pipe()

@@ -20,7 +20,7 @@ import os
 from dockyard.errors import Conflict, Internal, InvalidArgument
 from dockyard.linux import syscalls as s
 from dockyard.runtime import config, state, sync
-from dockyard.runtime.create import _error_from_child
+from dockyard.runtime.create import _error_from_child, connect_console
 from dockyard.runtime.reap import kill_and_reap
 
 # Join order (runc's nsexec): user first, mount last but one (after it /proc is the container's).
@@ -71,15 +71,7 @@ def exec_process(root: str, cid: str, proc: dict, *, console_socket: str | None 
             ns_fds.append((fd, _FLAGS[name]))
         console_fd = None
         if proc.get("terminal"):
-            import _socket
-
-            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-            try:
-                sock.connect(console_socket)
-            except OSError as e:
-                sock.close()
-                raise InvalidArgument(f"--console-socket {console_socket}: {e.strerror}") from None
-            console_fd = sock.detach()
+            console_fd = connect_console(console_socket)
             fds.append(console_fd)
         c2p_r, c2p_w = os.pipe()
         fds += [c2p_r, c2p_w]

@@ -8,48 +8,22 @@ A ``unshare --net sleep`` process plays a container for the endpoint cases.
 
 from __future__ import annotations
 
-import asyncio
-import http.client
 import json
 import os
 import shutil
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import quote
 
 import pytest
-from aiohttp import web
+
+from apphelpers import json_caller, serve_engine_app
 
 DOCKER = shutil.which("docker")
 pytestmark = pytest.mark.root
-
-
-def _app(services: Any) -> web.Application:
-    from dockyard.api import networks
-    from dockyard.api.app import build_app
-
-    app = build_app(services)
-    if not any(getattr(r.resource, "canonical", "").endswith("/networks/create") for r in app.router.routes()):
-        # until build_app lists api.networks: register the routes the same way it does
-        for prefix in ("", "/v{api_version:[0-9]+\\.[0-9]+}"):
-            networks.routes(lambda m, p, h, prefix=prefix: app.router.add_route(m, prefix + p, h))
-    return app
-
-
-class _UnixConn(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=30)
-        self.path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path)
 
 
 def _ours() -> list[str]:
@@ -84,38 +58,6 @@ def engine(tmp_path: Path) -> Iterator[SimpleNamespace]:
                                    containers=SimpleNamespace(containers={}), images=None, cfg=None,
                                    daemon_id="test")
         sock = str(tmp_path / "engine.sock")
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        holder: dict[str, Any] = {}
-
-        async def start() -> None:
-            runner = web.AppRunner(_app(services), access_log=None)
-            await runner.setup()
-            await web.UnixSite(runner, sock).start()
-            holder["runner"] = runner
-            ready.set()
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(start())
-            loop.run_forever()
-            loop.run_until_complete(holder["runner"].cleanup())
-            loop.close()
-
-        t = threading.Thread(target=serve, daemon=True)
-        t.start()
-        assert ready.wait(30)
-
-        def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
-            c = _UnixConn(sock)
-            try:
-                data = json.dumps(body).encode() if body is not None else None
-                c.request(method, quote(path, safe="/?=&"), body=data, headers={"Content-Type": "application/json"})
-                r = c.getresponse()
-                raw = r.read()
-                return r.status, (json.loads(raw) if raw.strip() else None)
-            finally:
-                c.close()
 
         def container() -> str:
             mine = os.stat("/proc/thread-self/ns/net").st_ino
@@ -131,11 +73,10 @@ def engine(tmp_path: Path) -> Iterator[SimpleNamespace]:
             raise AssertionError("container namespace did not appear")
 
         try:
-            yield SimpleNamespace(sock=sock, mgr=mgr, emitted=emitted, call=call, root=tmp_path,
-                                  container=container)
+            with serve_engine_app(services, sock):  # stopped before the purge below
+                yield SimpleNamespace(sock=sock, mgr=mgr, emitted=emitted, call=json_caller(sock),
+                                      root=tmp_path, container=container)
         finally:
-            loop.call_soon_threadsafe(loop.stop)
-            t.join(30)
             try:
                 mgr.purge()
             finally:

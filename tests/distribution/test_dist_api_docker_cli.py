@@ -1,6 +1,6 @@
 """The real docker CLI against the engine's routes with the registry routes wired in.
 
-An Engine API app (``api.app.build_app`` + ``api.distribution.routes`` + the ``pull`` hook)
+An Engine API app (``api.app.build_app``, which wires ``api.distribution`` and the ``pull`` hook)
 serves a unix socket from a thread, over a real ImageService; a real registry with token
 auth runs as a subprocess. ``DOCKER_CONFIG`` points into tmp_path so ``docker login``
 writes nothing outside it.
@@ -13,7 +13,6 @@ import json
 import os
 import re
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,32 +22,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from apphelpers import serve_engine_app
 from dockyard.images.service import ImageService
 from dockyard.registry.htpasswd import hash_password
 
 pytestmark = pytest.mark.root
 
 DOCKER = "/usr/local/bin/docker"
-
-
-def _engine_app(services: Any) -> web.Application:
-    from dockyard.api import distribution
-    from dockyard.api.app import build_app
-
-    app = build_app(services)
-    if not any(str(r.resource.canonical).endswith("/push") for r in app.router.routes()
-               if r.resource is not None):
-        # build_app does not list the distribution module yet: add its routes the same way.
-        for prefix in ("", "/v{api_version:[0-9]+\\.[0-9]+}"):
-            for method, path, handler in _collect(distribution.routes):
-                app.router.add_route(method, prefix + path, handler)
-    return app
-
-
-def _collect(routes: Callable[..., None]) -> list[tuple[str, str, Any]]:
-    out: list[tuple[str, str, Any]] = []
-    routes(lambda m, p, h: out.append((m, p, h)))
-    return out
 
 
 @pytest.fixture
@@ -64,32 +44,8 @@ def engine(tmp_path: Path, store_factory: Callable[[str], ImageService],
     services = SimpleNamespace(cfg=None, images=store, events=events, daemon_id="test",
                                containers=SimpleNamespace(containers={}), pull=distribution.pull)
     sock = str(tmp_path / "engine.sock")
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
-
-    async def start() -> None:
-        runner = web.AppRunner(_engine_app(services), access_log=None)
-        await runner.setup()
-        await web.UnixSite(runner, sock).start()
-        holder["runner"] = runner
-        ready.set()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        loop.run_forever()
-        loop.run_until_complete(holder["runner"].cleanup())
-        loop.close()
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    assert ready.wait(30)
-    try:
+    with serve_engine_app(services, sock) as loop:
         yield sock, store, loop
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        t.join(30)
 
 
 def _docker(sock: str, cfg: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -23,6 +23,6 @@ The executor (Dockerfile + context -> image, through the image store and the OCI
 ``executor`` (the loop, docker's classic-builder JSON messages), ``context`` (the build
 context: a client's tar read once into an index + spool, or a directory), ``cache`` (content
 keyed step cache, SQLite), ``steps.run`` (RUN in a container), ``forkserver`` (the runtime,
-pre-forked for RUN), ``steps.copy`` (COPY/ADD into a rootfs), ``scoped`` (symlink resolution
-that cannot leave a root), ``cancel``.
+pre-forked for RUN), ``steps.copy`` (COPY/ADD into a rootfs), ``cancel``; symlink resolution
+that cannot leave a root is ``dockyard.linux.pathres``.
 """

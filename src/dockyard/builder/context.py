@@ -17,7 +17,7 @@ The interface works on clean relative paths (``""`` is the root): ``kind(rel)`` 
 "file", "link", None), ``readlink``, ``listdir``, ``mode``, ``file_hash``, ``read_file``,
 ``excluded(rel)`` (.dockerignore; plus the Dockerfile and .dockerignore themselves when the
 patterns exclude them, as moby's removeDockerfile), ``resolve(path)`` (symlinks followed
-inside the context, see ``scoped``), ``glob(pattern)``, ``digest_of(rel)`` and ``host_root()``.
+inside the context, see ``linux.pathres``), ``glob(pattern)``, ``digest_of(rel)`` and ``host_root()``.
 
 ``digest_of(rel)`` summarises a COPY source for the build cache: names, types, mode bits, link
 targets and file CONTENT (sha256), never mtimes or owners (COPY resets owners); it also
@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dockyard.builder.dockerignore import PatternMatcher, read_patterns
-from dockyard.builder.scoped import resolve_rel
 from dockyard.errors import InvalidArgument
+from dockyard.linux.pathres import resolve_rel
 
 _BUF = 1 << 20
 

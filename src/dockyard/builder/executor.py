@@ -63,7 +63,6 @@ from dockyard.builder.expand import expand_instruction
 from dockyard.builder.forkserver import ForkServer
 from dockyard.builder.linkcache import LinkCache
 from dockyard.builder.scope import PROXY_ARGS, StageScope, platform_args
-from dockyard.builder.scoped import resolve
 from dockyard.builder.snapshot import KEY_PREFIX, StepSnapshot, unmount_quiet
 from dockyard.builder.squash import squash
 from dockyard.builder.stages import SCRATCH, BuildPlan, plan
@@ -72,6 +71,7 @@ from dockyard.builder.steps.mounts import prepare_mounts
 from dockyard.builder.steps.run import RunMount, RunSpec, run_container
 from dockyard.builder.values import context_source, copy_dest, parse_chmod, source_kind
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
+from dockyard.linux.pathres import resolve
 from dockyard.oci import reference
 from dockyard.snapshots.mount import mount_all, unmount_all
 

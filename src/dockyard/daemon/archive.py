@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from dockyard.errors import InvalidArgument, NotFound
+from dockyard.linux import pathres
 
 MAX_LINKS = 40
 
@@ -30,27 +31,7 @@ def resolve(root: Path, path: str, follow_last: bool = True) -> Path:
     """``path`` inside ``root`` with every symlink interpreted relative to ``root``."""
     if not path:
         raise InvalidArgument("path cannot be empty")
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        cur = root.joinpath(*resolved, part)
-        if cur.is_symlink() and (parts or follow_last):
-            hops += 1
-            if hops > MAX_LINKS:
-                raise InvalidArgument(f"too many levels of symbolic links: {path}")
-            target = os.readlink(cur)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        resolved.append(part)
-    return root.joinpath(*resolved)
+    return pathres.resolve(root, path, follow_final=follow_last, max_links=MAX_LINKS)
 
 
 def stat_header(root: Path, path: str) -> str:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import os
 import stat
 
-from dockyard.linux import mountopts
+from dockyard.errors import InvalidArgument
+from dockyard.linux import mountopts, pathres
 from dockyard.linux import syscalls as s
 
 # (path, type, major, minor, mode): the devices every container gets (runc's DefaultDevices).
@@ -37,34 +38,14 @@ _ST_TO_MS = s.MS_NOSUID | s.MS_NODEV | s.MS_NOEXEC | s.MS_NOATIME | s.MS_NODIRAT
 def secure_join(root: str, unsafe: str) -> str:
     """``root`` + ``unsafe`` with every symlink resolved as if ``root`` were ``/``.
 
-    Prevents a rootfs symlink (``/proc -> /``) from redirecting a mount to the host.
+    Prevents a rootfs symlink (``/proc -> /``) from redirecting a mount to the host. A loop is
+    an OSError (ELOOP) here, as the init reports kernel errors.
     """
-    parts = [p for p in unsafe.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        p = parts.pop(0)
-        if p == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        cur = root + "/" + "/".join(resolved + [p])
-        try:
-            st = os.lstat(cur)
-        except FileNotFoundError:
-            resolved.append(p)
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            hops += 1
-            if hops > 255:
-                raise OSError(40, f"too many levels of symbolic links resolving {unsafe!r}")
-            target = os.readlink(cur)
-            if target.startswith("/"):
-                resolved = []
-            parts = [q for q in target.split("/") if q not in ("", ".")] + parts
-            continue
-        resolved.append(p)
-    return root.rstrip("/") + "/" + "/".join(resolved)
+    try:
+        rel = pathres.resolve_rel(unsafe, pathres.host_readlink(root))
+    except InvalidArgument as e:
+        raise OSError(40, str(e)) from None
+    return root.rstrip("/") + "/" + rel
 
 
 def make_private(propagation: str | None = None) -> None:

@@ -18,42 +18,17 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections import deque
 from pathlib import Path
 
-from dockyard.errors import InvalidArgument
+from dockyard.linux import pathres
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_MAX_LINKS = 255
 
 
 def resolve_in_root(root: str | os.PathLike[str], path: str) -> Path:
     """``path`` as seen from inside ``root`` (symlinks resolved relative to ``root``; ``..``
     stops at ``root``). The result may not exist. Like runc's securejoin."""
-    root = Path(root)
-    parts: deque[str] = deque(p for p in path.split("/") if p)
-    current: list[str] = []
-    links = 0
-    while parts:
-        c = parts.popleft()
-        if c == ".":
-            continue
-        if c == "..":
-            if current:
-                current.pop()
-            continue
-        full = root.joinpath(*current, c)
-        if full.is_symlink():
-            links += 1
-            if links > _MAX_LINKS:
-                raise InvalidArgument(f"too many levels of symbolic links resolving {path} in the image")
-            target = os.readlink(full)
-            if target.startswith("/"):
-                current = []
-            parts.extendleft(reversed([p for p in target.split("/") if p]))
-            continue
-        current.append(c)
-    return root.joinpath(*current)
+    return pathres.resolve(Path(root), path)
 
 
 def _copy_xattrs(src_fd: int, dst_fd: int) -> None:

@@ -7,7 +7,7 @@
 * ``dest`` (absolute, as ``values.copy_dest`` made it): with a trailing ``/``, or several
   sources, or an existing directory, it is a directory (created 0755 as needed) and a file
   lands as ``dest/<basename>``; otherwise a single file source is written AS ``dest``.
-* The destination is resolved inside ``rootfs`` with ``scoped.resolve`` (an image's
+* The destination is resolved inside ``rootfs`` with ``linux.pathres.resolve`` (an image's
   ``/bin -> usr/bin`` is followed, ``/etc -> /host/etc`` cannot leave the rootfs); entries are
   created below real directories only, files opened ``O_NOFOLLOW``, symlinks in the sources
   copied as symlinks (never followed).
@@ -35,8 +35,8 @@ from pathlib import Path
 
 from dockyard.builder.context import BuildContext
 from dockyard.builder.linkcache import LinkCache
-from dockyard.builder.scoped import resolve
 from dockyard.errors import InvalidArgument
+from dockyard.linux.pathres import resolve
 
 
 def _read_db(path: Path) -> list[list[str]]:

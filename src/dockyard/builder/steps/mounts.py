@@ -27,10 +27,10 @@ from pathlib import Path
 
 from dockyard.builder import instructions as ins
 from dockyard.builder.cache import BuildCache
-from dockyard.builder.scoped import resolve
 from dockyard.builder.steps.run import RunMount
 from dockyard.builder.values import context_source
 from dockyard.errors import InvalidArgument
+from dockyard.linux.pathres import resolve
 
 
 def prepare_mounts(

@@ -35,8 +35,8 @@ from typing import Any
 
 from dockyard.builder.cancel import Cancelled
 from dockyard.builder.forkserver import ForkServer, Run
-from dockyard.builder.scoped import resolve
 from dockyard.daemon.oci_spec import SpecInputs, build_spec
+from dockyard.linux.pathres import resolve
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,6 @@ async def start(request: web.Request) -> web.StreamResponse:
     # response head through a buffer would lose output that arrives together with it.
     stream = hijack.hijack(request, hijack.RAW if is_tty else hijack.MULTIPLEXED, {})
     try:
-        await hijack.head_consumed(stream)
         try:
             conn = await svc.exec_open(eid, False, tty)
         except errors.DockyardError as e:

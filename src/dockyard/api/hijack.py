@@ -28,6 +28,7 @@ class HijackedStream(asyncio.Protocol):
         self.lost = False
         self._paused = False
         self._drain: asyncio.Future[None] | None = None
+        self._head_read = False
 
     # asyncio.Protocol
     def data_received(self, data: bytes) -> None:
@@ -59,6 +60,10 @@ class HijackedStream(asyncio.Protocol):
         return await self.inbox.get()
 
     async def write(self, data: bytes) -> None:
+        if not self._head_read:
+            # the first output must not arrive together with the 101 head (see head_consumed)
+            self._head_read = True
+            await head_consumed(self)
         if self.lost or self.transport.is_closing():
             raise ConnectionResetError("the client went away")
         self.transport.write(data)
@@ -118,9 +123,9 @@ async def head_consumed(stream: HijackedStream, limit: float = 0.1) -> None:
     """Wait (briefly) until the client has read the 101 head off the socket.
 
     Clients that parse the head through a buffer and then take the raw socket (docker-py's
-    exec_run) lose output that arrived together with the head; dockerd starts the process
-    after the hijack, late enough in practice. We start it in a few ms, so we check the
-    socket's unread byte count (SIOCOUTQ) first."""
+    exec_run and attach) lose output that arrived together with the head; dockerd starts the
+    process after the hijack, late enough in practice. We start it in a few ms and replay logs
+    at once, so the stream's first write checks the socket's unread byte count (SIOCOUTQ)."""
     import fcntl
     import struct
     import termios

@@ -231,26 +231,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
              rss_kb(engine_pids(ref_marker)) / 1024 if have_ref else None, "MB")
     finally:
         engine_run.stop_reference(tmp)
-        ids = subprocess.run(["docker", "ps", "-aq"], env=env, capture_output=True, text=True).stdout.split()
-        for i in range(0, len(ids), 200):
-            subprocess.run(["docker", "rm", "-f", *ids[i:i + 200]], env=env, capture_output=True)
-        daemon.terminate()
-        daemon.wait(30)
-        mon = tmp / "exec" / "monitor.sock"
-        if mon.exists():
-            s = socket.socket(socket.AF_UNIX)
-            try:
-                s.connect(str(mon))
-                s.sendall(json.dumps({"op": "shutdown", "if_idle": False}).encode() + b"\n")
-                s.recv(100)
-            except OSError:
-                pass
-            s.close()
-        for mline in reversed(open("/proc/mounts").read().splitlines()):
-            if f" {tmp}" in mline:
-                subprocess.run(["umount", "-l", mline.split()[1]], check=False)
-        import shutil
-        shutil.rmtree(tmp, ignore_errors=True)
+        engine_run.stop_ours(tmp, daemon, env)
 
 
 if __name__ == "__main__":

@@ -27,12 +27,11 @@ pytestmark = pytest.mark.root
 
 
 def _ours() -> list[str]:
-    from pyroute2 import IPRoute
-
     from dockyard.network import bridge, rules
+    from dockyard.network.rtnl import Rtnl
 
-    with IPRoute() as ipr:
-        return [name for name, _ in bridge.our_links(ipr)] + rules.tables_present()
+    with Rtnl() as nl:
+        return [name for name, _ in bridge.our_links(nl)] + rules.tables_present()
 
 
 @pytest.fixture

@@ -48,12 +48,11 @@ def nsfs_mounts(under: Path | None = None) -> list[str]:
 
 def ours_in_current_netns() -> list[str]:
     """Names of links, nft tables and iptables rules of ours in the thread's namespace."""
-    from pyroute2 import IPRoute
-
     from dockyard.network import bridge, fwpolicy, rules
+    from dockyard.network.rtnl import Rtnl
 
-    with IPRoute() as ipr:
-        left = [name for name, _ in bridge.our_links(ipr)]
+    with Rtnl() as nl:
+        left = [name for name, _ in bridge.our_links(nl)]
     return left + rules.tables_present() + fwpolicy.our_rules()
 
 

@@ -37,8 +37,6 @@ from datetime import UTC, datetime
 from ipaddress import IPv4Network
 from pathlib import Path
 
-from pyroute2 import IPRoute
-
 from dockyard.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, PermissionDenied
 from dockyard.network import bridge as br
 from dockyard.network import fwpolicy, ipam, rules, store
@@ -59,6 +57,7 @@ from dockyard.network.model import (
 from dockyard.network.naming import Naming
 from dockyard.network.portmap import PortReserver, PublishedPort, Reservation
 from dockyard.network.portspec import PortBinding
+from dockyard.network.rtnl import Rtnl
 
 log = logging.getLogger("dockyard.network")
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
@@ -119,7 +118,7 @@ class NetworkManager:
         self.config = config or ManagerConfig()
         self._lock = threading.RLock()
         self.naming = Naming(self.config.instance)
-        self._ipr = IPRoute()
+        self._ipr = Rtnl()
         self._closed = False
         self._reserver = PortReserver(reuse_addr=not self.config.port_nat)
         self._reservations: dict[str, list[Reservation]] = {}
@@ -533,7 +532,7 @@ class NetworkManager:
         daemons' teardown and an uninstall; the main daemon keeps its networks across stops."""
         with self._lock:
             if self._closed:  # a teardown utility: works after close() too
-                self._ipr = IPRoute()
+                self._ipr = Rtnl()
                 self._closed = False
             for cid in list(self._ports):
                 self.unpublish(cid)

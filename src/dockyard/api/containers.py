@@ -77,7 +77,7 @@ async def list_(request: web.Request) -> web.StreamResponse:
 async def inspect(request: web.Request) -> web.StreamResponse:
     s = services(request)
     rec = s.containers.get(request.match_info["id"])
-    out = wire.container_inspect(rec, s.containers.log_path(rec), str(s.containers.store.dir(rec.id)))
+    out = wire.container_inspect(rec, s.containers.log_path(rec), str(s.containers.etc_dir(rec)))
     if rec.mounts:
         from dockyard.api.volumes import mount_points
         out["Mounts"] = mount_points(s.containers.mounts.plans(rec), getattr(s, "volumes", None))

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
-from dockyard.daemon import names, oci_spec
+from dockyard.daemon import names, oci_spec, sharing
 from dockyard.daemon.config import DaemonConfig
 from dockyard.daemon.events import EventBus
 from dockyard.daemon.health import HealthMonitor
@@ -115,6 +115,12 @@ class ContainerService:
             if len(found) > 1:
                 raise errors.InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
         raise errors.NotFound(f"No such container: {ref}")
+
+    def _find(self, ref: str) -> ContainerRecord | None:
+        try:
+            return self.get(ref)
+        except errors.DockyardError:
+            return None
 
     def lock(self, cid: str) -> asyncio.Lock:
         return self.locks.setdefault(cid, asyncio.Lock())
@@ -214,6 +220,8 @@ class ContainerService:
             raise errors.InvalidArgument("No image specified: config.Image is empty")
         hc = dict(body.get("HostConfig") or {})
         self._validate_host_config(hc)
+        sharing.validate_create(body, hc)
+        sharing.resolve_donors(hc, self._find)
         if name:
             name = names.validate(name)
             if name in self.names:
@@ -296,9 +304,6 @@ class ContainerService:
             raise errors.InvalidArgument("invalid restart policy: maximum retry count cannot be negative")
         if hc.get("AutoRemove") and pname != "no":
             raise errors.InvalidArgument("can't create 'AutoRemove' container with restart policy")
-        mode = hc.get("NetworkMode") or "default"
-        if mode.startswith("container:"):
-            raise errors.NotImplementedYet("--network container:<name> is not supported yet")
         # an unknown network fails the start, not the create (as dockerd: the network may be
         # created in between; and a 404 here would make the docker CLI try to pull the image)
         if (hc.get("Memory") or 0) and 0 < hc["Memory"] < 6 * 1024 * 1024:
@@ -371,18 +376,23 @@ class ContainerService:
             undo.append(lambda: self.mounts.stop(rec))
             for name, attrs in self.mounts.events(rec, "mount"):
                 self.events.emit("volume", "mount", name, attrs)
-            # the namespace now; veths, ports, DNS while the runtime creates (awaited before start)
-            netns, net_ready = await self.networking.begin(rec, self.store.dir(rec.id))
-            undo.append(lambda: self.spawn(self.networking.teardown(rec)))
+            join = self._shared_namespaces(rec)
+            if sharing.donor_ref(rec.host_config, "network") is not None:
+                netns, net_ready = join.pop("network"), _ready()
+            else:
+                rec.network_settings.pop("EtcDir", None)
+                # the namespace now; veths, ports, DNS while the runtime creates (awaited before start)
+                netns, net_ready = await self.networking.begin(rec, self.store.dir(rec.id))
+                undo.append(lambda: self.spawn(self.networking.teardown(rec)))
+            etc = self.etc_dir(rec)
             hc = rec.host_config
             if rec.mounts:  # the volume plans carry --tmpfs too
                 hc = {**hc, "Tmpfs": None, "ExtraMounts": extra}
             spec = oci_spec.build_spec(oci_spec.SpecInputs(
                 cid=rec.id, config=rec.config, host_config=hc, rootfs=rootfs,
-                hostname_path=self.store.dir(rec.id) / "hostname",
-                hosts_path=self.store.dir(rec.id) / "hosts",
-                resolv_path=self.store.dir(rec.id) / "resolv.conf",
-                cgroups_path=f"dockyard/{rec.id}", netns=netns, init_path=self._init_path(rec)))
+                hostname_path=etc / "hostname", hosts_path=etc / "hosts", resolv_path=etc / "resolv.conf",
+                cgroups_path=f"dockyard/{rec.id}", netns=netns, init_path=self._init_path(rec),
+                join=tuple(sorted(join.items()))))
             write_json(bundle / "config.json", spec)
             log_cfg = (rec.host_config.get("LogConfig") or {}).get("Config") or {}
             log_path = self.log_path(rec) if (rec.host_config.get("LogConfig") or {}).get("Type", "json-file") in ("json-file", "local", "") else ""
@@ -416,7 +426,7 @@ class ContainerService:
                     code = 126
                 rec.state.error = msg
                 rec.state.exit_code = code
-                if rec.status is Status.RUNNING:
+                if rec.status in (Status.RUNNING, Status.RESTARTING):
                     rec.state.status = Status.EXITED
                 self.store.save(rec)
                 self.events.emit("container", "die", rec.id, {**self._attrs(rec), "exitCode": str(code)})
@@ -437,6 +447,28 @@ class ContainerService:
         self.health.start(rec)
         self.store.save(rec)
         self.events.emit("container", "start", rec.id, self._attrs(rec))
+
+    def _shared_namespaces(self, rec: ContainerRecord) -> dict[str, str]:
+        """``{kind: "host" | /proc/<pid>/ns/<kind>}`` for the namespaces ``rec`` doesn't get
+        a new one of (--pid/--ipc host|container:<x>, --network container:<x>). A network
+        joiner takes its donor's hostname and /etc files (see :mod:`dockyard.daemon.sharing`)."""
+        hc = rec.host_config
+        join = {kind: "host" for kind in ("pid", "ipc") if hc.get(sharing.KINDS[kind][0]) == "host"}
+        for kind in sharing.KINDS:
+            if sharing.donor_ref(hc, kind) is not None:
+                d = sharing.donor(rec, kind, self._find)
+                join[kind] = sharing.ns_path(d, kind)
+                if kind == "network":
+                    rec.network_settings["EtcDir"] = str(self.etc_dir(d))
+                    rec.config["Hostname"] = d.config.get("Hostname") or d.id[:12]
+                    rec.config["Domainname"] = d.config.get("Domainname") or ""
+        return join
+
+    def etc_dir(self, rec: ContainerRecord) -> Path:
+        """The folder of the /etc/hosts, resolv.conf and hostname that ``rec`` bind-mounts:
+        its own, or, for ``--network container:<x>``, the donor's (as at its last start)."""
+        shared = rec.network_settings.get("EtcDir")
+        return Path(shared) if shared else self.store.dir(rec.id)
 
     async def attach_stream(self, cid: str, opts: dict[str, Any]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         """A monitor stream of the container's output (and stdin); waits for start if needed."""
@@ -498,6 +530,9 @@ class ContainerService:
             rec.state.pid = 0
             rec.state.finished_at = exited_at or now_rfc3339()
             rec.state.oom_killed = code == 137 and self._oom_killed(rec)
+            delay = None if rec.host_config.get("AutoRemove") else self._restart_delay(rec, code)
+            if delay is not None:  # as dockerd: never "exited" in between, for anyone polling
+                rec.state.status = Status.RESTARTING
             self.store.save(rec)
             await self.monitor.request({"op": "forget", "id": cid})
         self.events.emit("container", "die", cid, {**self._attrs(rec), "exitCode": str(code)})
@@ -514,7 +549,6 @@ class ContainerService:
             with contextlib.suppress(errors.DockyardError):
                 await self.remove(cid, force=True)
             return
-        delay = self._restart_delay(rec, code)
         if delay is not None:
             self.spawn(self._restart_later(cid, delay))
 
@@ -528,7 +562,8 @@ class ContainerService:
         await asyncio.get_running_loop().run_in_executor(None, self.mounts.stop, rec)
         for name, attrs in self.mounts.events(rec, "unmount"):
             self.events.emit("volume", "unmount", name, attrs)
-        await self.networking.teardown(rec)
+        shared = bool(sharing.joiners(rec, self.containers.values(), self._find))
+        await self.networking.teardown(rec, shared=shared)
 
     def _restart_delay(self, rec: ContainerRecord, code: int) -> float | None:
         rp = rec.host_config.get("RestartPolicy") or {}
@@ -548,16 +583,18 @@ class ContainerService:
         if rec is None:
             return
         async with self.lock(cid):
-            if rec.status is not Status.EXITED:
+            if rec.status not in (Status.EXITED, Status.RESTARTING):
                 return
-            rec.state.status = Status.RESTARTING
-            self.store.save(rec)
+            if rec.status is Status.EXITED:  # after a daemon restart (_on_exit marks its own)
+                rec.state.status = Status.RESTARTING
+                self.store.save(rec)
         await asyncio.sleep(delay)
         async with self.lock(cid):
             if rec.status is not Status.RESTARTING or cid not in self.containers:
                 return
             rec.restart_count += 1
-            rec.state.status = Status.EXITED
+            # stays "restarting" until the start is done: an "exited" in between (with the new
+            # count) read as the policy's last word to anyone polling inspect
             try:
                 await self._start_locked(rec)
                 self.events.emit("container", "restart", cid, self._attrs(rec))
@@ -618,9 +655,12 @@ class ContainerService:
         rec.manually_stopped = True
         self.store.save(rec)
         if rec.status is Status.RESTARTING:
-            rec.state.status = Status.EXITED
-            self.store.save(rec)
-            return
+            # waiting out the back-off: cancel the restart; starting: stop what it started
+            async with self.lock(rec.id):
+                if rec.status is Status.RESTARTING:
+                    rec.state.status = Status.EXITED
+                    self.store.save(rec)
+                    return
         await self._stop(rec, timeout, signal)
 
     async def _stop(self, rec: ContainerRecord, timeout: int | None, signal: str | None) -> None:
@@ -671,9 +711,14 @@ class ContainerService:
     # remove -------------------------------------------------------------------------------------
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         rec = self.get(ref)
-        if rec.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING) and rec.status is not Status.RESTARTING:
+        if rec.status is Status.RESTARTING and force:
+            rec.manually_stopped = True  # no restart after this; one in its start phase finishes first
+            async with self.lock(rec.id):
+                if rec.status is Status.RESTARTING:
+                    rec.state.status = Status.EXITED
+        if rec.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING):
             if not force:
-                state = "paused" if rec.status is Status.PAUSED else "running"
+                state = rec.status.value
                 raise errors.Conflict(
                     f'cannot remove container "/{rec.name}": container is {state}: stop the container '
                     "before removing or force remove")
@@ -960,6 +1005,12 @@ def merge_config(body: dict[str, Any], image_cfg: dict[str, Any]) -> dict[str, A
         cfg["Healthcheck"] = image_cfg["Healthcheck"]
     cfg["Image"] = body.get("Image")
     return cfg
+
+
+def _ready() -> asyncio.Future[None]:
+    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    fut.set_result(None)
+    return fut
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -161,9 +161,11 @@ class Networking:
             return str(self.mgr.get(nid).name)
         return nid
 
-    async def teardown(self, rec: ContainerRecord) -> None:
+    async def teardown(self, rec: ContainerRecord, shared: bool = False) -> None:
+        """Undo :meth:`begin`. ``shared``: other containers joined the namespace
+        (``--network container:``) and keep it alive, so its veths are deleted explicitly."""
         mode = rec.host_config.get("NetworkMode") or "default"
-        if mode in ("host", "none") or self.mgr is None:
+        if mode in ("host", "none") or mode.startswith("container:") or self.mgr is None:
             return
         from dockyard.network.container import teardown
         pending = self._pending.pop(rec.id, None)
@@ -175,7 +177,7 @@ class Networking:
                 await self.dns.remove(rec.id)
         try:
             await asyncio.get_running_loop().run_in_executor(None, teardown, self.mgr, rec.id,
-                                                             self.netns_path(rec.id))
+                                                             self.netns_path(rec.id), shared)
         except Exception:  # noqa: BLE001 - a stop must finish; the manager reconciles later
             log.exception("network teardown of %s", rec.id)
         for e in rec.network_settings.pop("Endpoints", None) or []:
@@ -190,7 +192,7 @@ class Networking:
         if self.mgr is None:
             raise errors.NotFound(f"network {network_id} not found")
         mode = rec.host_config.get("NetworkMode") or "default"
-        if mode in ("host", "none"):
+        if mode in ("host", "none") or mode.startswith("container:"):
             raise errors.PermissionDenied(
                 "container sharing network namespace with another container or host cannot be "
                 "connected to any other network")

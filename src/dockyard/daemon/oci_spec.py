@@ -95,6 +95,9 @@ class SpecInputs:
     cgroups_path: str
     netns: str | None = None  # None: new empty netns; "host"; or a path to join
     init_path: str | None = None  # a static reaper bind-mounted for --init
+    # (kind, "host" | namespace path) for pid/ipc namespaces not made new (--pid/--ipc
+    # host|container:<x>): "host" stays in the runtime's, a path is joined
+    join: tuple[tuple[str, str], ...] = ()
 
 
 def command_of(config: dict[str, Any]) -> list[str]:
@@ -398,7 +401,15 @@ def build_spec(inp: SpecInputs) -> dict[str, Any]:
     for m in hc.get("ExtraMounts") or []:  # prepared by the volumes step
         mounts.append(m)
 
-    namespaces = [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]
+    joins = dict(inp.join)
+    namespaces: list[dict[str, str]] = []
+    for kind in ("pid", "ipc"):
+        how = joins.get(kind)
+        if how is None:
+            namespaces.append({"type": kind})
+        elif how != "host":
+            namespaces.append({"type": kind, "path": how})
+    namespaces += [{"type": "uts"}, {"type": "mount"}]
     if inp.netns is None:
         namespaces.append({"type": "network"})
     elif inp.netns != "host":

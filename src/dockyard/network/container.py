@@ -118,9 +118,16 @@ def attach(mgr: NetworkManager, spec: ContainerNetworkSpec, netns_path: str,
     )
 
 
-def teardown(mgr: NetworkManager, container_id: str, netns_path: str | None) -> None:
+def teardown(mgr: NetworkManager, container_id: str, netns_path: str | None,
+             shared: bool = False) -> None:
     """Undo :func:`setup` (idempotent). Call after the DNS sockets are removed and, best,
-    after the container's processes are gone (then no veth has to be deleted by hand)."""
+    after the container's processes are gone (then no veth has to be deleted by hand).
+    ``shared``: other containers' processes are in the namespace (``--network container:``)
+    and keep it alive after the mount is gone, so the endpoints are disconnected first,
+    while the namespace is still named: that deletes the veths, as dockerd does, instead of
+    leaving them (and a released address) answering inside the joiners' namespace."""
+    if shared:
+        mgr.release_container(container_id)
     mgr.unpublish(container_id)
     if netns_path:
         netns.remove_named(netns_path)

@@ -788,6 +788,10 @@ def test_manifest_errors(check: Check) -> None:
     r = check.req("PUT", f"/v2/{REPO1}/manifests/{'x' * 129}", ds.manifests[d],
                   {"Content-Type": OCI_MANIFEST})
     assert r.status == 400 and r.code == "TAG_INVALID"
+    # a name that cannot be a tag is simply not there when read or deleted (PUT says why)
+    for method in ("GET", "HEAD", "DELETE"):
+        r = check.req(method, f"/v2/{REPO1}/manifests/.INVALID_MANIFEST_NAME", headers=accept)
+        assert r.status == 404, (method, r.status)
     # deleting what is not there
     r = check.req("DELETE", f"/v2/{REPO1}/manifests/{digest_of(os.urandom(8))}")
     assert r.status == 404 and r.code == "MANIFEST_UNKNOWN"

@@ -44,6 +44,7 @@ from dockyard.registry.errcodes import (
     DigestInvalid,
     ManifestInvalid,
     ManifestTooLarge,
+    ManifestUnknown,
     RangeInvalid,
     Unsupported,
     UpstreamUnavailable,
@@ -57,7 +58,7 @@ from dockyard.registry.manifest import (
     parse_manifest,
     pick_platform,
 )
-from dockyard.registry.names import check_name, is_digest_ref
+from dockyard.registry.names import check_name, is_digest_ref, valid_tag
 from dockyard.registry.proxy import Upstream, iter_body
 from dockyard.registry.repository import Repositories
 from dockyard.registry.uploads import Uploads
@@ -105,6 +106,16 @@ def _parse_digest(s: str) -> Digest:
         return Digest.parse(s)
     except InvalidArgument as e:
         raise DigestInvalid(str(e), detail={"digest": s}) from None
+
+
+def _readable_ref(name: str, ref: str) -> None:
+    """A reference to read or delete: a bad digest is DIGEST_INVALID (400), but a name that
+    can't be a tag is simply unknown (404), as distribution answers (its router never matches
+    such a path); only a PUT reports TAG_INVALID."""
+    if is_digest_ref(ref):
+        _parse_digest(ref)
+    elif not valid_tag(ref):
+        raise ManifestUnknown(f"manifest {name}:{ref} unknown", detail={"tag": ref})
 
 
 def _page_size(request: web.Request) -> int | None:
@@ -240,8 +251,7 @@ class Registry:
     # -- manifests -------------------------------------------------------------------------
     async def manifest_get(self, request: web.Request, p: dict[str, str]) -> web.StreamResponse:
         name, ref = p["name"], p["ref"]
-        if is_digest_ref(ref):
-            _parse_digest(ref)
+        _readable_ref(name, ref)
         if self.upstream is not None:
             await self._proxy_manifest(name, ref)
         body, mt, d = self.repos.get_manifest(name, ref)
@@ -289,6 +299,7 @@ class Registry:
         if not self.cfg.delete_enabled:
             raise Unsupported("deletion is disabled on this registry")
         name, ref = p["name"], p["ref"]
+        _readable_ref(name, ref)
         if is_digest_ref(ref):
             self.repos.delete_manifest(name, _parse_digest(ref))
         else:

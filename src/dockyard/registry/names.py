@@ -30,6 +30,10 @@ def check_tag(tag: str) -> str:
     return tag
 
 
+def valid_tag(tag: str) -> bool:
+    return TAG_RE.match(tag) is not None
+
+
 def is_digest_ref(ref: str) -> bool:
     """A manifest reference is a digest when it has ``alg:``; tags can't contain ':'."""
     return ":" in ref

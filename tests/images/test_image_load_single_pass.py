@@ -35,7 +35,9 @@ def _sha(b: bytes) -> str:
     return "sha256:" + hashlib.sha256(b).hexdigest()
 
 
-def _oci_archive(layers: list[bytes], diff_ids: list[str], *, layers_first: bool = False) -> io.BytesIO:
+def _oci_archive(
+    layers: list[bytes], diff_ids: list[str], *, layers_first: bool = False, top_down: bool = False
+) -> io.BytesIO:
     """An OCI layout tar: config, manifest, then layers (save_archive's order) or layers first."""
     cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
                       "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
@@ -51,7 +53,7 @@ def _oci_archive(layers: list[bytes], diff_ids: list[str], *, layers_first: bool
         "annotations": {"io.containerd.image.name": "docker.io/library/sp:1"},
     }]}).encode()
     meta = [(f"blobs/sha256/{_sha(b)[7:]}", b) for b in (cfg, man)]
-    lays = [(f"blobs/sha256/{_sha(b)[7:]}", b) for b in layers]
+    lays = [(f"blobs/sha256/{_sha(b)[7:]}", b) for b in (layers[::-1] if top_down else layers)]
     tail = [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", index)]
     return io.BytesIO(_tar((lays + meta if layers_first else meta + lays) + tail))
 
@@ -89,15 +91,99 @@ def test_layers_after_their_config_are_unpacked_in_passing(
     assert svc.content.read(_sha(l2)) == l2  # stored as it came (gzip kept)
 
 
-def test_layers_before_their_config_take_the_two_pass_road(
+def _count_extractions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    import dockyard.images.service as service_mod
+
+    n = [0]
+    real = service_mod.apply_layer
+
+    def spy(*a, **kw):  # type: ignore[no-untyped-def]
+        n[0] += 1
+        return real(*a, **kw)
+
+    monkeypatch.setattr(service_mod, "apply_layer", spy)
+    return n
+
+
+def _chains_left(svc: ImageService) -> set[str]:
+    return {i.key for i in svc.snapshots.list()}
+
+
+def test_layers_before_their_config_are_unpacked_once_on_a_guessed_parent(
     svc: ImageService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    l1 = _tar([("a", b"1")])
-    seen = _count_ingests(svc, monkeypatch)
-    svc.load(_oci_archive([l1], [_sha(l1)], layers_first=True))
-    assert seen == []
-    assert svc.snapshots.exists(_sha(l1))
-    assert svc.get("sp:1").size == 1
+    """docker save's order (layers, then config and manifest): each layer is stored and unpacked
+    as it passes, on the layer before it; add_image finds every ChainID ready."""
+    l1 = _tar([("a", b"1" * 5000)])
+    l2 = gzip.compress(_tar([("b", b"2")]))
+    l3 = _tar([("c", b"3" * 70_000)])
+    ids = [_sha(l1), _sha(gzip.decompress(l2)), _sha(l3)]
+    n = _count_extractions(monkeypatch)
+    assert svc.load(_oci_archive([l1, l2, l3], ids, layers_first=True)) == ["Loaded image: sp:1"]
+    assert n[0] == 3
+    assert _chains_left(svc) == set(chain_ids(ids))
+    assert svc.get("sp:1").size == 75_001
+    assert svc.content.read(_sha(l2)) == l2
+    # Loaded again: the blobs are there, nothing is unpacked twice.
+    assert svc.load(_oci_archive([l1, l2, l3], ids, layers_first=True)) == ["Loaded image: sp:1"]
+    assert n[0] == 3
+
+
+def test_a_wrong_parent_guess_costs_time_only(svc: ImageService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Layers in top-down order: the guesses are wrong, the image is still right and the
+    snapshots unpacked on the wrong parents are gone."""
+    l1, l2 = _tar([("a", b"1")]), _tar([("b", b"2")])
+    ids = [_sha(l1), _sha(l2)]
+    n = _count_extractions(monkeypatch)
+    svc.load(_oci_archive([l1, l2], ids, layers_first=True, top_down=True))
+    assert n[0] > 2  # l2 on l1's place was wasted work, redone from the stored blob
+    assert _chains_left(svc) == set(chain_ids(ids))
+    assert svc.get("sp:1").size == 2
+
+
+def test_legacy_archive_layers_follow_their_json_parent(
+    svc: ImageService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docker 20.10's format: `<v1 id>/json` names the parent dir, dirs come in name order (a
+    child may come first: it waits for the second pass), manifest.json last."""
+    l1, l2 = _tar([("a", b"1")]), _tar([("b", b"22")])
+    ids = [_sha(l1), _sha(l2)]
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                      "rootfs": {"type": "layers", "diff_ids": ids}}).encode()
+    base, top = "b" * 64, "a" * 64  # the top layer's dir sorts first
+    members = [
+        (f"{_sha(cfg)[7:]}.json", cfg),
+        (f"{top}/VERSION", b"1.0"), (f"{top}/json", json.dumps({"id": top, "parent": base}).encode()),
+        (f"{top}/layer.tar", l2),
+        (f"{base}/VERSION", b"1.0"), (f"{base}/json", json.dumps({"id": base}).encode()),
+        (f"{base}/layer.tar", l1),
+        ("manifest.json", json.dumps([{"Config": f"{_sha(cfg)[7:]}.json", "RepoTags": ["leg:1"],
+                                       "Layers": [f"{base}/layer.tar", f"{top}/layer.tar"]}]).encode()),
+    ]
+    n = _count_extractions(monkeypatch)
+    assert svc.load(io.BytesIO(_tar(members))) == ["Loaded image: leg:1"]
+    assert n[0] == 2  # base in passing; top (parent not yet unpacked) from the stored blob
+    assert _chains_left(svc) == set(chain_ids(ids))
+    assert svc.get("leg:1").size == 3
+
+
+@pytest.mark.parametrize("case", ["blob-digest", "bad-tar", "diff-id"])
+def test_bad_layers_before_their_config_leave_nothing(svc: ImageService, case: str) -> None:
+    before = _store_files(svc)
+    l1 = _tar([("a", b"1" * 2000)])
+    if case == "blob-digest":
+        raw = _oci_archive([l1], [_sha(l1)], layers_first=True).getvalue()
+        arch = io.BytesIO(raw.replace(l1, l1[:-1] + b"\x01", 1))
+    elif case == "bad-tar":
+        bad = l1[:512] + b"\x01" * (len(l1) - 512)  # garbage where the next header belongs
+        arch = _oci_archive([bad], [_sha(bad)], layers_first=True)
+    else:
+        arch = _oci_archive([l1], [_sha(b"other")], layers_first=True)
+    with pytest.raises(InvalidArgument, match="invalid archive|diff_id"):
+        svc.load(arch)
+    assert svc.list() == []
+    assert _store_files(svc) == before
+    assert svc.snapshots.list() == []
 
 
 def test_save_load_round_trip_is_single_pass(

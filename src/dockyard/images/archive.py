@@ -159,13 +159,21 @@ class _Streamer:
         self.configs_seen: set[str] = set()
         self.added_blobs: list[str] = []  # stored by this load, straight into the content store
         self.added_chains: list[str] = []  # unpacked by this load
+        self.last_chain: str | None = None  # the ChainID this load unpacked last
+        self.v1_parent: dict[str, str | None] = {}  # legacy archive: layer dir -> parent dir
+        self.v1_chain: dict[str, str] = {}  # legacy archive: layer dir -> ChainID unpacked
 
-    def sniff(self, data: bytes, digest: str) -> None:
+    def sniff(self, data: bytes, digest: str, name: str = "") -> None:
         try:
             doc = json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError):
             return
         if not isinstance(doc, dict):
+            return
+        parts = name.split("/")
+        if len(parts) == 2 and parts[1] == "json" and isinstance(doc.get("id"), str):
+            parent = doc.get("parent")  # a legacy `<dir>/json`: which dir the layer sits on
+            self.v1_parent[parts[0]] = parent if isinstance(parent, str) and parent else None
             return
         cfg, layers = doc.get("config"), doc.get("layers")
         if isinstance(cfg, dict) and isinstance(cfg.get("digest"), str) and isinstance(layers, list):
@@ -217,7 +225,56 @@ class _Streamer:
             raise InvalidArgument(f"invalid archive: {name}: {e}") from None
         self.added_blobs.append(digest)
         self.added_chains.append(chain)
+        self.last_chain = chain
         return _File(self.svc.content.path(digest), digest, size)
+
+    def speculate(self, name: str, head: bytes, src: BinaryIO, size: int) -> _File | None:
+        """Store and unpack a layer whose image is not known yet (``docker save`` writes layers
+        before their config and manifest), on a guessed parent: the layer this load unpacked
+        last, or for a legacy ``<dir>/layer.tar`` the one its ``<dir>/json`` names. The
+        snapshot is named by the ChainID of what was really extracted, so a wrong guess costs
+        only time: ``add_image`` unpacks that layer again from the stored blob and the load
+        drops the unused snapshot. ``head`` is the member's first bytes (``src`` still yields
+        them): only a tar, gzip or zstd stream is taken for a layer. None: not handled here
+        (nothing read beyond ``head``)."""
+        parts = name.split("/")
+        digest: str | None = None
+        v1: str | None = None
+        guess = self.last_chain
+        if len(parts) == 3 and parts[0] == "blobs" and parts[1] == "sha256":
+            digest = f"sha256:{parts[2]}"
+            try:
+                Digest.parse(digest)
+            except InvalidArgument:
+                return None
+            if self.svc.content.exists(digest):
+                return None  # stored already (and so unpacked, most likely): skip the work
+        elif len(parts) == 2 and parts[1] == "layer.tar":
+            v1 = parts[0]
+            if v1 in self.v1_parent:
+                parent = self.v1_parent[v1]
+                if parent is not None and parent not in self.v1_chain:
+                    return None  # its parent is not unpacked yet: the two-pass road
+                guess = self.v1_chain[parent] if parent is not None else None
+        else:
+            return None
+        kind = detect(head)
+        is_tar = len(head) == 512 and (head[257:262] == b"ustar" or not head.strip(b"\0"))
+        if kind not in ("gzip", "zstd") and not (kind == NONE and is_tar):
+            return None
+        if guess is not None and not self.svc.snapshots.exists(guess):
+            guess = None
+        try:
+            layer = self.svc.unpack_layer(src, guess, digest=digest, size=size)
+        except InvalidArgument as e:
+            raise InvalidArgument(f"invalid archive: {name}: {e}") from None
+        chain = chain_ids([guess, layer.diff_id])[-1] if guess else layer.diff_id
+        self.added_blobs.append(layer.digest)
+        self.added_chains.append(chain)
+        self.last_chain = chain
+        if v1 is not None:
+            self.v1_chain[v1] = chain
+        return _File(self.svc.content.path(layer.digest), layer.digest, size)
 
 
 class _Prefixed:
@@ -261,6 +318,10 @@ def _read(stream: BinaryIO, scratch: Path, streamer: _Streamer | None = None) ->
                     assert src is not None
                     if streamer is not None:
                         done = streamer.try_unpack(name, src, m.size)
+                        if done is None:
+                            head = src.read(min(m.size, 512))
+                            src = _Prefixed(head, src)  # type: ignore[assignment]
+                            done = streamer.speculate(name, head, src, m.size)  # type: ignore[arg-type]
                         if done is not None:
                             files[name] = done
                             tf.members.clear()
@@ -281,7 +342,7 @@ def _read(stream: BinaryIO, scratch: Path, streamer: _Streamer | None = None) ->
                             left -= len(chunk)
                     files[name] = _File(p, "sha256:" + h.hexdigest(), m.size)
                     if small is not None and streamer is not None:
-                        streamer.sniff(bytes(small), files[name].digest)
+                        streamer.sniff(bytes(small), files[name].digest, name)
                 elif m.issym():
                     links[name] = _norm(posixpath.join(posixpath.dirname(name), m.linkname))
                 elif m.islnk():
@@ -406,28 +467,38 @@ def load_archive(svc: ImageService, stream: BinaryIO) -> list[str]:
     try:
         ar = _read(stream, scratch, streamer)
         if ar.has("index.json"):
-            return _load_oci(svc, ar, added)
-        if ar.has("manifest.json"):
-            return _load_docker(svc, ar, added)
-        raise InvalidArgument("invalid archive: neither index.json (OCI layout) nor manifest.json (docker save) found")
+            out = _load_oci(svc, ar, added)
+        elif ar.has("manifest.json"):
+            out = _load_docker(svc, ar, added)
+        else:
+            raise InvalidArgument(
+                "invalid archive: neither index.json (OCI layout) nor manifest.json (docker save) found"
+            )
+        _drop_unused(svc, streamer, [])  # layers unpacked on a parent no image asked for
+        return out
     except BaseException:
-        used: set[str] = set()
-        used_chains: set[str] = set()
-        for r in svc.records.all():
-            used.update({r.id, r.manifest_digest, *(x.digest for x in r.layers)})
-            used_chains.update(chain_ids([x.diff_id for x in r.layers]))
-        for chain in reversed(streamer.added_chains):
-            if chain not in used_chains and svc.snapshots.exists(chain):
-                svc.snapshots.remove(chain)
-        for d in [*added, *streamer.added_blobs]:
-            if d not in used:
-                try:
-                    svc.content.delete(d)
-                except NotFound:
-                    pass
+        _drop_unused(svc, streamer, [*added, *streamer.added_blobs])
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _drop_unused(svc: ImageService, streamer: _Streamer, blobs: list[str]) -> None:
+    """Remove the snapshots this load unpacked and the ``blobs`` it added that no image uses."""
+    used: set[str] = set()
+    used_chains: set[str] = set()
+    for r in svc.records.all():
+        used.update({r.id, r.manifest_digest, *(x.digest for x in r.layers)})
+        used_chains.update(chain_ids([x.diff_id for x in r.layers]))
+    for chain in reversed(streamer.added_chains):  # children before their parents
+        if chain not in used_chains and svc.snapshots.exists(chain):
+            svc.snapshots.remove(chain)
+    for d in blobs:
+        if d not in used:
+            try:
+                svc.content.delete(d)
+            except NotFound:
+                pass
 
 
 def save_archive(svc: ImageService, refs: list[str], out: BinaryIO) -> None:

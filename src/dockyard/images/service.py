@@ -372,6 +372,19 @@ class ImageService:
             src, parent_chain, expect_digest=digest, expect_size=size, expect_diff_id=diff_id
         )
 
+    def unpack_layer(
+        self, src: BinaryIO, parent_chain: str | None, *, digest: str | None = None, size: int | None = None
+    ) -> Layer:
+        """Store a layer blob and unpack it on ``parent_chain`` in one pass, before knowing which
+        image it belongs to (``load`` of an archive whose layers come before their config).
+
+        The snapshot is committed under the ChainID of what was really extracted
+        (``chain_ids([parent_chain, layer.diff_id])[-1]``), so a wrong guess of the parent is
+        harmless: that ChainID is simply not the one an image asks for, and the caller removes
+        it. ``digest``/``size``, when known (an OCI blob's name), are verified; the input must
+        be uncompressed, gzip or zstd (what a layer blob may be)."""
+        return self._ingest_and_unpack(src, parent_chain, expect_digest=digest, expect_size=size)
+
     def _register(
         self,
         config: dict[str, Any] | bytes,

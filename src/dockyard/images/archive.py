@@ -31,8 +31,8 @@ on failure the blobs and unpacked layers this load added are dropped.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
+import os
 import posixpath
 import shutil
 import tarfile
@@ -538,25 +538,86 @@ def save_archive(svc: ImageService, refs: list[str], out: BinaryIO) -> None:
             "Layers": ["blobs/sha256/" + x.digest.split(":", 1)[1] for x in img.layer_blobs],
         })
 
-    def add_bytes(tf: tarfile.TarFile, name: str, data: bytes) -> None:
-        ti = tarfile.TarInfo(name)
-        ti.size, ti.mode = len(data), 0o644
-        tf.addfile(ti, io.BytesIO(data))
+    w = _TarOut(out)
+    w.dir("blobs")
+    w.dir("blobs/sha256")
+    for d in blobs:
+        with svc.content.open(d) as f:
+            w.file("blobs/sha256/" + d.split(":", 1)[1], svc.content.size(d), f)
+    w.data("oci-layout", json.dumps({"imageLayoutVersion": mt.OCI_LAYOUT_VERSION}).encode())
+    w.data("index.json", json.dumps(
+        {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": index}, separators=(",", ":")
+    ).encode())
+    w.data("manifest.json", json.dumps(docker, separators=(",", ":")).encode())
+    if repos:
+        w.data("repositories", json.dumps(repos, separators=(",", ":")).encode())
+    w.close()
 
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
-        for d in ("blobs", "blobs/sha256"):
-            ti = tarfile.TarInfo(d)
-            ti.type, ti.mode = tarfile.DIRTYPE, 0o755
-            tf.addfile(ti)
-        for d in blobs:
-            with svc.content.open(d) as f:
-                ti = tarfile.TarInfo("blobs/sha256/" + d.split(":", 1)[1])
-                ti.size, ti.mode = svc.content.size(d), 0o644
-                tf.addfile(ti, f)
-        add_bytes(tf, "oci-layout", json.dumps({"imageLayoutVersion": mt.OCI_LAYOUT_VERSION}).encode())
-        add_bytes(tf, "index.json", json.dumps(
-            {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": index}, separators=(",", ":")
-        ).encode())
-        add_bytes(tf, "manifest.json", json.dumps(docker, separators=(",", ":")).encode())
-        if repos:
-            add_bytes(tf, "repositories", json.dumps(repos, separators=(",", ":")).encode())
+
+class _TarOut:
+    """A tar writer for ``save``: headers from ``tarfile.TarInfo`` (PAX format, the bytes
+    ``tarfile`` writes), data copied in 1 MiB writes, or by sendfile(2) when ``out`` is a file
+    descriptor. ``tarfile``'s stream mode wrote 10 KiB records: 20,000 writes for a 200 MB
+    layer, each a round trip to the event loop when ``out`` is an API response."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._fd: int | None = None
+        try:
+            out.flush()
+            self._fd = out.fileno()
+        except (AttributeError, OSError, ValueError):
+            self._fd = None
+        self._written = 0
+
+    def _write(self, data: bytes) -> None:
+        self._out.write(data)
+        self._written += len(data)
+
+    def _header(self, name: str, size: int, kind: bytes, mode: int) -> None:
+        ti = tarfile.TarInfo(name)
+        ti.type, ti.size, ti.mode = kind, size, mode
+        self._write(ti.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+
+    def _pad(self, size: int) -> None:
+        if size % tarfile.BLOCKSIZE:
+            self._write(b"\0" * (tarfile.BLOCKSIZE - size % tarfile.BLOCKSIZE))
+
+    def dir(self, name: str) -> None:
+        self._header(name, 0, tarfile.DIRTYPE, 0o755)
+
+    def data(self, name: str, data: bytes) -> None:
+        self._header(name, len(data), tarfile.REGTYPE, 0o644)
+        self._write(data)
+        self._pad(len(data))
+
+    def file(self, name: str, size: int, f: BinaryIO) -> None:
+        self._header(name, size, tarfile.REGTYPE, 0o644)
+        left = size
+        if self._fd is not None:
+            self._out.flush()
+            src, off = f.fileno(), 0
+            while left:
+                n = os.sendfile(self._fd, src, off, min(left, 1 << 30))
+                if n == 0:
+                    raise InvalidArgument(f"blob {name} is shorter than its {size} bytes")
+                off += n
+                left -= n
+            self._written += size
+        else:
+            while left:
+                chunk = f.read(min(left, 1 << 20))
+                if not chunk:
+                    raise InvalidArgument(f"blob {name} is shorter than its {size} bytes")
+                self._write(chunk)
+                left -= len(chunk)
+        self._pad(size)
+
+    def close(self) -> None:
+        """The end-of-archive marker, padded to a whole record as tarfile does."""
+        end = 2 * tarfile.BLOCKSIZE
+        end += -(self._written + end) % tarfile.RECORDSIZE
+        self._write(b"\0" * end)
+        flush = getattr(self._out, "flush", None)
+        if flush is not None:
+            flush()

@@ -4,7 +4,12 @@ Both engines get a busybox image imported from busybox-static and `--network non
 containers (the private dockerd runs with `--bridge none`, as in engine_run.py). Measured:
 
 - idle RSS: dockyardd + its monitor, against dockerd + containerd, right after start-up
-  (and again after the workload);
+  (bytecode compiled first, as an installed package has it: with PYTHONDONTWRITEBYTECODE the
+  daemon would compile every module at each start and keep the compiler's garbage resident);
+- RSS after a session's workload on ours: `docker run --rm` on the default bridge (network
+  code, nft rules), `docker build` (the builder), `docker push` + `pull` through a local
+  `dockyard registry` (the registry client, TLS): what every real session pays, measured so
+  that deferring imports is not mistaken for saving memory (and again at the very end);
 - exec: `docker exec C true` into a running container (median of N, alternating engines);
 - run: `dockyard run --rm busybox true` (our CLI) and `docker run --rm busybox true` against
   both engines;
@@ -124,6 +129,32 @@ def create_many(sock: str, n: int, label: str) -> None:
     api.close()
 
 
+def session_workload(tmp: Path, env: dict[str, str]) -> None:
+    """run --rm on the default bridge, a build, a push and a pull through a loopback registry."""
+    cli(env, "run", "--rm", "busybox", "true")
+    ctx = tmp / "buildctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo built > /built\nCOPY Dockerfile /\n")
+    cli(env, "build", "-q", "-t", "bench-built:1", str(ctx))
+    reg = subprocess.Popen([sys.executable, "-m", "dockyard.registry", "serve", "--addr", "127.0.0.1:0",
+                            "--root", str(tmp / "registry")], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert reg.stdout is not None
+        first = reg.stdout.readline()
+        if "listening on" not in first:
+            raise RuntimeError(f"registry did not start: {first!r}")
+        ref = f"{first.strip().rsplit('/', 1)[1]}/bench/built:1"
+        cli(env, "tag", "bench-built:1", ref)
+        cli(env, "push", ref)
+        cli(env, "rmi", ref, "bench-built:1")
+        cli(env, "pull", ref)
+        cli(env, "rmi", ref)
+    finally:
+        reg.terminate()
+        reg.wait(10)
+
+
 def line(what: str, ours: float, ref: float | None, unit: str = "ms") -> None:
     if ref:
         print(f"{what:44s} dockyard {ours:9.1f} {unit}   dockerd {ref:9.1f} {unit}   ratio {ours / ref:5.2f}")
@@ -138,8 +169,10 @@ def main() -> None:  # noqa: PLR0915 - one linear script
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("-k", type=int, default=10)
     args = ap.parse_args()
+    import dockyard
     from conftest import make_busybox_rootfs
-
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(dockyard.__file__).parent)],
+                   check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
     tmp = Path(tempfile.mkdtemp(prefix="dyc-", dir="/tmp"))
     sock = str(tmp / "d.sock")
     log = open(tmp / "daemon.log", "wb")  # noqa: SIM115
@@ -158,14 +191,26 @@ def main() -> None:  # noqa: PLR0915 - one linear script
         time.sleep(2)  # let start-up settle
         ours_pids = [p for p in engine_pids(ours_marker) if p not in engine_pids(ref_marker)]
         idle_ours = rss_kb(ours_pids)
+        idle_daemon = rss_kb([daemon.pid])
         ref_env, have_ref = engine_run.start_reference(tmp, env)
         ref_sock = ref_env["DOCKER_HOST"].removeprefix("unix://")
         time.sleep(2)
         idle_ref = rss_kb(engine_pids(ref_marker)) if have_ref else 0
+        print(f"idle RSS: dockyardd {idle_daemon / 1024:.1f} MB, monitor {(idle_ours - idle_daemon) / 1024:.1f} MB "
+              f"({len(ours_pids)} processes)")
         line("idle RSS (daemon + monitor | dockerd + containerd)", idle_ours / 1024, idle_ref / 1024, "MB")
-        line("idle RSS (dockyardd alone | dockerd + containerd)", rss_kb([daemon.pid]) / 1024,
-             idle_ref / 1024, "MB")
+        line("idle RSS (dockyardd alone | dockerd + containerd)", idle_daemon / 1024, idle_ref / 1024, "MB")
         cli(env, "import", str(tmp / "bb.tar"), "busybox:latest")
+        try:
+            session_workload(tmp, env)
+            time.sleep(1)
+            after = [p for p in engine_pids(ours_marker) if p not in engine_pids(ref_marker)]
+            after_daemon = rss_kb([daemon.pid])
+            print(f"after run --rm (bridge), build, push, pull: dockyardd {after_daemon / 1024:.1f} MB, "
+                  f"monitor {(rss_kb(after) - after_daemon) / 1024:.1f} MB")
+            line("RSS after that workload (ours | dockerd idle)", rss_kb(after) / 1024, idle_ref / 1024, "MB")
+        except RuntimeError as ex:
+            print(f"session workload: failed: {ex}")
 
         engines = [("ours", env, sock)] + ([("ref", ref_env, ref_sock)] if have_ref else [])
 

@@ -23,21 +23,26 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from dockyard.api.common import qbool, reply, services
 from dockyard.api.streams import BodyReader
-from dockyard.builder.cancel import Cancelled
-from dockyard.builder.executor import Builder, BuildOptions
 from dockyard.errors import DockyardError, InvalidArgument, NotImplementedYet
+
+if TYPE_CHECKING:
+    from dockyard.builder.executor import Builder, BuildOptions
 
 _LOCK = threading.Lock()
 log = logging.getLogger("dockyard.api.build")
 
 
 def builder_of(s: Any) -> Builder:
+    # the builder (~1.5 MB of modules) is imported by the first request that needs it, not by
+    # every daemon at start-up
+    from dockyard.builder.executor import Builder
+
     b = getattr(s, "builder", None)
     if isinstance(b, Builder):
         return b
@@ -65,6 +70,8 @@ def _json_map(request: web.Request, name: str) -> dict[str, str]:
 
 
 def options_from(request: web.Request) -> BuildOptions:
+    from dockyard.builder.executor import BuildOptions
+
     q = request.query
     if q.get("remote"):
         raise NotImplementedYet("building from a remote context (URL or Git) is not supported")
@@ -87,6 +94,8 @@ def options_from(request: web.Request) -> BuildOptions:
 
 
 async def build(request: web.Request) -> web.StreamResponse:
+    from dockyard.builder.cancel import Cancelled
+
     s = services(request)
     gone = threading.Event()
     opts = dataclasses.replace(options_from(request), cancel=gone)

@@ -29,13 +29,6 @@ from dockyard import errors
 from dockyard.api.common import body_json, reply, services
 from dockyard.api.status import status_of
 from dockyard.distribution import progress as pg
-from dockyard.distribution.auth import from_auth_config, from_registry_auth_header
-from dockyard.distribution.inspect import inspect_remote
-from dockyard.distribution.login import login
-from dockyard.distribution.pull import pull as pull_image
-from dockyard.distribution.pull import pull_all_tags
-from dockyard.distribution.push import push as push_image
-from dockyard.distribution.service import distribution_for
 from dockyard.oci import reference
 
 log = logging.getLogger("dockyard.api.distribution")
@@ -115,6 +108,12 @@ async def _stream(request: web.Request, op: Callable[[_JSONLines], Any]) -> web.
 @_own_errors
 async def pull(request: web.Request, ref: str) -> web.StreamResponse:
     """The ``pull`` hook of ``POST /images/create?fromImage=...&tag=...``."""
+    # the registry client is imported by the first request that needs it (not at daemon start)
+    from dockyard.distribution.auth import from_registry_auth_header
+    from dockyard.distribution.pull import pull as pull_image
+    from dockyard.distribution.pull import pull_all_tags
+    from dockyard.distribution.service import distribution_for
+
     s = services(request)
     creds, _ = from_registry_auth_header(request.headers.get("X-Registry-Auth"))
     platform = request.query.get("platform") or None
@@ -142,6 +141,10 @@ async def pull(request: web.Request, ref: str) -> web.StreamResponse:
 
 @_own_errors
 async def push(request: web.Request) -> web.StreamResponse:
+    from dockyard.distribution.auth import from_registry_auth_header
+    from dockyard.distribution.push import push as push_image
+    from dockyard.distribution.service import distribution_for
+
     s = services(request)
     name = request.match_info["name"]
     tag = request.query.get("tag") or ""
@@ -162,6 +165,10 @@ async def push(request: web.Request) -> web.StreamResponse:
 
 @_own_errors
 async def auth(request: web.Request) -> web.StreamResponse:
+    from dockyard.distribution.auth import from_auth_config
+    from dockyard.distribution.login import login
+    from dockyard.distribution.service import distribution_for
+
     body = await body_json(request)
     if not isinstance(body, dict):
         raise errors.InvalidArgument("auth: expected a JSON object with username, password, serveraddress")
@@ -178,6 +185,10 @@ async def auth(request: web.Request) -> web.StreamResponse:
 
 @_own_errors
 async def distribution_inspect(request: web.Request) -> web.StreamResponse:
+    from dockyard.distribution.auth import from_registry_auth_header
+    from dockyard.distribution.inspect import inspect_remote
+    from dockyard.distribution.service import distribution_for
+
     creds, _ = from_registry_auth_header(request.headers.get("X-Registry-Auth"))
     info = await inspect_remote(distribution_for(services(request)), request.match_info["name"],
                                 creds=creds)

@@ -29,14 +29,31 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
-
 from dockyard import errors
 from dockyard.daemon.config import DaemonConfig, parse_args
 from dockyard.daemon.containers import ContainerService
 from dockyard.daemon.events import EventBus
 from dockyard.daemon.monitor_client import MonitorClient
 from dockyard.daemon.networking import Networking, open_manager
+
+
+def _import_web() -> Any:
+    """aiohttp.web, with frozenlist (aiohttp's signal lists) as pure Python: its C++ extension
+    maps libstdc++ (~1 MB resident for good) to speed up a list wrapper that aiohttp reads a
+    few times per request. Only for this import: children do not inherit the setting."""
+    key = "FROZENLIST_NO_EXTENSIONS"
+    ours = key not in os.environ and "frozenlist" not in sys.modules
+    if ours:
+        os.environ[key] = "1"
+    try:
+        from aiohttp import web as module
+    finally:
+        if ours:
+            del os.environ[key]
+    return module
+
+
+web = _import_web()  # after the imports above, none of which imports aiohttp
 
 
 @dataclass
@@ -92,6 +109,8 @@ def _trim_heap() -> None:
     """Give the heap that start-up (imports, restore) freed back to the kernel: glibc keeps it
     otherwise, and an idle daemon's resident size is what a host pays for it all day."""
     import ctypes
+    import gc
+    gc.collect()  # start-up's cyclic garbage first, so that its memory is free to give back
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 

@@ -262,62 +262,18 @@ def builder_prune(g: Globals, argv: list[str]) -> int:
 
 
 # login / logout -------------------------------------------------------------------------------------
-HUB = "https://index.docker.io/v1/"
-
-
-def _config_path() -> str:
-    import os
-    base = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
-    return os.path.join(base, "config.json")
-
-
-def _read_config(path: str) -> dict[str, Any]:
-    import json
-    try:
-        with open(path) as f:
-            doc = json.load(f)
-    except FileNotFoundError:
-        return {}
-    except ValueError as e:
-        raise UsageError(f"{path}: invalid JSON: {e}") from None
-    if not isinstance(doc, dict):
-        raise UsageError(f"{path}: not a JSON object")
-    return doc
-
-
-def _write_config(path: str, doc: dict[str, Any]) -> None:
-    import json
-    import os
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent="\t")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _server_key(server: str | None) -> str:
-    if not server or server in ("docker.io", "index.docker.io", "registry-1.docker.io"):
-        return HUB
-    s = server
-    for p in ("https://", "http://"):
-        if s.startswith(p):
-            s = s[len(p):]
-    return s.split("/", 1)[0]
+# Credentials go where the docker CLI puts them: a credential helper (credHelpers/credsStore in
+# config.json) or the file itself (distribution/credstore.py).
 
 
 def login(g: Globals, argv: list[str]) -> int:
-    import base64
+    from dockyard.distribution import credstore
+    from dockyard.distribution.auth import Credentials
     o, args = parse(argv, "u|username= p|password= password-stdin")
     help_requested(o)
     if len(args) > 1:
         raise UsageError("'dockyard login' requires at most 1 argument")
-    key = _server_key(args[0] if args else None)
+    key = credstore.auth_key(args[0] if args else None)
     user, password = o["username"], o["password"]
     if o["password_stdin"]:
         if password:
@@ -337,34 +293,32 @@ def login(g: Globals, argv: list[str]) -> int:
     if not user or not password:
         raise UsageError("Error: Non-null Username and Password Required")
     res = g.client.json("POST", "/auth", None, {"username": user, "password": password, "serveraddress": key}) or {}
-    path = _config_path()
-    doc = _read_config(path)
-    entry: dict[str, str] = {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
+    creds = Credentials(user, password)
     if res.get("IdentityToken"):
-        entry = {"auth": base64.b64encode(f"{user}:".encode()).decode(), "identitytoken": res["IdentityToken"]}
-    doc.setdefault("auths", {})[key] = entry
-    _write_config(path, doc)
+        creds = Credentials(user, "", identity_token=res["IdentityToken"])
+    credstore.store(key, creds)
     out("Login Succeeded")
     return 0
 
 
 def logout(g: Globals, argv: list[str]) -> int:
+    from dockyard.distribution import credstore
+    from dockyard.errors import Unavailable
     o, args = parse(argv, "")
     help_requested(o)
     if len(args) > 1:
         raise UsageError("'dockyard logout' requires at most 1 argument")
-    key = _server_key(args[0] if args else None)
-    path = _config_path()
-    doc = _read_config(path)
-    auths = doc.get("auths") or {}
-    hits = [k for k in auths if _server_key(k) == key or k == key]
-    if not hits:
+    key = credstore.auth_key(args[0] if args else None)
+    doc = credstore.read_config()
+    auths = doc.get("auths") if isinstance(doc.get("auths"), dict) else {}
+    if not any(credstore.auth_key(k) == key for k in auths or {}):
         out(f"Not logged in to {key}")
         return 0
     out(f"Removing login credentials for {key}")
-    for k in hits:
-        del auths[k]
-    _write_config(path, doc)
+    try:
+        credstore.erase(key)
+    except Unavailable as e:  # docker warns and goes on: the file entry is gone already
+        err(f"WARNING: could not erase credentials: {key}: {e}")
     return 0
 
 

@@ -4,6 +4,7 @@ Modules, one idea each::
 
     progress.py    docker's JSON progress messages (what the docker CLI renders)
     auth.py        credentials (X-Registry-Auth, ~/.docker/config.json), challenges, token cache
+    credstore.py   the CLI side: config.json auths, credsStore/credHelpers (docker-credential-*)
     endpoints.py   which base URLs serve a registry host (mirrors, https/http, insecure)
     client.py      one repository on one endpoint: ping, manifests, blobs (Range resume), uploads
     pull.py        pull(ref) -> blobs verified into the content store -> ImageService.add_image

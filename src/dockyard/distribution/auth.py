@@ -6,7 +6,8 @@ Credentials reach the engine two ways:
   "serveraddress", "identitytoken", "registrytoken"}`` (``e30=`` = ``{}`` = anonymous);
 * ``~/.docker/config.json`` for our own CLI: ``{"auths": {"<host>": {"auth": base64("u:p"),
   "identitytoken": ...}}}``, keyed by host (``127.0.0.1:5000``) or URL
-  (``https://index.docker.io/v1/`` for Docker Hub).
+  (``https://index.docker.io/v1/`` for Docker Hub), or a credential helper named by
+  ``credsStore``/``credHelpers`` (``credstore.py`` reads and writes all of these).
 
 Answering a 401 (Docker's flow, as distribution's ``registry/client/auth`` does it):
 
@@ -109,7 +110,7 @@ def normalize_server_address(addr: str) -> str:
 def load_docker_config(path: Path | None = None) -> dict[str, Credentials]:
     """``~/.docker/config.json`` ``auths`` as {normalised host: Credentials}. Missing file: {}.
 
-    Credential helpers (``credsStore``) are not consulted."""
+    The file's own entries only; ``credstore.get`` also asks credential helpers."""
     if path is None:
         import os
 
@@ -198,11 +199,13 @@ def encode_registry_auth(creds: Credentials, server_address: str = "") -> str:
 def registry_auth_for(image_ref: str, config_path: Path | None = None) -> str:
     """``X-Registry-Auth`` for pushing/pulling ``image_ref``, from ~/.docker/config.json.
 
-    For our CLI: the credentials stored for the reference's registry, or ``e30=`` (anonymous)."""
+    For our CLI: the credentials stored for the reference's registry (in the file or through
+    its credential helper, as the docker CLI looks them up), or ``e30=`` (anonymous)."""
+    from dockyard.distribution import credstore
     from dockyard.oci import reference
 
     host = reference.parse(image_ref).domain
-    creds = load_docker_config(config_path).get(normalize_server_address(host))
+    creds = credstore.get(host, config_path)
     if creds is None:
         return "e30="
     return encode_registry_auth(creds, DOCKER_HUB_AUTH_KEY if host == "docker.io" else host)

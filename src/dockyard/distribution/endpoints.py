@@ -1,14 +1,18 @@
 """Which base URLs serve a registry host, in the order they are tried (dockerd's rules).
 
 * ``docker.io``: for pulls, each ``--registry-mirror`` first (as given; no scheme -> https),
-  then ``https://registry-1.docker.io``; pushes and logins never go to a mirror.
+  then ``https://registry-1.docker.io``; pushes and logins never go to a mirror. A mirror
+  gets the credentials given for docker.io (dockerd passes the one AuthConfig of the pull to
+  every endpoint it tries, mirrors included).
 * a host in ``--insecure-registry`` (``host[:port]`` or a CIDR) or a loopback host
   (127.0.0.0/8, ::1, ``localhost``: insecure by default, as in dockerd): ``https`` without
   certificate verification, then plain ``http``;
 * any other host: ``https`` only, verified.
 
 A caller moves to the next endpoint when one cannot be reached (connection refused, TLS
-failure) or, for mirrors, when it does not have the content (404); other errors are final.
+failure) or, for mirrors, when it does not have the content (404) or refuses the
+credentials (401/403: dockerd falls back on any registry error from a mirror); other errors
+are final.
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ async def resolve(dist: Distribution, session: Any, ref: reference.Reference, cr
     tag_or_digest = ref.digest or ref.tag or reference.DEFAULT_TAG
 
     async def attempt(ep: Endpoint) -> tuple[RepoClient, bytes, str, str]:
-        rc = await dist.open_repo(session, ep, ref.path, creds=ANONYMOUS if ep.mirror else creds)
+        rc = await dist.open_repo(session, ep, ref.path, creds=creds)
         body, media_type, digest = await rc.get_manifest(tag_or_digest)
         return rc, body, media_type, digest
 
@@ -208,7 +208,7 @@ async def pull_all_tags(
 
     async def tags_of(ep: Endpoint) -> list[str]:
         async with dist.session() as session:
-            rc = await dist.open_repo(session, ep, parsed.path, creds=ANONYMOUS if ep.mirror else creds)
+            rc = await dist.open_repo(session, ep, parsed.path, creds=creds)
             return await rc.list_tags()
 
     try:

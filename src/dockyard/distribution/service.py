@@ -19,7 +19,7 @@ import aiohttp
 from dockyard.distribution.auth import ANONYMOUS, Credentials, TokenCache
 from dockyard.distribution.client import EndpointUnreachable, RepoClient
 from dockyard.distribution.endpoints import Endpoint, endpoints_for
-from dockyard.errors import NotFound, Unavailable
+from dockyard.errors import NotFound, PermissionDenied, Unavailable
 
 T = TypeVar("T")
 
@@ -72,15 +72,15 @@ class Distribution:
         """Run ``attempt`` on each endpoint until one succeeds.
 
         Moves on when an endpoint is unreachable, or when a mirror lacks the content
-        (NotFound); any other error is final. When all fail, the last error is raised (the
-        official endpoint's, which a user understands)."""
+        (NotFound) or refuses access (PermissionDenied); any other error is final. When all
+        fail, the last error is raised (the official endpoint's, which a user understands)."""
         last: Exception | None = None
         for ep in self.endpoints(host, for_pull=for_pull):
             try:
                 return await attempt(ep)
             except EndpointUnreachable as e:
                 last = e
-            except NotFound as e:
+            except (NotFound, PermissionDenied) as e:
                 if not ep.mirror:
                     raise
                 last = e

@@ -1,12 +1,25 @@
-"""Throughput of the image store on one big layer: import (plain, gzip), save, load, export.
+"""Throughput of the image store on one big layer: import, save, load, export; and docker
+load/save through the real docker CLI against a private dockyardd and a private dockerd.
 
-Run as root: ``.venv/bin/python benchmarks/image_io.py [--mb 200] [--files 2000]``.
-Prints MB/s per operation (medians of --runs). Compare with PLATFORM-NOTES: docker save/load
-78-110 / 114 MB/s, tarfile ~150 MB/s, tar(1) ~700 MB/s. The "disk" rows are the floor measured
-in the same run on the same filesystem: ``dd`` of the layer tar with ``conv=fsync`` (what a
-store that writes each byte once and syncs it costs) and ``tar -x`` of it (the same files
-written by a C extractor, no hashing, no fsync). Everything lives in a temp dir that
-is removed at the end, mounts included.
+Run as root: ``.venv/bin/python benchmarks/image_io.py [--mb 200] [--files 2000] [--runs 3]``.
+Prints MB/s per operation (medians of --runs). The machine is shared and noisy: compare rows
+of one run, never across runs.
+
+In-process rows (``ImageService``, fresh stores each run, so nothing is skipped):
+
+- ``load (ours)``: the archive ``save`` writes (config and manifest before the layer);
+- ``load (docker order)``: the same blobs in ``docker save``'s order (layers first, then
+  config, manifest, index.json, manifest.json), which used to take two passes.
+
+Engine rows (``--no-engines`` skips them): ``docker load -i`` / ``docker save -o`` through the
+docker CLI, against a private ``dockyardd`` and, when ``dockerd`` is installed (Debian
+docker.io), a private ``dockerd`` on its own socket and roots, the same archive, alternating.
+
+Floor rows, the same file on the same filesystem in the same run: ``dd`` of the layer tar with
+``conv=fsync`` (writing each byte once and syncing it), ``cat`` of it (page cache, no sync) and
+``tar -x`` of it (the same files written by a C extractor: no hashing, no fsync). A load writes
+each byte twice (the blob in the content store, the files in the snapshot) and hashes it.
+Everything lives in a temp dir removed at the end, daemons stopped and mounts unmounted.
 """
 
 from __future__ import annotations
@@ -15,10 +28,14 @@ import argparse
 import gzip
 import os
 import shutil
+import signal
 import statistics
 import subprocess
+import sys
+import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from dockyard.images.service import ImageService
@@ -34,17 +51,29 @@ def make_tree(root: Path, total_mb: int, files: int) -> None:
             f.write(os.urandom(per // 2) + b"\0" * (per - per // 2))
 
 
-def timed(fn, *args) -> float:  # type: ignore[no-untyped-def]
+def timed(fn: Callable[..., object], *args: object) -> float:
     t = time.perf_counter()
     fn(*args)
     return time.perf_counter() - t
 
 
+def docker_order(src: Path, dst: Path) -> None:
+    """``src`` (save's archive) rewritten in docker save's order: big blobs (layers) first."""
+    with tarfile.open(src) as tf, tarfile.open(dst, "w", format=tarfile.PAX_FORMAT) as out:
+        ms = tf.getmembers()
+        layers = [m for m in ms if m.isreg() and m.size > (1 << 20)]
+        rest = [m for m in ms if m not in layers]
+        dirs = [m for m in rest if m.isdir()]
+        for m in dirs + layers + [m for m in rest if not m.isdir()]:
+            out.addfile(m, tf.extractfile(m) if m.isreg() else None)
+
+
 def one_run(base: Path, run: int, tar: Path, gz: Path, snapshotter: str) -> dict[str, float]:
     """Each operation once, in fresh stores (a DiffID already unpacked would skip the work)."""
     r: dict[str, float] = {}
-    stores = [ImageService(base / f"{n}{run}", snapshotter=snapshotter) for n in ("st", "gz", "ld")]
-    svc, gzs, loader = stores
+    names = ("st", "gz", "ld", "dl")
+    stores = [ImageService(base / f"{n}{run}", snapshotter=snapshotter) for n in names]
+    svc, gzs, loader, dloader = stores
     try:
         with open(tar, "rb") as f:
             r["import tar"] = timed(lambda: svc.import_tarball(f, repo_tag="bench:plain"))
@@ -54,23 +83,115 @@ def one_run(base: Path, run: int, tar: Path, gz: Path, snapshotter: str) -> dict
         with open(out, "wb") as f:
             r["save"] = timed(svc.save, ["bench:plain"], f)
         with open(out, "rb") as f:
-            r["load"] = timed(loader.load, f)
+            r["load (ours)"] = timed(loader.load, f)
+        dorder = base / f"dorder{run}.tar"
+        docker_order(out, dorder)
+        with open(dorder, "rb") as f:
+            r["load (docker order)"] = timed(dloader.load, f)
+        dorder.unlink()
         svc.prepare_rootfs(svc.resolve("bench:plain"), "c")
         with open(os.devnull, "wb") as f:
             r["export"] = timed(svc.export_rootfs, "c", f)
         svc.remove_rootfs("c")
-        dd = base / f"dd{run}"
-        r["disk: dd fsync"] = timed(lambda: subprocess.run(
-            ["dd", f"if={tar}", f"of={dd}", "bs=1M", "conv=fsync"], check=True, capture_output=True))
-        dd.unlink()
-        x = base / f"x{run}"
-        x.mkdir()
-        r["disk: tar -x"] = timed(lambda: subprocess.run(["tar", "-C", str(x), "-xf", str(tar)], check=True))
-        shutil.rmtree(x)
+        r.update(floors(base, tar, run))
     finally:
         for s in stores:
             s.close()
     return r
+
+
+def floors(base: Path, tar: Path, run: int) -> dict[str, float]:
+    r: dict[str, float] = {}
+    dd = base / f"dd{run}"
+    r["disk: dd fsync"] = timed(lambda: subprocess.run(
+        ["dd", f"if={tar}", f"of={dd}", "bs=1M", "conv=fsync"], check=True, capture_output=True))
+    dd.unlink()
+    r["disk: cat"] = timed(lambda: subprocess.run(f"cat {tar} > {dd}", shell=True, check=True))
+    dd.unlink()
+    x = base / f"x{run}"
+    x.mkdir()
+    r["disk: tar -x"] = timed(lambda: subprocess.run(["tar", "-C", str(x), "-xf", str(tar)], check=True))
+    shutil.rmtree(x)
+    return r
+
+
+class Engine:
+    """A private daemon on its own socket and roots; ``docker`` CLI calls against it."""
+
+    def __init__(self, name: str, cmd: list[str], root: Path) -> None:
+        self.name, self.root = name, root
+        root.mkdir(parents=True)
+        self.env = {**os.environ, "DOCKER_HOST": f"unix://{root}/d.sock"}
+        self._log = open(root / "log", "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=self._log)
+        for _ in range(300):
+            if self.docker("version", check=False).returncode == 0:
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise SystemExit(f"{name} did not start; see {root}/log")
+
+    def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+        cp = subprocess.run(["docker", *args], env=self.env, capture_output=True)
+        if check and cp.returncode != 0:
+            raise SystemExit(f"{self.name}: docker {' '.join(args)}: {cp.stderr.decode().strip()}")
+        return cp
+
+    def load_save(self, archive: Path, out: Path) -> dict[str, float]:
+        self.docker("rmi", "-f", "bench:plain", check=False)
+        r = {f"docker load ({self.name})": timed(self.docker, "load", "-i", str(archive))}
+        r[f"docker save ({self.name})"] = timed(self.docker, "save", "bench:plain", "-o", str(out))
+        out.unlink()
+        return r
+
+    def stop(self) -> None:
+        mon = self.root / "exec" / "monitor.sock"
+        if mon.exists():  # dockyardd's monitor outlives daemons by design: not this one
+            import json
+            import socket
+
+            with socket.socket(socket.AF_UNIX) as s:
+                try:
+                    s.connect(str(mon))
+                    s.sendall(json.dumps({"op": "shutdown", "if_idle": False}).encode() + b"\n")
+                    s.recv(100)
+                except OSError:
+                    pass
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def engines(base: Path, archive: Path, runs: int) -> dict[str, list[float]]:
+    """docker load/save through the CLI: private dockyardd and (if installed) dockerd."""
+    started: list[Engine] = []
+    results: dict[str, list[float]] = {}
+    try:
+        ours = base / "eng-ours"
+        started.append(Engine("dockyardd", [str(Path(sys.executable).parent / "dockyardd"), "--host",
+                                            f"unix://{ours}/d.sock", "--data-root", str(ours / "data"),
+                                            "--exec-root", str(ours / "exec")], ours))
+        dockerd = shutil.which("dockerd")
+        if dockerd:
+            ref = base / "eng-ref"
+            started.append(Engine("dockerd", [
+                dockerd, "--data-root", str(ref / "root"), "--exec-root", str(ref / "exec"),
+                "-H", f"unix://{ref}/d.sock", "--pidfile", str(ref / "pid"), "--bridge", "none",
+                "--iptables=false", "--containerd-namespace", "benchio",
+                "--containerd-plugins-namespace", "benchiop"], ref))
+        for run in range(runs):
+            for e in (started if run % 2 == 0 else started[::-1]):
+                for k, v in e.load_save(archive, base / f"eng-save-{e.name}.tar").items():
+                    results.setdefault(k, []).append(v)
+    finally:
+        for e in started:
+            e.stop()
+    return results
 
 
 def main() -> None:
@@ -79,12 +200,14 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=2000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--snapshotter", default="auto")
+    ap.add_argument("--no-engines", action="store_true", help="skip docker load/save through the CLI")
     a = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="dockyard-bench-", dir="/var/tmp"))
     try:
         make_tree(base / "tree", a.mb, a.files)
         tar = base / "layer.tar"
         subprocess.run(["tar", "-C", str(base / "tree"), "-cf", str(tar), "."], check=True)
+        shutil.rmtree(base / "tree")
         gz = base / "layer.tar.gz"
         with open(tar, "rb") as src, gzip.open(gz, "wb", compresslevel=1) as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
@@ -93,10 +216,22 @@ def main() -> None:
         for run in range(a.runs):
             for k, v in one_run(base, run, tar, gz, a.snapshotter).items():
                 results.setdefault(k, []).append(v)
-        print(f"layer: {mb:.0f} MB in {a.files} files, snapshotter {a.snapshotter}")
+        if not a.no_engines:
+            archive = base / "archive.tar"
+            svc = ImageService(base / "arch", snapshotter=a.snapshotter)
+            try:
+                with open(tar, "rb") as f:
+                    svc.import_tarball(f, repo_tag="bench:plain")
+                with open(archive, "wb") as f:
+                    svc.save(["bench:plain"], f)
+            finally:
+                svc.close()
+            for k, v in engines(base, archive, a.runs).items():
+                results[k] = v
+        print(f"layer: {mb:.0f} MB in {a.files} files, snapshotter {a.snapshotter}, {a.runs} runs")
         for k, v in results.items():
             med = statistics.median(v)
-            print(f"{k:15s} {med * 1000:8.0f} ms  {mb / med:7.0f} MB/s")
+            print(f"{k:26s} {med * 1000:8.0f} ms  {mb / med:7.0f} MB/s")
     finally:
         with open("/proc/self/mountinfo") as f:
             mps = [line.split()[4] for line in f if str(base) in line]

@@ -144,6 +144,10 @@ def _broken(kind: str) -> bytes:
         hdr[148:156] = b" " * 8
         hdr[148:156] = b"%06o\0 " % sum(hdr)
         return bytes(hdr) + good[512:]
+    if kind == "huge-pax-header":
+        hdr = tarfile.TarInfo("././@PaxHeader")
+        hdr.type, hdr.size = tarfile.XHDTYPE, 1 << 40  # nothing follows: refused before reading
+        return hdr.tobuf(tarfile.GNU_FORMAT)  # base-256 size
     if kind == "unknown-type":
         return _tar([(_ti("m", b"Z"), b"")])
     if kind == "gnu-sparse":
@@ -155,7 +159,7 @@ def _broken(kind: str) -> bytes:
 
 @pytest.mark.parametrize("kind", [
     "bad-checksum", "garbage-second-header", "truncated-big-file", "truncated-small-file",
-    "truncated-header", "pax-then-eof", "bad-size-field", "unknown-type", "gnu-sparse",
+    "truncated-header", "pax-then-eof", "bad-size-field", "huge-pax-header", "unknown-type", "gnu-sparse",
     "hard-link-missing-target",
 ])
 def test_broken_layers_are_refused(tmp_path: Path, kind: str) -> None:
@@ -167,6 +171,8 @@ def test_broken_layers_are_refused(tmp_path: Path, kind: str) -> None:
 def test_member_is_named_in_the_error(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument, match="'big'"):
         _apply(_broken("truncated-big-file"), tmp_path / "t")
+    with pytest.raises(InvalidArgument, match="too large"):
+        _apply(_broken("huge-pax-header"), tmp_path / "u")
 
 
 def test_reader_without_splice_from_a_regular_file(tmp_path: Path) -> None:

@@ -47,6 +47,7 @@ _XATTR = b"SCHILY.xattr."
 # are spliced (a splice costs more syscalls than it saves on a small file).
 _SMALL = 1 << 16
 _CHUNK = 1 << 20
+_MAX_EXTENDED = 1 << 20
 _REG = (b"0", b"\0", b"7")
 _HEADER_ONLY = (b"1", b"2", b"3", b"4", b"5", b"6")  # no data follows, whatever size says
 _POSIX_MAGIC = b"ustar\x0000"
@@ -207,6 +208,8 @@ def members(src: Source):  # type: ignore[no-untyped-def]  # -> Iterator[Member]
                 name = prefix + b"/" + name
         what = repr(name.decode(errors="replace"))
         if typ in (b"L", b"K", b"x", b"g"):
+            if size > _MAX_EXTENDED:  # held in memory: bounded, as Go's archive/tar bounds it
+                raise BadTar(f"extended header before {what} is too large ({size} bytes)")
             data = src.read_exact(size + (-size % BLOCK), f"extended header before {what}")[:size]
             if typ == b"L":
                 long_name = _nts(data)

@@ -7,7 +7,8 @@ and exits when asked to shut down while no process it supervises is alive.
 It is ``PR_SET_CHILD_SUBREAPER``: containers' init processes (and detached exec processes) become
 its children once the runtime's ``create``/``exec`` exits, so it reaps them, records their exit
 status atomically, writes json-file logs, fans output out to attached clients and forwards stdin.
-It is single-threaded (asyncio); the runtime is started with posix_spawn (see ``runner``).
+It is single-threaded, on a small event loop of its own (:mod:`dockyard.shim.loop`: asyncio's
+import alone kept ~5 MB resident); the runtime is started with posix_spawn (see ``runner``).
 
 On-disk state (``--state-dir``, normally ``<exec-root>/monitor``)::
 
@@ -22,15 +23,6 @@ Protocol: see ``dockyard.shim.protocol``.
 
 from __future__ import annotations
 
-import sys
-
-if __name__ == "__main__" and "ssl" not in sys.modules:
-    # The monitor never speaks TLS; asyncio imports ssl only if it can, and ssl (OpenSSL mapped
-    # in) is ~6 MB of the monitor's ~20 MB resident. Only when run as the monitor process:
-    # importing this module elsewhere (tests) must not take ssl away from anyone.
-    sys.modules["ssl"] = None  # type: ignore[assignment]
-
-import asyncio
 import contextlib
 import ctypes
 import errno
@@ -40,12 +32,14 @@ import os
 import signal
 import socket
 import struct
+import sys
 import termios
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from dockyard.shim import loop as aio
 from dockyard.shim import protocol, runner
 from dockyard.shim.logfile import JsonLog, replay, rfc3339_nano
 
@@ -84,8 +78,8 @@ class Reaper:
         else:
             self.callbacks[pid] = cb
 
-    def wait(self, pid: int) -> asyncio.Future[int]:
-        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    def wait(self, pid: int) -> aio.Future[int]:
+        fut: aio.Future[int] = aio.get_running_loop().create_future()
         self.watch(pid, lambda code: fut.done() or fut.set_result(code))
         return fut
 
@@ -124,19 +118,19 @@ class Proc:
         self.out_fds: dict[int, int] = {}  # fd -> stream
         self.pty_fd: int | None = None
         self.log: JsonLog | None = None
-        self.subs: list[tuple[asyncio.StreamWriter, bool, bool]] = []
+        self.subs: list[tuple[aio.StreamWriter, bool, bool]] = []
         self.backlog: list[bytes] | None = [] if keep_backlog else None
         self.exit_code: int | None = None
         self.exited_at = ""
-        self.finished = asyncio.Event()
-        self.drain_handle: asyncio.TimerHandle | None = None
+        self.finished = aio.Event()
+        self.drain_handle: aio.TimerHandle | None = None
         self.runtime: list[str] = []  # the runtime's argv prefix, e.g. [runc, --root, R]
 
     # output ---------------------------------------------------------------------------------
     def watch_output(self, fd: int, stream: int) -> None:
         os.set_blocking(fd, False)
         self.out_fds[fd] = stream
-        asyncio.get_running_loop().add_reader(fd, self._readable, fd)
+        aio.get_running_loop().add_reader(fd, self._readable, fd)
 
     def _readable(self, fd: int) -> None:
         try:
@@ -161,7 +155,7 @@ class Proc:
                 w.write(fr)
 
     def _close_output(self, fd: int) -> None:
-        asyncio.get_running_loop().remove_reader(fd)
+        aio.get_running_loop().remove_reader(fd)
         self.out_fds.pop(fd, None)
         if fd != self.pty_fd:
             os.close(fd)
@@ -177,7 +171,7 @@ class Proc:
         self.exit_code = code
         self.exited_at = rfc3339_nano(time.time_ns())
         if self.out_fds:
-            self.drain_handle = asyncio.get_running_loop().call_later(DRAIN_TIMEOUT, self._force_drain)
+            self.drain_handle = aio.get_running_loop().call_later(DRAIN_TIMEOUT, self._force_drain)
         self._maybe_finish()
 
     def _force_drain(self) -> None:
@@ -196,7 +190,7 @@ class Proc:
         for fd in (self.stdin_fd, self.pty_fd):
             if fd is not None:
                 try:
-                    asyncio.get_running_loop().remove_writer(fd)
+                    aio.get_running_loop().remove_writer(fd)
                     os.close(fd)
                 except OSError:
                     pass
@@ -224,12 +218,12 @@ class Proc:
                 n = os.write(fd, data)
                 data = data[n:]
             except BlockingIOError:
-                fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                asyncio.get_running_loop().add_writer(fd, _resolve, fut)
+                fut: aio.Future[None] = aio.get_running_loop().create_future()
+                aio.get_running_loop().add_writer(fd, _resolve, fut)
                 try:
                     await fut
                 finally:
-                    asyncio.get_running_loop().remove_writer(fd)
+                    aio.get_running_loop().remove_writer(fd)
             except OSError:
                 return
 
@@ -245,7 +239,7 @@ class Proc:
         fcntl.ioctl(self.pty_fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
 
-def _resolve(fut: asyncio.Future[None]) -> None:
+def _resolve(fut: aio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
 
@@ -264,9 +258,9 @@ class Monitor:
         self.state_dir = state_dir
         self.reaper = Reaper()
         self.procs: dict[str, Proc] = {}
-        self.events: list[asyncio.StreamWriter] = []
-        self.pending_deletes: dict[str, asyncio.Task[None]] = {}
-        self.stop = asyncio.Event()
+        self.events: list[aio.StreamWriter] = []
+        self.pending_deletes: dict[str, aio.Task[None]] = {}
+        self.stop = aio.Event()
         self.devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
 
     # records ------------------------------------------------------------------------------------
@@ -336,9 +330,9 @@ class Monitor:
                 w.write(msg)
         if p.kind == "exec":
             self.drop_record(p.id)
-            asyncio.get_running_loop().call_later(30, self._drop_proc, p)
+            aio.get_running_loop().call_later(30, self._drop_proc, p)
         else:
-            self.pending_deletes[p.id] = asyncio.ensure_future(self._delete_after_exit(p))
+            self.pending_deletes[p.id] = aio.ensure_future(self._delete_after_exit(p))
 
     def _drop_proc(self, p: Proc) -> None:
         if self.procs.get(p.id) is p:
@@ -376,7 +370,7 @@ class Monitor:
         os.close(out_w)
         os.close(err_w)
         try:
-            out, err, code = await asyncio.gather(read_all(out_r), read_all(err_r),
+            out, err, code = await aio.gather(read_all(out_r), read_all(err_r),
                                                   self.reaper.wait(pid))
         finally:
             os.close(out_r)
@@ -392,7 +386,7 @@ class Monitor:
                           stdio: tuple[int, int, int]) -> str:
         """The runtime's library, called from this (single-threaded) process. It forks the
         container's init (or exec process) directly: our reaper gets it like any child."""
-        await asyncio.sleep(0)  # let the console socket's accept be scheduled first
+        await aio.sleep(0)  # let the console socket's accept be scheduled first
         try:
             if kind == "init":
                 runner.lib_create(root, pid_id, bundle, pid_file, console_path, stdio)
@@ -453,20 +447,20 @@ class Monitor:
                 args = runner.exec_args(cid, req["process"], pid_file, console_path)
             root = runner.in_process(p.runtime)
             if root is not None:
-                run = asyncio.ensure_future(self._in_process(kind, root, pid_id, cid, bundle, req,
+                run = aio.ensure_future(self._in_process(kind, root, pid_id, cid, bundle, req,
                                                              pid_file, console_path, stdio))
             else:
-                run = asyncio.ensure_future(self.run_runtime(p.runtime, args, log_path, stdio))
+                run = aio.ensure_future(self.run_runtime(p.runtime, args, log_path, stdio))
             if console is not None:
-                loop = asyncio.get_running_loop()
-                accept = asyncio.ensure_future(loop.sock_accept(console))
-                done, _ = await asyncio.wait({run, accept}, return_when=asyncio.FIRST_COMPLETED)
+                loop = aio.get_running_loop()
+                accept = aio.ensure_future(loop.sock_accept(console))
+                done, _ = await aio.wait({run, accept}, return_when=aio.FIRST_COMPLETED)
                 if accept not in done:
                     if run.exception() is not None:  # failed before sending the pty
                         accept.cancel()
                         await run  # raises the runtime's error
                     else:  # an in-process create connected and returned: the pty is queued
-                        await asyncio.wait_for(accept, 10)
+                        await aio.wait_for(accept, 10)
                 conn, _ = accept.result()
                 with conn:
                     conn.setblocking(True)
@@ -489,7 +483,7 @@ class Monitor:
             for fd in to_close:
                 os.close(fd)
             for fd in list(p.out_fds):
-                asyncio.get_running_loop().remove_reader(fd)
+                aio.get_running_loop().remove_reader(fd)
                 os.close(fd)
             p.out_fds.clear()
             for fd in (p.stdin_fd, p.pty_fd):
@@ -514,7 +508,7 @@ class Monitor:
         return p
 
     # requests ---------------------------------------------------------------------------------
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(self, reader: aio.StreamReader, writer: aio.StreamWriter) -> None:
         try:
             line = await reader.readline()
             if not line:
@@ -526,7 +520,7 @@ class Monitor:
             if handler is None:
                 raise RequestError("InvalidArgument", f"unknown monitor operation {op!r}")
             keep = await handler(req, reader, writer)
-        except asyncio.CancelledError:
+        except aio.CancelledError:
             writer.close()
             return
         except RequestError as e:
@@ -548,27 +542,27 @@ class Monitor:
             raise RequestError("NotFound", f"no such process: {pid_id}")
         return p
 
-    async def op_ping(self, req: dict[str, Any], r: Any, w: asyncio.StreamWriter) -> bool:
+    async def op_ping(self, req: dict[str, Any], r: Any, w: aio.StreamWriter) -> bool:
         w.write(protocol.encode({"ok": True, "pid": os.getpid(), "version": protocol.VERSION}))
         return False
 
-    async def op_create(self, req: dict[str, Any], r: Any, w: asyncio.StreamWriter) -> bool:
+    async def op_create(self, req: dict[str, Any], r: Any, w: aio.StreamWriter) -> bool:
         p = await self.spawn_process(req, "init")
         w.write(protocol.encode({"ok": True, "pid": p.pid}))
         return False
 
-    async def op_start(self, req: dict[str, Any], r: Any, w: asyncio.StreamWriter) -> bool:
+    async def op_start(self, req: dict[str, Any], r: Any, w: aio.StreamWriter) -> bool:
         p = self._proc(req["id"])
         await self.run_runtime(p.runtime, ["start", p.id], os.path.join(req["bundle"], "runtime.log"))
         w.write(protocol.encode({"ok": True, "pid": p.pid}))
         return False
 
-    async def op_runtime(self, req: dict[str, Any], r: Any, w: asyncio.StreamWriter) -> bool:
+    async def op_runtime(self, req: dict[str, Any], r: Any, w: aio.StreamWriter) -> bool:
         out = await self.run_runtime(list(req["runtime"]), list(req["args"]), None)
         w.write(protocol.encode({"ok": True, "stdout": out}))
         return False
 
-    async def op_delete(self, req: dict[str, Any], r: Any, w: asyncio.StreamWriter) -> bool:
+    async def op_delete(self, req: dict[str, Any], r: Any, w: aio.StreamWriter) -> bool:
         """Forget a container that was created but will not run (kill + runtime delete)."""
         p = self.procs.get(req["id"])
         if p is not None and p.exit_code is None and p.pid:
@@ -587,7 +581,7 @@ class Monitor:
         w.write(protocol.encode({"ok": True}))
         return False
 
-    async def op_kill(self, req: dict[str, Any], r: Any, w: asyncio.StreamWriter) -> bool:
+    async def op_kill(self, req: dict[str, Any], r: Any, w: aio.StreamWriter) -> bool:
         p = self._proc(req["id"])
         if p.exit_code is not None or not p.pid:
             raise RequestError("Conflict", f"process {p.id} is not running")
@@ -596,16 +590,16 @@ class Monitor:
         w.write(protocol.encode({"ok": True}))
         return False
 
-    async def op_resize(self, req: dict[str, Any], r: Any, w: asyncio.StreamWriter) -> bool:
+    async def op_resize(self, req: dict[str, Any], r: Any, w: aio.StreamWriter) -> bool:
         self._proc(req["id"]).resize(int(req["h"]), int(req["w"]))
         w.write(protocol.encode({"ok": True}))
         return False
 
-    async def op_list(self, req: dict[str, Any], r: Any, w: asyncio.StreamWriter) -> bool:
+    async def op_list(self, req: dict[str, Any], r: Any, w: aio.StreamWriter) -> bool:
         w.write(protocol.encode({"ok": True, "records": self.records()}))
         return False
 
-    async def op_forget(self, req: dict[str, Any], r: Any, w: asyncio.StreamWriter) -> bool:
+    async def op_forget(self, req: dict[str, Any], r: Any, w: aio.StreamWriter) -> bool:
         p = self.procs.get(req["id"])
         if p is None or p.finished.is_set():
             self.procs.pop(req["id"], None)
@@ -613,7 +607,7 @@ class Monitor:
         w.write(protocol.encode({"ok": True}))
         return False
 
-    async def op_events(self, req: dict[str, Any], r: asyncio.StreamReader, w: asyncio.StreamWriter) -> bool:
+    async def op_events(self, req: dict[str, Any], r: aio.StreamReader, w: aio.StreamWriter) -> bool:
         w.write(protocol.encode({"ok": True}))
         self.events.append(w)
         await r.read()  # until the daemon goes away
@@ -621,7 +615,7 @@ class Monitor:
             self.events.remove(w)
         return False
 
-    async def op_shutdown(self, req: dict[str, Any], r: Any, w: asyncio.StreamWriter) -> bool:
+    async def op_shutdown(self, req: dict[str, Any], r: Any, w: aio.StreamWriter) -> bool:
         alive = [p.id for p in self.procs.values() if not p.finished.is_set()]
         if alive and req.get("if_idle", True):
             w.write(protocol.encode({"ok": True, "stopping": False, "alive": len(alive)}))
@@ -631,7 +625,7 @@ class Monitor:
         self.stop.set()
         return False
 
-    async def op_attach(self, req: dict[str, Any], r: asyncio.StreamReader, w: asyncio.StreamWriter) -> bool:
+    async def op_attach(self, req: dict[str, Any], r: aio.StreamReader, w: aio.StreamWriter) -> bool:
         p = self._proc(req["id"])
         w.write(protocol.encode({"ok": True, "tty": p.tty}))
         if req.get("logs"):
@@ -647,7 +641,7 @@ class Monitor:
         await self._stream(p, req, r, w)
         return True
 
-    async def op_exec(self, req: dict[str, Any], r: asyncio.StreamReader, w: asyncio.StreamWriter) -> bool:
+    async def op_exec(self, req: dict[str, Any], r: aio.StreamReader, w: aio.StreamWriter) -> bool:
         p = await self.spawn_process(req, "exec")
         w.write(protocol.encode({"ok": True, "pid": p.pid}))
         if req.get("detach"):
@@ -663,8 +657,8 @@ class Monitor:
         await self._stream(p, req, r, w, replayed=True)
         return True
 
-    async def _stream(self, p: Proc, req: dict[str, Any], r: asyncio.StreamReader,
-                      w: asyncio.StreamWriter, replayed: bool = False) -> None:
+    async def _stream(self, p: Proc, req: dict[str, Any], r: aio.StreamReader,
+                      w: aio.StreamWriter, replayed: bool = False) -> None:
         if p.finished.is_set():
             if not replayed:
                 w.write(protocol.frame(protocol.EXIT_STREAM, json.dumps({"exit_code": p.exit_code}).encode()))
@@ -692,7 +686,7 @@ class Monitor:
                     return
 
     async def serve(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = aio.get_running_loop()
         loop.add_signal_handler(signal.SIGCHLD, self.reaper.reap)
         loop.add_signal_handler(signal.SIGTERM, self.stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: None)
@@ -702,7 +696,7 @@ class Monitor:
             os.unlink(self.sock_path)
         except FileNotFoundError:
             pass
-        server = await asyncio.start_unix_server(self.handle, path=self.sock_path)
+        server = await aio.start_unix_server(self.handle, path=self.sock_path)
         os.chmod(self.sock_path, 0o600)
         print("ready", flush=True)  # the daemon waits for this line on our stdout
         os.dup2(self.devnull, 1)
@@ -716,7 +710,7 @@ class Monitor:
 
 async def read_all(fd: int) -> bytes:
     """Read a pipe to EOF without blocking the loop."""
-    loop = asyncio.get_running_loop()
+    loop = aio.get_running_loop()
     os.set_blocking(fd, False)
     chunks: list[bytes] = []
     done = loop.create_future()
@@ -757,7 +751,7 @@ def main(argv: list[str] | None = None) -> None:
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         err = ctypes.get_errno()
         sys.exit(f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(err)}")
-    asyncio.run(Monitor(opts["--socket"], opts["--state-dir"]).serve())
+    aio.run(Monitor(opts["--socket"], opts["--state-dir"]).serve())
 
 
 if __name__ == "__main__":

@@ -18,14 +18,20 @@ Regular files are written to a scratch directory under numbered names, symlinks 
 are resolved by name inside the archive only. Blobs are hashed while being read and moved into
 the content store under their real digest; on failure, blobs the load added are dropped.
 
-Single pass: when a layer blob ``blobs/sha256/<hex>`` arrives after a manifest naming it and
-that manifest's config (the order :func:`save_archive` writes), and the layers below it are
-unpacked already, the layer goes straight from the archive into the content store and the
-chroot'd extractor at once (``ImageService.ingest_layer``: digest from the member's name, size
-and the config's DiffID are all verified, an uncompressed layer is hashed once). Anything else
-(``docker save`` writes layers before their config) takes the two-pass road: scratch file, then
-unpack in ``add_image``. Either way the image becomes visible only when ``add_image`` records it;
-on failure the blobs and unpacked layers this load added are dropped.
+Single pass, whatever the order. When a layer blob ``blobs/sha256/<hex>`` arrives after a
+manifest naming it and that manifest's config (the order :func:`save_archive` writes), and the
+layers below it are unpacked already, the layer goes straight from the archive into the content
+store and the chroot'd extractor at once (``ImageService.ingest_layer``: digest from the
+member's name, size and the config's DiffID are all verified, an uncompressed layer is hashed
+once). A layer that comes before its config (``docker save``'s order: layers, then config and
+manifest; docker 20.10's ``<dir>/layer.tar`` with ``manifest.json`` last) is stored and
+unpacked as it passes too, on a guessed parent (``_Streamer.speculate``: the layer this load
+unpacked last, or the parent dir its ``<dir>/json`` names), and its snapshot is named by the
+ChainID of what was really extracted, so a wrong guess is never mistaken for the right layer:
+``add_image`` then unpacks that layer again from the stored blob and the load drops the
+unused snapshot. Other members (configs, manifests, JSON) go to a scratch file. Either way the
+image becomes visible only when ``add_image`` records it; on failure the blobs and unpacked
+layers this load added are dropped.
 """
 
 from __future__ import annotations

@@ -287,9 +287,12 @@ async def prune(request: web.Request) -> web.StreamResponse:
     s = services(request)
     flt = filters.parse(request.query.get("filters"))
     filters.check_keys(flt, {"until", "label", "label!"})
+    until = [filters.timestamp(v) for v in flt.get("until", [])]
     deleted = []
     for rec in list(s.containers.containers.values()):
         if rec.status not in (Status.EXITED, Status.CREATED, Status.DEAD):
+            continue
+        if until and not all(wire.epoch(rec.created) < t for t in until):
             continue
         labels = rec.config.get("Labels") or {}
         if flt.get("label") and not filters.label_match(labels, flt["label"]):
@@ -370,6 +373,8 @@ def routes(add: Callable[..., None]) -> None:
     add("POST", "/containers/{id}/start", start)
     add("POST", "/containers/{id}/wait", wait)
     add("POST", "/containers/{id}/attach", attach)
+    from dockyard.api.attach_ws import attach_ws
+    add("GET", "/containers/{id}/attach/ws", attach_ws)
     add("GET", "/containers/{id}/logs", logs_)
     add("POST", "/containers/{id}/stop", stop)
     add("POST", "/containers/{id}/restart", restart)

@@ -25,8 +25,18 @@ async def list_(request: web.Request) -> web.StreamResponse:
     flt = filters.parse(request.query.get("filters"))
     filters.check_keys(flt, {"dangling", "label", "before", "since", "reference", "until"})
     imgs = await _run(s.images.list)
+    # before/since: created strictly before/after the named image; until: before that time
+    bounds: list[tuple[str, float]] = []
+    for key in ("before", "since"):
+        for ref in flt.get(key, []):
+            other = await _run(s.images.get, ref)
+            bounds.append((key, wire.image_summary(other)["Created"]))
+    bounds += [("before", filters.timestamp(v)) for v in flt.get("until", [])]
     out = []
     for img in imgs:
+        created = wire.image_summary(img)["Created"]
+        if any(created >= t if key == "before" else created <= t for key, t in bounds):
+            continue
         if flt.get("dangling"):
             dangling = not img.repo_tags
             if (flt["dangling"][0].lower() in ("true", "1")) != dangling:

@@ -21,6 +21,9 @@ def _epoch(ts: str) -> int:
         return 0
 
 
+epoch = _epoch  # RFC 3339 -> epoch seconds (0 for the zero time), for the routes' filters
+
+
 def status_text(rec: ContainerRecord) -> str:
     st = rec.state
     now = time.time()

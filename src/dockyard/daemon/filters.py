@@ -7,7 +7,10 @@ Values of one key are ORed; keys are ANDed.
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from dockyard.errors import InvalidArgument
@@ -40,6 +43,32 @@ def check_keys(filters: dict[str, list[str]], allowed: set[str]) -> None:
     for k in filters:
         if k not in allowed:
             raise InvalidArgument(f"invalid filter '{k}'")
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def timestamp(value: str, now: float | None = None, name: str = "until") -> float:
+    """A filter's time (``until``, ``since`` of events/logs) as epoch seconds, in the forms
+    dockerd's ``timetypes.GetTimestamp`` takes: a Go duration before now (``10m``, ``1h30m``),
+    unix seconds (``1700000000.5``), or an RFC 3339 date/time (``2006-01-02``,
+    ``2006-01-02T15:04:05``, with a zone or ``Z``; without one it is UTC)."""
+    v = value.strip()
+    now = time.time() if now is None else now
+    if v and _DURATION.sub("", v) == "" and _DURATION.match(v):
+        return now - sum(float(n) * _UNIT[u] for n, u in _DURATION.findall(v))
+    try:
+        return float(v)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidArgument(f"invalid filter '{name}={value}'") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
 
 
 def label_match(labels: dict[str, str], exprs: list[str]) -> bool:

@@ -1,0 +1,98 @@
+"""Gaps found by the issue-3 audit, checked with the real docker CLI (and aiohttp for the
+WebSocket attach, which the CLI doesn't use): image list before/since/until filters,
+container prune until, restart-policy state while restarting, attach over a WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+
+pytestmark = pytest.mark.root
+
+
+def out(cp: subprocess.CompletedProcess[bytes]) -> str:
+    assert cp.returncode == 0, cp.stderr.decode()
+    return cp.stdout.decode()
+
+
+def test_image_list_time_filters(engine: Any) -> None:
+    time.sleep(1.1)  # image Created has a resolution of one second
+    try:
+        out(engine.docker("run", "--name", "audit-src", "busybox", "touch", "/later"))
+        out(engine.docker("commit", "audit-src", "audit-later:1"))
+        out(engine.docker("tag", "busybox", "audit-same:1"))
+
+        def listed(flt: str) -> set[str]:
+            return set(out(engine.docker("images", "--filter", flt, "--format", "{{.Repository}}")).split())
+
+        assert "busybox" not in listed("before=busybox") and "audit-later" not in listed("before=busybox")
+        assert listed("before=audit-later:1") >= {"busybox", "audit-same"}
+        since = listed("since=busybox")
+        assert "audit-later" in since and "busybox" not in since and "audit-same" not in since
+        assert listed("until=2000-01-01T00:00:00Z") == set()
+        assert "busybox" in listed("until=0s")
+        bad = engine.docker("images", "--filter", "until=yesterday")
+        assert bad.returncode != 0 and b"invalid filter 'until=yesterday'" in bad.stderr
+    finally:
+        engine.docker("rm", "-f", "audit-src")
+        engine.docker("rmi", "audit-later:1", "audit-same:1")
+
+
+def test_container_prune_until(engine: Any) -> None:
+    cid = out(engine.docker("create", "--name", "audit-prune", "busybox", "true")).strip()
+    try:
+        out(engine.docker("container", "prune", "-f", "--filter", "until=1h"))
+        assert engine.docker("inspect", cid).returncode == 0  # younger than an hour: kept
+        time.sleep(1.1)
+        assert cid in out(engine.docker("container", "prune", "-f", "--filter", "until=1s"))
+        assert engine.docker("inspect", cid).returncode != 0
+    finally:
+        engine.docker("rm", "-f", "audit-prune")
+
+
+def test_restarting_never_shows_exited_in_between(engine: Any) -> None:
+    """Between the runs of a restart policy a container is "restarting" (as dockerd), never
+    "exited" with the new count: that transient made test_restart_policy_and_health flaky."""
+    out(engine.docker("run", "-d", "--name", "audit-rp", "--restart", "on-failure:3", "busybox",
+                      "sh", "-c", "exit 2"))
+    try:
+        seen = set()
+        deadline = time.monotonic() + 60
+        state = ""
+        while state != "3 exited 2" and time.monotonic() < deadline:
+            state = out(engine.docker("inspect", "-f", "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}",
+                                      "audit-rp")).strip()
+            seen.add(state)
+        assert state == "3 exited 2"
+        assert {s for s in seen if "exited" in s} == {"3 exited 2"}, seen
+    finally:
+        engine.docker("rm", "-f", "audit-rp")
+
+
+def test_attach_over_websocket(engine: Any) -> None:
+    out(engine.docker("run", "-d", "-i", "--name", "audit-ws", "busybox", "sh", "-c",
+                      "echo hello; while read l; do echo got-$l; echo err-$l >&2; done"))
+
+    async def session() -> list[bytes]:
+        got: list[bytes] = []
+        conn = aiohttp.UnixConnector(path=engine.sock)
+        async with aiohttp.ClientSession(connector=conn) as s, s.ws_connect(
+                "http://d/v1.50/containers/audit-ws/attach/ws?logs=1&stream=1&stdin=1&stdout=1&stderr=1") as ws:
+            while b"hello\n" not in b"".join(got):
+                got.append((await asyncio.wait_for(ws.receive(), 20)).data)
+            await ws.send_str("abc\n")
+            while not all(x in b"".join(got) for x in (b"got-abc\n", b"err-abc\n")):
+                got.append((await asyncio.wait_for(ws.receive(), 20)).data)
+        return got
+
+    try:
+        data = b"".join(asyncio.run(session()))
+        assert data.startswith(b"hello\n") and b"\x01\x00\x00\x00" not in data  # raw, not multiplexed
+        assert b"got-abc\n" in out(engine.docker("logs", "audit-ws")).encode()
+    finally:
+        engine.docker("rm", "-f", "audit-ws")

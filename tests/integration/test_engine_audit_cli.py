@@ -96,3 +96,17 @@ def test_attach_over_websocket(engine: Any) -> None:
         assert b"got-abc\n" in out(engine.docker("logs", "audit-ws")).encode()
     finally:
         engine.docker("rm", "-f", "audit-ws")
+
+
+def test_sizes_are_computed_when_asked(engine: Any) -> None:
+    out(engine.docker("run", "--name", "audit-size", "busybox", "dd", "if=/dev/zero", "of=/big", "bs=1k",
+                      "count=300"))
+    try:
+        rw, root = map(int, out(engine.docker("inspect", "-s", "-f", "{{.SizeRw}} {{.SizeRootFs}}",
+                                              "audit-size")).split())
+        assert rw >= 300 * 1024 and root > rw
+        assert "(virtual " in out(engine.docker("ps", "-as", "--filter", "name=audit-size", "--format", "{{.Size}}"))
+        pruned = out(engine.docker("container", "prune", "-f", "--filter", "label!=audit-keep"))
+        assert "Total reclaimed space: 0B" not in pruned
+    finally:
+        engine.docker("rm", "-f", "audit-size")

@@ -68,16 +68,36 @@ async def list_(request: web.Request) -> web.StreamResponse:
                 "ExposedPorts": list(rec.config.get("ExposedPorts") or {})}
         if not filters.match_container(info, flt, resolve_image, order_of):
             continue
-        out.append({**wire.container_summary(rec, size), "Mounts": info["Mounts"]})
+        item = {**wire.container_summary(rec), "Mounts": info["Mounts"]}
+        if size:
+            item.update(await sizes(s, rec))
+        out.append(item)
         if 0 < limit <= len(out):
             break
     return reply(out)
+
+
+async def sizes(s: Any, rec: Any) -> dict[str, int]:
+    """``SizeRw`` (the writable layer's bytes) and ``SizeRootFs`` (plus the image's), which
+    dockerd computes only when asked (``size=1``: ``ps -s``, ``inspect -s``, ``system df``)."""
+    loop = asyncio.get_running_loop()
+    try:
+        rw = int(await loop.run_in_executor(None, s.images.rootfs_usage, rec.id))
+    except (errors.DockyardError, OSError):
+        rw = 0
+    try:
+        base = int(s.images.get(rec.image_id).size)
+    except errors.DockyardError:
+        base = 0
+    return {"SizeRw": rw, "SizeRootFs": rw + base}
 
 
 async def inspect(request: web.Request) -> web.StreamResponse:
     s = services(request)
     rec = s.containers.get(request.match_info["id"])
     out = wire.container_inspect(rec, s.containers.log_path(rec), str(s.containers.etc_dir(rec)))
+    if qbool(request, "size"):
+        out.update(await sizes(s, rec))
     if rec.mounts:
         from dockyard.api.volumes import mount_points
         out["Mounts"] = mount_points(s.containers.mounts.plans(rec), getattr(s, "volumes", None))
@@ -289,6 +309,7 @@ async def prune(request: web.Request) -> web.StreamResponse:
     filters.check_keys(flt, {"until", "label", "label!"})
     until = [filters.timestamp(v) for v in flt.get("until", [])]
     deleted = []
+    reclaimed = 0
     for rec in list(s.containers.containers.values()):
         if rec.status not in (Status.EXITED, Status.CREATED, Status.DEAD):
             continue
@@ -299,10 +320,12 @@ async def prune(request: web.Request) -> web.StreamResponse:
             continue
         if flt.get("label!") and filters.label_match(labels, flt["label!"]):
             continue
+        rw = (await sizes(s, rec))["SizeRw"]
         with contextlib.suppress(errors.DockyardError):
             await s.containers.remove(rec.id)
             deleted.append(rec.id)
-    return reply({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
+            reclaimed += rw
+    return reply({"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
 
 async def changes(request: web.Request) -> web.StreamResponse:

@@ -153,9 +153,10 @@ async def events(request: web.Request) -> web.StreamResponse:
 async def system_df(request: web.Request) -> web.StreamResponse:
     s = services(request)
     imgs = [wire.image_summary(i) for i in s.images.list()]
+    from dockyard.api.containers import sizes
     from dockyard.api.volumes import summary_mounts
-    cts = [{**wire.container_summary(r, size=True), "Mounts": summary_mounts(s.containers, r)}
-           for r in s.containers.containers.values()]
+    cts = [{**wire.container_summary(r), "Mounts": summary_mounts(s.containers, r), **await sizes(s, r)}
+           for r in list(s.containers.containers.values())]
     loop = asyncio.get_running_loop()
     volumes: list[Any] = []
     cache: list[Any] = []

@@ -91,3 +91,21 @@ def test_pid_container_and_host(engine: Any) -> None:
         assert out(engine.docker("inspect", "-f", "{{.HostConfig.IpcMode}}", "nspid")).strip() == "private"
     finally:
         engine.docker("rm", "-f", "nspid")
+
+
+def test_ipc_shareable_and_container(engine: Any) -> None:
+    try:
+        out(engine.docker("run", "-d", "--name", "nsipc", "--ipc", "shareable", "--shm-size", "16m", "busybox",
+                          "sh", "-c", "echo secret > /dev/shm/x; sleep 60"))
+        got = out(engine.docker("run", "--rm", "--ipc", "container:nsipc", "busybox", "sh", "-c",
+                                "cat /dev/shm/x; readlink /proc/self/ns/ipc")).split()
+        assert got[0] == "secret"
+        assert got[1] == out(engine.docker("exec", "nsipc", "readlink", "/proc/self/ns/ipc")).strip()
+        out(engine.docker("run", "-d", "--name", "nsipcp", "busybox", "sleep", "60"))
+        private = engine.docker("run", "--rm", "--ipc", "container:nsipcp", "busybox", "true")
+        assert private.returncode != 0 and b"non-shareable IPC" in private.stderr
+        assert engine.docker("run", "--rm", "--ipc", "none", "busybox", "ls", "/dev/shm").returncode != 0
+    finally:
+        engine.docker("rm", "-f", "nsipc", "nsipcp")
+    with open("/proc/mounts") as f:
+        assert f"{engine.root}" not in "".join(line for line in f if "mounts/shm" in line)

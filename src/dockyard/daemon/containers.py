@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
-from dockyard.daemon import names, oci_spec, sharing
+from dockyard.daemon import names, oci_spec, sharing, shm
 from dockyard.daemon.config import DaemonConfig
 from dockyard.daemon.events import EventBus
 from dockyard.daemon.health import HealthMonitor
@@ -377,6 +377,9 @@ class ContainerService:
             for name, attrs in self.mounts.events(rec, "mount"):
                 self.events.emit("volume", "mount", name, attrs)
             join = self._shared_namespaces(rec)
+            shm_src = self._shm_source(rec)
+            if hc_ipc(rec) == "shareable":
+                undo.append(lambda: shm.unmount(self.store.dir(rec.id)))
             if sharing.donor_ref(rec.host_config, "network") is not None:
                 netns, net_ready = join.pop("network"), _ready()
             else:
@@ -392,7 +395,7 @@ class ContainerService:
                 cid=rec.id, config=rec.config, host_config=hc, rootfs=rootfs,
                 hostname_path=etc / "hostname", hosts_path=etc / "hosts", resolv_path=etc / "resolv.conf",
                 cgroups_path=f"dockyard/{rec.id}", netns=netns, init_path=self._init_path(rec),
-                join=tuple(sorted(join.items()))))
+                join=tuple(sorted(join.items())), shm=shm_src))
             write_json(bundle / "config.json", spec)
             log_cfg = (rec.host_config.get("LogConfig") or {}).get("Config") or {}
             log_path = self.log_path(rec) if (rec.host_config.get("LogConfig") or {}).get("Type", "json-file") in ("json-file", "local", "") else ""
@@ -463,6 +466,26 @@ class ContainerService:
                     rec.config["Hostname"] = d.config.get("Hostname") or d.id[:12]
                     rec.config["Domainname"] = d.config.get("Domainname") or ""
         return join
+
+    def _shm_source(self, rec: ContainerRecord) -> str | None:
+        """The spec's /dev/shm (see ``oci_spec.SpecInputs.shm``) for the container's IpcMode;
+        a shareable container's host-side tmpfs is mounted here (:mod:`dockyard.daemon.shm`)."""
+        mode = hc_ipc(rec)
+        if mode == "none":
+            return ""
+        if mode == "host":
+            return "/dev/shm"
+        if mode == "shareable":
+            size = int(rec.host_config.get("ShmSize") or 64 << 20)
+            return str(shm.mount(self.store.dir(rec.id), size))
+        if sharing.donor_ref(rec.host_config, "ipc") is not None:
+            d = sharing.donor(rec, "ipc", self._find)
+            path = shm.path_of(self.store.dir(d.id))
+            if hc_ipc(d) != "shareable" or not os.path.ismount(path):
+                raise errors.InvalidArgument(f"container {d.id}: non-shareable IPC (hint: use "
+                                             "IpcMode:shareable for the donor container)")
+            return str(path)
+        return None
 
     def etc_dir(self, rec: ContainerRecord) -> Path:
         """The folder of the /etc/hosts, resolv.conf and hostname that ``rec`` bind-mounts:
@@ -562,6 +585,9 @@ class ContainerService:
         await asyncio.get_running_loop().run_in_executor(None, self.mounts.stop, rec)
         for name, attrs in self.mounts.events(rec, "unmount"):
             self.events.emit("volume", "unmount", name, attrs)
+        if hc_ipc(rec) == "shareable":
+            with contextlib.suppress(OSError):
+                shm.unmount(self.store.dir(rec.id))
         shared = bool(sharing.joiners(rec, self.containers.values(), self._find))
         await self.networking.teardown(rec, shared=shared)
 
@@ -1005,6 +1031,10 @@ def merge_config(body: dict[str, Any], image_cfg: dict[str, Any]) -> dict[str, A
         cfg["Healthcheck"] = image_cfg["Healthcheck"]
     cfg["Image"] = body.get("Image")
     return cfg
+
+
+def hc_ipc(rec: ContainerRecord) -> str:
+    return str(rec.host_config.get("IpcMode") or "private")
 
 
 def _ready() -> asyncio.Future[None]:

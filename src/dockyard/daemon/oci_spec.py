@@ -98,6 +98,9 @@ class SpecInputs:
     # (kind, "host" | namespace path) for pid/ipc namespaces not made new (--pid/--ipc
     # host|container:<x>): "host" stays in the runtime's, a path is joined
     join: tuple[tuple[str, str], ...] = ()
+    # /dev/shm: None = a private tmpfs; "" = none (--ipc none); a path = bind-mounted (the
+    # host's for --ipc host, a shareable container's own, or its donor's)
+    shm: str | None = None
 
 
 def command_of(config: dict[str, Any]) -> list[str]:
@@ -385,9 +388,13 @@ def build_spec(inp: SpecInputs) -> dict[str, Any]:
          "options": ["ro", "nosuid", "noexec", "nodev"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
          "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm}"]},
     ]
+    if inp.shm is None:
+        mounts.append({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                       "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm}"]})
+    elif inp.shm:
+        mounts.append({"destination": "/dev/shm", "type": "bind", "source": inp.shm,
+                       "options": ["rbind", "rprivate"]})
     for dest, src in (("/etc/resolv.conf", inp.resolv_path), ("/etc/hostname", inp.hostname_path),
                       ("/etc/hosts", inp.hosts_path)):
         mounts.append({"destination": dest, "type": "bind", "source": str(src),

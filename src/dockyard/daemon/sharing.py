@@ -16,6 +16,10 @@ Lifecycle, as dockerd's:
   the pool without a stale interface answering for it, and the joiner is left with loopback.
 
 Chains are allowed: C joining B joining A all end up in A's namespace and A's /etc files.
+
+IPC: as dockerd's default, containers are ``private``; ``--ipc container:<x>`` needs a donor
+started with ``--ipc shareable``, whose host-side /dev/shm (:mod:`dockyard.daemon.shm`) the
+joiner bind-mounts; ``--ipc host`` binds the host's /dev/shm, ``--ipc none`` has none.
 """
 
 from __future__ import annotations

@@ -203,7 +203,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
         cli(env, "import", str(tmp / "bb.tar"), "busybox:latest")
         try:
             session_workload(tmp, env)
-            time.sleep(1)
+            time.sleep(3)  # quiet for 2 s, the daemon gives freed heap back (HeapTrimmer)
             after = [p for p in engine_pids(ours_marker) if p not in engine_pids(ref_marker)]
             after_daemon = rss_kb([daemon.pid])
             print(f"after run --rm (bridge), build, push, pull: dockyardd {after_daemon / 1024:.1f} MB, "
@@ -271,6 +271,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
         ours_pc = per_container(env, ours_marker, ref_marker)
         ref_pc = per_container(ref_env, ref_marker, None) if have_ref else 0
         line(f"RSS added per running container (k={args.k})", ours_pc, ref_pc, "kB")
+        time.sleep(3)
         ours_pids = [p for p in engine_pids(ours_marker) if p not in engine_pids(ref_marker)]
         line("RSS after the workload (same processes)", rss_kb(ours_pids) / 1024,
              rss_kb(engine_pids(ref_marker)) / 1024 if have_ref else None, "MB")

@@ -222,3 +222,18 @@ def test_bad_streamed_layers_leave_nothing(svc: ImageService, case: str) -> None
     assert svc.list() == []
     assert _store_files(svc) == before
     assert svc.snapshots.list() == []
+
+
+@pytest.mark.parametrize("layers_first", [False, True])
+def test_archive_cut_inside_a_layer_is_refused_and_leaves_nothing(svc: ImageService, layers_first: bool) -> None:
+    """Layer data is read straight from the archive stream (past tarfile): an archive that ends
+    inside a layer is an error, whichever road the layer takes."""
+    before = _store_files(svc)
+    l1 = _tar([("a", bytes(range(256)) * 400)])
+    raw = _oci_archive([l1], [_sha(l1)], layers_first=layers_first).getvalue()
+    cut = raw[: raw.index(l1) + len(l1) // 2]
+    with pytest.raises(InvalidArgument, match="invalid archive"):
+        svc.load(io.BytesIO(cut))
+    assert svc.list() == []
+    assert _store_files(svc) == before
+    assert svc.snapshots.list() == []

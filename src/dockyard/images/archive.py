@@ -117,6 +117,12 @@ class ForwardReader:
             self.last_header = data
         return data
 
+    def read_data(self, n: int) -> bytes:
+        """Member data, read past tarfile (which copies it twice more): see :class:`_Member`."""
+        data = self._f.read(n)
+        self._pos += len(data)
+        return data
+
     def check_end(self) -> None:
         """tarfile ends quietly on a truncated or garbage header after the first member. Like
         Go's archive/tar (what docker uses), accept only a zero block or a clean EOF there."""
@@ -144,6 +150,27 @@ class ForwardReader:
             if not self.read(min(off - self._pos, 1 << 20)):
                 break
         return self._pos
+
+
+class _Member:
+    """A member's data read straight from the archive stream, ``size`` bytes at most.
+
+    Only while the stream stands at the member's data (tarfile has read the header and
+    nothing else); tarfile's next header read seeks forward over the padding and anything left
+    unread. A stream that ends early is an error, not a short member."""
+
+    def __init__(self, fwd: ForwardReader, name: str, size: int) -> None:
+        self._fwd, self._name, self._left = fwd, name, size
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        n = self._left if n is None or n < 0 else min(n, self._left)
+        data = self._fwd.read_data(n)
+        if not data:
+            raise EOFError(f"unexpected end of data in {self._name}")  # _read names the archive
+        self._left -= len(data)
+        return data
 
 
 def _norm(name: str) -> str:
@@ -320,7 +347,10 @@ def _read(stream: BinaryIO, scratch: Path, streamer: _Streamer | None = None) ->
             for i, m in enumerate(tf):
                 name = _norm(m.name)
                 if m.isreg():
-                    src = tf.extractfile(m)
+                    src: BinaryIO | None = (
+                        _Member(fwd, m.name, m.size)  # type: ignore[assignment]
+                        if fwd.tell() == m.offset_data else tf.extractfile(m)
+                    )
                     assert src is not None
                     if streamer is not None:
                         done = streamer.try_unpack(name, src, m.size)

@@ -110,3 +110,18 @@ def test_sizes_are_computed_when_asked(engine: Any) -> None:
         assert "Total reclaimed space: 0B" not in pruned
     finally:
         engine.docker("rm", "-f", "audit-size")
+
+
+@pytest.mark.parametrize("opts,msg", [
+    (["--cpuset-cpus", "999"], "Requested CPUs are not available - requested 999, available: "),
+    (["--cpuset-cpus", "x"], "Invalid value x for cpuset cpus"),
+    (["--stop-signal", "BOGUS"], "Invalid signal: BOGUS"),
+    (["-w", "relative"], "the working directory 'relative' is invalid, it needs to be an absolute path"),
+])
+def test_create_refuses_what_dockerd_refuses(engine: Any, opts: list[str], msg: str) -> None:
+    cp = engine.docker("create", "--name", "audit-bad", *opts, "busybox", "true")
+    try:
+        assert cp.returncode != 0 and msg in cp.stderr.decode()
+        assert engine.docker("inspect", "audit-bad").returncode != 0
+    finally:
+        engine.docker("rm", "-f", "audit-bad")

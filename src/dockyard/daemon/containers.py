@@ -220,6 +220,11 @@ class ContainerService:
             raise errors.InvalidArgument("No image specified: config.Image is empty")
         hc = dict(body.get("HostConfig") or {})
         self._validate_host_config(hc)
+        if body.get("StopSignal"):
+            parse_signal(body["StopSignal"])
+        wd = body.get("WorkingDir")
+        if wd and not (isinstance(wd, str) and wd.startswith("/")):
+            raise errors.InvalidArgument(f"the working directory '{wd}' is invalid, it needs to be an absolute path")
         sharing.validate_create(body, hc)
         sharing.resolve_donors(hc, self._find)
         if name:
@@ -318,6 +323,15 @@ class ContainerService:
         if hc.get("NanoCpus") and hc["NanoCpus"] > (os.cpu_count() or 1) * 1_000_000_000:
             raise errors.InvalidArgument(
                 f"Range of CPUs is from 0.01 to {os.cpu_count()}.00, as there are only {os.cpu_count()} CPUs available")
+        for key, what, avail in (("CpusetCpus", ("cpus", "CPUs"), _available("cpus")),
+                                 ("CpusetMems", ("mems", "memory nodes"), _available("mems"))):
+            if hc.get(key):
+                wanted = _cpu_list(hc[key])
+                if wanted is None:
+                    raise errors.InvalidArgument(f"Invalid value {hc[key]} for cpuset {what[0]}")
+                if avail and not wanted <= (_cpu_list(avail) or set()):
+                    raise errors.InvalidArgument(f"Requested {what[1]} are not available - requested "
+                                                 f"{hc[key]}, available: {avail}")
         oci_spec.capabilities(hc)
         for ul in hc.get("Ulimits") or []:
             if str(ul.get("Name", "")).lower() not in oci_spec.RLIMITS:
@@ -1031,6 +1045,28 @@ def merge_config(body: dict[str, Any], image_cfg: dict[str, Any]) -> dict[str, A
         cfg["Healthcheck"] = image_cfg["Healthcheck"]
     cfg["Image"] = body.get("Image")
     return cfg
+
+
+def _cpu_list(text: str) -> set[int] | None:
+    """``0-2,4`` -> {0, 1, 2, 4}; None if malformed (cpuset's list format)."""
+    out: set[int] = set()
+    for part in str(text).split(","):
+        lo, dash, hi = part.strip().partition("-")
+        if not lo.isdigit() or (dash and not hi.isdigit()):
+            return None
+        first, last = int(lo), int(hi) if dash else int(lo)
+        if last < first:
+            return None
+        out.update(range(first, last + 1))
+    return out
+
+
+def _available(kind: str) -> str:
+    """The host's cpuset (``cpus``/``mems``), as the kernel lists it; "" if unknown."""
+    for path in (f"/sys/fs/cgroup/cpuset/cpuset.{kind}", f"/sys/fs/cgroup/cpuset.{kind}.effective"):
+        with contextlib.suppress(OSError):
+            return Path(path).read_text().strip()
+    return ""
 
 
 def hc_ipc(rec: ContainerRecord) -> str:

@@ -31,6 +31,10 @@ def test_exit_codes(engine: Engine) -> None:
     not_exec = engine.docker("run", "--rm", "busybox", "/etc/passwd")
     assert not_exec.returncode == 126, not_exec.stderr
     assert engine.docker("run", "--rm", "nosuchimage:1").returncode == 125
+    # with a tty the runtime has sent the pty before the exec fails: its error still reaches us
+    tty_missing = engine.docker("run", "--rm", "-t", "busybox", "nosuchcmd")
+    assert tty_missing.returncode == 127, tty_missing.stderr
+    assert b"executable file not found" in tty_missing.stderr
     # --rm containers are gone, even the ones whose start failed
     assert out(engine.docker("ps", "-aq")).split() == []
 

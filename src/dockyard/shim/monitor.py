@@ -482,13 +482,17 @@ class Monitor:
         except BaseException:
             for fd in to_close:
                 os.close(fd)
-            for fd in list(p.out_fds):
+            closed = set(p.out_fds)
+            for fd in closed:
                 aio.get_running_loop().remove_reader(fd)
                 os.close(fd)
             p.out_fds.clear()
+            # the pty is also an output fd once watched: closing it twice raised EBADF, which
+            # hid the runtime's error (`run -t busybox nonexist` answered "Bad file descriptor")
             for fd in (p.stdin_fd, p.pty_fd):
-                if fd is not None:
+                if fd is not None and fd not in closed:
                     os.close(fd)
+            p.stdin_fd = p.pty_fd = None
             if kind == "init":
                 try:
                     await self.run_runtime(p.runtime, ["delete", "--force", pid_id], None)

@@ -2,8 +2,11 @@
 
 ``/build``: the body is the context as a tar (chunked, maybe gzip'd); query: ``t``
 (repeatable), ``dockerfile``, ``buildargs`` / ``labels`` (JSON objects), ``nocache``, ``target``,
-``q``, ``networkmode``, ``squash``, ``pull``, ``platform``; ``rm``, ``forcerm``, ``cachefrom``,
-``X-Registry-Config`` are accepted and ignored (intermediate containers never outlive a step).
+``q``, ``networkmode``, ``squash``, ``pull``, ``platform``; ``rm``, ``forcerm``, ``cachefrom``
+are accepted and ignored (intermediate containers never outlive a step). A ``FROM`` image
+missing from the store is pulled (its progress in the stream, as dockerd's classic builder)
+with the credentials ``X-Registry-Config`` gives for its registry (``docker build`` sends every
+registry it has credentials for).
 The reply is ``200`` with JSON lines streamed as the build produces them (``stream``, ``aux``,
 ``errorDetail``); a failed build is reported in the stream, as dockerd does.
 
@@ -108,6 +111,7 @@ async def build(request: web.Request) -> web.StreamResponse:
             raise Cancelled("the client closed the connection: build cancelled")
         loop.call_soon_threadsafe(queue.put_nowait, json.dumps(msg).encode() + b"\n")
 
+    opts = dataclasses.replace(opts, fetch_base=_base_fetcher(request, s, loop, emit, opts.platform))
     reader = BodyReader(request.content, loop)
 
     def work() -> str | None:
@@ -148,6 +152,31 @@ async def build(request: web.Request) -> web.StreamResponse:
             events.emit("image", "tag", image_id, {"name": t})
     await resp.write_eof()
     return resp
+
+
+def _base_fetcher(request: web.Request, s: Any, loop: asyncio.AbstractEventLoop,
+                  emit: Callable[[dict[str, Any]], None], platform: str | None) -> Callable[[str], str]:
+    """The builder's ``fetch_base``: pull a missing FROM image on the daemon's loop (the
+    builder runs in a worker thread and waits), with X-Registry-Config's credentials."""
+    from dockyard.distribution.auth import ANONYMOUS, from_registry_config_header
+
+    auths = from_registry_config_header(request.headers.get("X-Registry-Config"))  # bad: 400 now
+
+    def fetch(ref: str) -> str:
+        from dockyard.distribution.pull import pull
+        from dockyard.distribution.service import distribution_for
+        from dockyard.oci import reference
+
+        creds = auths.get(reference.parse_normalized(ref).domain, ANONYMOUS)
+
+        async def progress(msg: dict[str, Any]) -> None:
+            emit(msg)
+
+        fut = asyncio.run_coroutine_threadsafe(
+            pull(distribution_for(s), s.images, ref, creds=creds, platform=platform, emit=progress), loop)
+        return fut.result().image_id
+
+    return fetch
 
 
 async def prune(request: web.Request) -> web.StreamResponse:

@@ -94,6 +94,9 @@ class BuildOptions:
     pull: bool = False
     secrets: Mapping[str, bytes] = field(default_factory=dict)
     cancel: threading.Event | None = None  # set by the caller when the client went away
+    # pulls a FROM image missing from the store (the API's registry client, with the
+    # credentials of X-Registry-Config) and returns its id; None: local images only
+    fetch_base: Callable[[str], str] | None = None
 
 
 class StepFailed(InvalidArgument):
@@ -357,6 +360,8 @@ class Builder:
         try:
             return self.images.resolve(ref)
         except (NotFound, InvalidArgument):
+            if opts.fetch_base is not None:
+                return opts.fetch_base(ref)  # its errors name the registry's refusal
             raise NotFound(f"pull access denied for {ref}, repository does not exist or may require "
                            f"'docker login': no such image in the local store and no registry is "
                            f"reachable (Dockerfile line {line})") from None

@@ -80,6 +80,28 @@ def from_registry_auth_header(value: str | None) -> tuple[Credentials, str]:
     return from_auth_config(data), str(data.get("serveraddress") or "")
 
 
+def from_registry_config_header(value: str | None) -> dict[str, Credentials]:
+    """Decode ``X-Registry-Config`` (what ``docker build`` sends: base64url JSON of
+    ``{"<server address>": AuthConfig, ...}``, every registry the CLI has credentials for)
+    into {normalised host: Credentials}. Missing/empty -> {}."""
+    if not value or not value.strip():
+        return {}
+    try:
+        data = json.loads(_b64decode_any(value))
+    except (InvalidArgument, ValueError) as e:
+        raise InvalidArgument(f"X-Registry-Config: invalid value: {e}") from None
+    if not isinstance(data, dict):
+        raise InvalidArgument("X-Registry-Config: expected a JSON object of registry -> auth config")
+    out: dict[str, Credentials] = {}
+    for key, entry in data.items():
+        if not isinstance(entry, dict):
+            raise InvalidArgument(f"X-Registry-Config: entry {key!r}: expected a JSON object")
+        creds = from_auth_config(entry)
+        if not creds.anonymous:
+            out[normalize_server_address(str(key))] = creds
+    return out
+
+
 def from_auth_config(data: dict[str, Any]) -> Credentials:
     """An AuthConfig object (the body of POST /auth, the decoded X-Registry-Auth)."""
     def s(*keys: str) -> str:

@@ -23,6 +23,7 @@ import asyncio
 import hashlib
 import json
 import re
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin
@@ -32,6 +33,7 @@ import yarl
 
 from dockyard.content.store import ContentStore
 from dockyard.distribution.auth import Challenge, Credentials, TokenCache, parse_challenges
+from dockyard.distribution.certs import ssl_context
 from dockyard.distribution.endpoints import Endpoint
 from dockyard.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
 from dockyard.oci import mediatypes as mt
@@ -93,6 +95,32 @@ def error_for(status: int, body: bytes, what: str = "") -> Exception:
     return Unavailable(msg)
 
 
+# OpenSSL's reasons when a TLS client hello is answered in plain HTTP
+_PLAIN_HTTP_REASONS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
+                                 "HTTP_REQUEST", "UNKNOWN_PROTOCOL"})
+# X509_V_ERR_*: self-signed leaf, self-signed in chain, no local issuer, cannot verify leaf
+_UNKNOWN_AUTHORITY = frozenset({18, 19, 20, 21})
+
+
+def tls_cause(e: BaseException) -> str | None:
+    """Go's wording for a TLS failure (what dockerd prints), or None for other errors.
+
+    A plain-http server answering https is ``http: server gave HTTP response to HTTPS client``
+    (the hint that a registry must be listed in ``--insecure-registry``); an unknown CA is
+    ``tls: failed to verify certificate: x509: certificate signed by unknown authority``."""
+    if isinstance(e, aiohttp.ClientConnectorCertificateError):
+        cert = e.certificate_error
+        if isinstance(cert, ssl.SSLCertVerificationError):
+            if cert.verify_code in _UNKNOWN_AUTHORITY:
+                return "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+            return f"tls: failed to verify certificate: x509: {cert.verify_message}"
+        return f"tls: failed to verify certificate: {cert}"
+    cause = getattr(e, "os_error", None) if isinstance(e, aiohttp.ClientConnectorError) else e
+    if isinstance(cause, ssl.SSLError) and str(cause.reason or "").upper() in _PLAIN_HTTP_REASONS:
+        return "http: server gave HTTP response to HTTPS client"
+    return None
+
+
 def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -117,6 +145,8 @@ class RepoClient:
         self.scopes = (f"repository:{repo}:{actions}", *extra_scopes)
         self.challenge: Challenge | None = None
         self._ssl: Any = None if endpoint.tls_verify else False
+        if endpoint.secure and endpoint.certs_dir:  # certs.d/<host>: its CAs, client certs
+            self._ssl = ssl_context(endpoint.certs_dir, verify=endpoint.tls_verify)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -132,7 +162,7 @@ class RepoClient:
             )
         except (TimeoutError, aiohttp.ClientConnectorError, aiohttp.ClientSSLError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as e:
             # dockerd's wording: Get "https://host/v2/": <cause>
-            raise EndpointUnreachable(f'{method.capitalize()} "{url}": {e or type(e).__name__}') from None
+            raise EndpointUnreachable(f'{method.capitalize()} "{url}": {tls_cause(e) or e or type(e).__name__}') from None
 
     async def ping(self) -> None:
         """``GET /v2/``: learn the challenge. Unreachable or not a registry -> EndpointUnreachable."""

@@ -9,6 +9,9 @@
   certificate verification, then plain ``http``;
 * any other host: ``https`` only, verified.
 
+An https endpoint carries the ``certs.d/<host:port>`` directory found for its host (CA and
+client certificates, dockerd's ``/etc/docker/certs.d`` layout: see ``certs.py``).
+
 A caller moves to the next endpoint when one cannot be reached (connection refused, TLS
 failure) or, for mirrors, when it does not have the content (404) or refuses the
 credentials (401/403: dockerd falls back on any registry error from a mirror); other errors
@@ -20,6 +23,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from dockyard.distribution.certs import CERTS_DIRS, certs_dir_for
+
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_URL = "https://registry-1.docker.io"
 
@@ -29,6 +34,7 @@ class Endpoint:
     url: str  # scheme://host[:port], no trailing slash
     tls_verify: bool = True
     mirror: bool = False
+    certs_dir: str = ""  # <certs.d>/<host:port> with its CA / client certs, if any (certs.py)
 
     @property
     def secure(self) -> bool:
@@ -75,6 +81,7 @@ def endpoints_for(
     mirrors: tuple[str, ...] = (),
     insecure_registries: tuple[str, ...] = (),
     for_pull: bool = True,
+    certs_dirs: tuple[str, ...] = CERTS_DIRS,
 ) -> list[Endpoint]:
     out: list[Endpoint] = []
     if host == DOCKER_HUB:
@@ -85,9 +92,11 @@ def endpoints_for(
                     url = "https://" + url
                 mhost = url.split("://", 1)[1].split("/", 1)[0]
                 out.append(Endpoint(url, tls_verify=not is_insecure(mhost, insecure_registries),
-                                    mirror=True))
+                                    mirror=True, certs_dir=certs_dir_for(mhost, certs_dirs)))
         out.append(Endpoint(DOCKER_HUB_URL))
         return out
+    certs = certs_dir_for(host, certs_dirs)
     if is_insecure(host, insecure_registries):
-        return [Endpoint(f"https://{host}", tls_verify=False), Endpoint(f"http://{host}", tls_verify=False)]
-    return [Endpoint(f"https://{host}")]
+        return [Endpoint(f"https://{host}", tls_verify=False, certs_dir=certs),
+                Endpoint(f"http://{host}", tls_verify=False)]
+    return [Endpoint(f"https://{host}", certs_dir=certs)]

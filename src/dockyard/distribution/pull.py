@@ -5,7 +5,8 @@ Order, so that a failure at any step leaves no image record and no unverified by
     GET manifest (tag or digest; digest verified)      -> "Pulling from <repo>"  <tag|digest>
       index? pick the platform's manifest, GET it by digest (verified)
     config blob          (skipped when present)        -> content store, verified on commit
-    layer blobs, 3 at a time (skipped when present: "Already exists"), each streamed into a
+    layer blobs, 3 at a time (skipped when present: "Already exists"; no layer lines at all
+      when the image itself is present, as dockerd), each streamed into a
       content-store ingest, hashed as written, committed only if digest and size match;
       a dropped connection resumes with Range
     manifest blob        -> content store
@@ -137,7 +138,10 @@ async def pull(
                 )
         todo: list[Descriptor] = []
         seen: set[str] = set()
-        for layer in layers:
+        # dockerd prints no layer lines when the image itself is already here ("If the image
+        # already exists locally, no need to pull anything"): only Digest and Status follow.
+        have_image = images.exists(config.digest) and all(store.exists(x.digest) for x in layers)
+        for layer in [] if have_image else layers:
             ident = pg.short_id(layer.digest)
             if layer.digest in seen:
                 continue

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from dockyard.distribution.auth import ANONYMOUS, Credentials, TokenCache
+from dockyard.distribution.certs import CERTS_DIRS
 from dockyard.distribution.client import EndpointUnreachable, RepoClient
 from dockyard.distribution.endpoints import Endpoint, endpoints_for
 from dockyard.errors import NotFound, PermissionDenied, Unavailable
@@ -26,11 +27,12 @@ T = TypeVar("T")
 
 class Distribution:
     def __init__(self, *, mirrors: tuple[str, ...] = (), insecure_registries: tuple[str, ...] = (),
-                 user_agent: str = "dockyard/0.1.0") -> None:
+                 user_agent: str = "dockyard/0.1.0", certs_dirs: tuple[str, ...] = CERTS_DIRS) -> None:
         self.mirrors = tuple(mirrors)
         self.insecure_registries = tuple(insecure_registries)
         self.tokens = TokenCache()
         self.user_agent = user_agent
+        self.certs_dirs = tuple(certs_dirs)
         self._pull_locks: dict[tuple[int, str, str], tuple[asyncio.Lock, list[int]]] = {}
 
     @contextlib.asynccontextmanager
@@ -56,7 +58,7 @@ class Distribution:
 
     def endpoints(self, host: str, *, for_pull: bool) -> list[Endpoint]:
         return endpoints_for(host, mirrors=self.mirrors, insecure_registries=self.insecure_registries,
-                             for_pull=for_pull)
+                             for_pull=for_pull, certs_dirs=self.certs_dirs)
 
     async def open_repo(self, session: aiohttp.ClientSession, endpoint: Endpoint, repo: str, *,
                         creds: Credentials = ANONYMOUS, actions: str = "pull",

@@ -50,6 +50,8 @@ class Liar:
             return web.json_response({"errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown"}]},
                                      status=404)
         if digest != self.layer:
+            if self.mode == "config":  # the config the manifest names, with other bytes
+                return web.Response(body=data.replace(b'"os":', b'"os" :', 1))
             return web.Response(body=data)
         self.layer_gets += 1
         rng = request.headers.get("Range")
@@ -105,11 +107,12 @@ async def _serve(liar: Liar, fn: Callable[[str], Any]) -> Any:
 
 
 def _clean(store: ImageService) -> None:
-    """No image, no ingest leftovers, and every committed blob is what its name says."""
+    """No image, no ingest leftovers, no blob (not even the verified config fetched before
+    the lie was found: the failed pull deletes what it added), no snapshot."""
     assert store.list() == []
     assert os.listdir(store.content.root / "ingest") == []
-    for digest, _ in store.content.walk():
-        assert "sha256:" + hashlib.sha256(store.content.read(digest)).hexdigest() == digest
+    assert list(store.content.walk()) == []
+    assert store.snapshots.list() == []
 
 
 @pytest.fixture
@@ -158,7 +161,45 @@ def test_wrong_diff_id_leaves_no_image(liar_setup: tuple[Liar, ImageService]) ->
     liar.manifest = json.dumps(man).encode()
     with pytest.raises(InvalidArgument, match="does not match the config's diff_id"):
         asyncio.run(_serve(liar, lambda host: pull(Distribution(), dst, f"{host}/lie/app:1")))
-    assert dst.list() == []
+    _clean(dst)
+
+
+def test_config_digest_mismatch_leaves_nothing(liar_setup: tuple[Liar, ImageService]) -> None:
+    liar, dst = liar_setup
+    liar.mode = "config"
+    cd = json.loads(liar.manifest)["config"]["digest"]
+    with pytest.raises(InvalidArgument, match=f"image config verification failed for digest {cd}"):
+        asyncio.run(_serve(liar, lambda host: pull(Distribution(), dst, f"{host}/lie/app:1")))
+    _clean(dst)
+    assert liar.layer_gets == 0  # refused before any layer was fetched
+
+
+def test_failed_pull_keeps_blobs_other_images_use(liar_setup: tuple[Liar, ImageService],
+                                                  busybox_image: Callable[..., str]) -> None:
+    """The lie is in the layer: the config this pull added goes, what the store had stays."""
+    liar, dst = liar_setup
+    own = busybox_image(dst)
+    before = sorted(d for d, _ in dst.content.walk())
+    man = json.loads(liar.manifest)
+    cfg = json.loads(liar.blobs[man["config"]["digest"]])
+    # a new config: the layer the store has ("Already exists") and one more, which lies
+    extra = b"extra layer that lies"
+    xd = "sha256:" + hashlib.sha256(extra).hexdigest()
+    liar.blobs[xd] = extra
+    liar.layer = xd
+    liar.mode = "wrong"
+    cfg["rootfs"]["diff_ids"].append(xd)
+    cfg_bytes = json.dumps(cfg).encode()
+    cd = "sha256:" + hashlib.sha256(cfg_bytes).hexdigest()
+    liar.blobs[cd] = cfg_bytes
+    man["config"] = {**man["config"], "digest": cd, "size": len(cfg_bytes)}
+    man["layers"].append({"mediaType": man["layers"][0]["mediaType"], "digest": xd, "size": len(extra)})
+    liar.manifest = json.dumps(man).encode()
+    with pytest.raises(InvalidArgument, match=f"filesystem layer verification failed for digest {xd}"):
+        asyncio.run(_serve(liar, lambda host: pull(Distribution(), dst, f"{host}/lie/app:1")))
+    assert [i.id for i in dst.list()] == [own]
+    assert sorted(d for d, _ in dst.content.walk()) == before
+    assert os.listdir(dst.content.root / "ingest") == []
 
 
 def test_dropped_download_resumes_with_range(liar_setup: tuple[Liar, ImageService]) -> None:

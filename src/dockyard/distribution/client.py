@@ -358,7 +358,7 @@ class RepoClient:
     # ------------------------------------------------------------------ blobs
 
     async def fetch_blob(self, store: ContentStore, digest: str, size: int,
-                         progress: Progress | None = None) -> None:
+                         progress: Progress | None = None, *, kind: str = "filesystem layer") -> None:
         """Download a blob into ``store``, verified; resume a dropped transfer with Range."""
         writer = store.writer()
         try:
@@ -386,7 +386,7 @@ class RepoClient:
                         async for chunk in resp.content.iter_chunked(CHUNK):
                             if received + len(chunk) > size:
                                 raise InvalidArgument(
-                                    f"filesystem layer verification failed for digest {digest}: "
+                                    f"{kind} verification failed for digest {digest}: "
                                     f"the registry sent more than the {size} bytes announced"
                                 )
                             writer.write(chunk)
@@ -409,7 +409,7 @@ class RepoClient:
             try:
                 writer.commit(expected_digest=digest, expected_size=size)
             except InvalidArgument as e:
-                raise InvalidArgument(f"filesystem layer verification failed for digest {digest}: {e}") from None
+                raise InvalidArgument(f"{kind} verification failed for digest {digest}: {e}") from None
         finally:
             if writer.digest is None:  # not committed: unverified bytes never land
                 writer.abort()

@@ -12,6 +12,8 @@ Order, so that a failure at any step leaves no image record and no unverified by
     manifest blob        -> content store
     ImageService.add_image(manifest, repo_tags=[name:tag], repo_digests=[name@digest])
       unpacks each layer and verifies its DiffID; the image record is written last
+    on any failure: the blobs this pull added that no image references (and no other pull
+      in progress relies on) are deleted again
 
 ``digest`` (what ``Digest:`` prints and RepoDigests records) is the digest of what the tag
 resolved to: the index when the tag names an index, as docker does.
@@ -20,7 +22,9 @@ resolved to: the index when the tag names an index, as docker does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,7 +110,6 @@ async def pull(
     parsed = reference.parse_normalized(ref)
     wanted = parse_platform(platform) if platform else None
     tag_or_digest = parsed.digest or parsed.tag or reference.DEFAULT_TAG
-    loop = asyncio.get_running_loop()
     async with dist.pulling(images, str(parsed), platform), dist.session() as session:
         rc, body, media_type, digest = await resolve(dist, session, parsed, creds)
         await emit(pg.status(f"Pulling from {parsed.path}", tag_or_digest))
@@ -119,68 +122,15 @@ async def pull(
                 raise InvalidArgument(f"index {top_digest}: entry {d.digest} is not an image manifest")
         config, layers = _manifest_parts(body, digest)
         store = images.content
-        if not store.exists(config.digest):
-            await rc.fetch_blob(store, config.digest, config.size)
-        try:
-            cfg = json.loads(store.read(config.digest))
-        except ValueError as e:
-            raise InvalidArgument(f"image config {config.digest}: invalid JSON: {e}") from None
-        if not isinstance(cfg, dict):
-            raise InvalidArgument(f"image config {config.digest}: not a JSON object")
-        if wanted is not None:
-            actual = parse_platform("/".join(x for x in (cfg.get("os"), cfg.get("architecture"),
-                                                         cfg.get("variant")) if x))
-            if actual[:2] != wanted[:2] or (wanted[2] and actual[2] and wanted[2] != actual[2]):
-                raise NotFound(
-                    f"image with reference {parsed.familiar()} was found but does not match the "
-                    f"specified platform: wanted {'/'.join(x for x in wanted if x)}, actual: "
-                    f"{'/'.join(x for x in actual if x)}"
-                )
-        todo: list[Descriptor] = []
-        seen: set[str] = set()
-        # dockerd prints no layer lines when the image itself is already here ("If the image
-        # already exists locally, no need to pull anything"): only Digest and Status follow.
-        have_image = images.exists(config.digest) and all(store.exists(x.digest) for x in layers)
-        for layer in [] if have_image else layers:
-            ident = pg.short_id(layer.digest)
-            if layer.digest in seen:
-                continue
-            seen.add(layer.digest)
-            if store.exists(layer.digest):
-                await emit(pg.layer("Already exists", ident))
-            else:
-                todo.append(layer)
-                await emit(pg.layer("Pulling fs layer", ident))
-        for layer in todo[DOWNLOAD_CONCURRENCY:]:
-            await emit(pg.layer("Waiting", pg.short_id(layer.digest)))
-        sem = asyncio.Semaphore(DOWNLOAD_CONCURRENCY)
-
-        async def download(layer: Descriptor) -> None:
-            ident = pg.short_id(layer.digest)
-            throttle = pg.Throttle(layer.size)
-
-            async def report(current: int) -> None:
-                if throttle.due(current):
-                    await emit(pg.transfer("Downloading", ident, current, layer.size))
-
-            async with sem:
-                await rc.fetch_blob(store, layer.digest, layer.size, report)
-            await emit(pg.layer("Verifying Checksum", ident))
-            await emit(pg.layer("Download complete", ident))
-
-        await run_all(download(layer) for layer in todo)
-
-        store.put(body, expected_digest=digest)
-        name = parsed.name_only()
-        tag_ref = str(parsed) if parsed.tag is not None and parsed.digest is None else None
-        repo_digest = str(name.with_digest(top_digest))
-        before = _current(images, tag_ref or repo_digest)
-        for layer in todo:
-            await emit(pg.transfer("Extracting", pg.short_id(layer.digest), layer.size, layer.size))
-        image_id = await loop.run_in_executor(
-            None, lambda: images.add_image(digest, repo_tags=[tag_ref] if tag_ref else [],
-                                           repo_digests=[repo_digest]),
-        )
+        needed = {config.digest, digest, *(x.digest for x in layers)}
+        fresh = {d for d in needed if not store.exists(d)}  # what this pull may add
+        with dist.claiming(images, needed) as sole:
+            try:
+                image_id, todo, before = await _fetch_and_record(
+                    images, rc, parsed, config, layers, body, digest, top_digest, wanted, emit)
+            except BaseException:
+                _drop_new_blobs(images, fresh, sole)
+                raise
         for layer in todo:
             await emit(pg.layer("Pull complete", pg.short_id(layer.digest)))
         shown = parsed.familiar()
@@ -191,6 +141,87 @@ async def pull(
             else f"Status: Downloaded newer image for {shown}"
         ))
         return PullResult(image_id, top_digest, shown, up_to_date)
+
+
+async def _fetch_and_record(images: Any, rc: RepoClient, parsed: reference.Reference, config: Descriptor,
+                            layers: list[Descriptor], body: bytes, digest: str, top_digest: str,
+                            wanted: tuple[str, str, str] | None, emit: pg.Emit,
+                            ) -> tuple[str, list[Descriptor], str | None]:
+    """Config, layers (verified), manifest into the store, then the image record.
+
+    Returns (image id, the layers downloaded, the image the reference named before)."""
+    loop = asyncio.get_running_loop()
+    store = images.content
+    if not store.exists(config.digest):
+        await rc.fetch_blob(store, config.digest, config.size, kind="image config")
+    try:
+        cfg = json.loads(store.read(config.digest))
+    except ValueError as e:
+        raise InvalidArgument(f"image config {config.digest}: invalid JSON: {e}") from None
+    if not isinstance(cfg, dict):
+        raise InvalidArgument(f"image config {config.digest}: not a JSON object")
+    if wanted is not None:
+        actual = parse_platform("/".join(x for x in (cfg.get("os"), cfg.get("architecture"),
+                                                     cfg.get("variant")) if x))
+        if actual[:2] != wanted[:2] or (wanted[2] and actual[2] and wanted[2] != actual[2]):
+            raise NotFound(
+                f"image with reference {parsed.familiar()} was found but does not match the "
+                f"specified platform: wanted {'/'.join(x for x in wanted if x)}, actual: "
+                f"{'/'.join(x for x in actual if x)}"
+            )
+    todo: list[Descriptor] = []
+    seen: set[str] = set()
+    # dockerd prints no layer lines when the image itself is already here ("If the image
+    # already exists locally, no need to pull anything"): only Digest and Status follow.
+    have_image = images.exists(config.digest) and all(store.exists(x.digest) for x in layers)
+    for layer in [] if have_image else layers:
+        ident = pg.short_id(layer.digest)
+        if layer.digest in seen:
+            continue
+        seen.add(layer.digest)
+        if store.exists(layer.digest):
+            await emit(pg.layer("Already exists", ident))
+        else:
+            todo.append(layer)
+            await emit(pg.layer("Pulling fs layer", ident))
+    for layer in todo[DOWNLOAD_CONCURRENCY:]:
+        await emit(pg.layer("Waiting", pg.short_id(layer.digest)))
+    sem = asyncio.Semaphore(DOWNLOAD_CONCURRENCY)
+
+    async def download(layer: Descriptor) -> None:
+        ident = pg.short_id(layer.digest)
+        throttle = pg.Throttle(layer.size)
+
+        async def report(current: int) -> None:
+            if throttle.due(current):
+                await emit(pg.transfer("Downloading", ident, current, layer.size))
+
+        async with sem:
+            await rc.fetch_blob(store, layer.digest, layer.size, report)
+        await emit(pg.layer("Verifying Checksum", ident))
+        await emit(pg.layer("Download complete", ident))
+
+    await run_all(download(layer) for layer in todo)
+
+    store.put(body, expected_digest=digest)
+    name = parsed.name_only()
+    tag_ref = str(parsed) if parsed.tag is not None and parsed.digest is None else None
+    repo_digest = str(name.with_digest(top_digest))
+    before = _current(images, tag_ref or repo_digest)
+    for layer in todo:
+        await emit(pg.transfer("Extracting", pg.short_id(layer.digest), layer.size, layer.size))
+    fut = loop.run_in_executor(
+        None, lambda: images.add_image(digest, repo_tags=[tag_ref] if tag_ref else [],
+                                       repo_digests=[repo_digest]),
+    )
+    try:
+        image_id = await asyncio.shield(fut)
+    except asyncio.CancelledError:
+        # the thread goes on: let it finish (recorded or not) before the caller cleans up,
+        # or a record could appear whose blobs were just deleted
+        await asyncio.wait([fut])
+        raise
+    return image_id, todo, before
 
 
 async def pull_all_tags(
@@ -230,6 +261,18 @@ async def pull_all_tags(
     await emit(pg.status(f"Status: Downloaded newer image for {parsed.familiar_name}" if fresh
                          else f"Status: Image is up to date for {parsed.familiar_name}"))
     return results
+
+
+def _drop_new_blobs(images: Any, fresh: set[str], sole: Callable[[str], bool]) -> None:
+    """After a failed pull: delete the blobs it added that no image references and no other
+    pull in progress relies on (a lying registry must leave nothing behind)."""
+    used: set[str] = set()
+    for img in images.list():
+        used.update({img.id, img.manifest_digest, *(x.digest for x in img.layer_blobs)})
+    for d in fresh - used:
+        if sole(d) and images.content.exists(d):
+            with contextlib.suppress(OSError, NotFound):
+                images.content.delete(d)
 
 
 def _current(images: Any, ref: str) -> str | None:

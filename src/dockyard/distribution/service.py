@@ -10,8 +10,9 @@ order (``endpoints.endpoints_for``) and returns the first that answers ``GET /v2
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import aiohttp
@@ -34,6 +35,22 @@ class Distribution:
         self.user_agent = user_agent
         self.certs_dirs = tuple(certs_dirs)
         self._pull_locks: dict[tuple[int, str, str], tuple[asyncio.Lock, list[int]]] = {}
+        self._claims: collections.Counter[tuple[int, str]] = collections.Counter()
+
+    @contextlib.contextmanager
+    def claiming(self, images: Any, digests: set[str]) -> Iterator[Callable[[str], bool]]:
+        """Mark ``digests`` as relied on by one pull until it ends; yields ``sole(digest)``:
+        no other pull in progress relies on it (so a failed pull may delete it: another pull
+        that found it "Already exists" must not lose it before its image is recorded)."""
+        keys = [(id(images), d) for d in digests]
+        self._claims.update(keys)
+        try:
+            yield lambda d: self._claims[(id(images), d)] <= 1
+        finally:
+            self._claims.subtract(keys)
+            for k in keys:
+                if self._claims[k] <= 0:
+                    del self._claims[k]
 
     @contextlib.asynccontextmanager
     async def pulling(self, images: Any, ref: str, platform: str | None) -> AsyncIterator[None]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import tarfile
 from collections.abc import Callable
 from typing import Any
 
@@ -187,6 +189,41 @@ def test_derived_image_mounts_base_layers(registry: Callable[..., str],
     assert {"status": "Mounted from team/base", "progressDetail": {}, "id": diff_short} in rec.messages
     b = store_factory("b")
     assert run(pull(dist, b, f"{host}/team/derived:1")).image_id == derived
+
+
+def _two_layer_image(store: ImageService, base: str, ref: str) -> str:
+    """``base`` plus one small uncompressed layer (/added), recorded as ``ref``."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        info = tarfile.TarInfo("added")
+        info.size = 5
+        tf.addfile(info, io.BytesIO(b"added"))
+    layer = buf.getvalue()
+    ld = store.content.put(layer)
+    cfg = json.loads(json.dumps(store.config_of(base)))
+    cfg["rootfs"]["diff_ids"].append(ld)
+    cfg.setdefault("history", []).append({"created_by": "ADD added /"})
+    cd = store.content.put(json.dumps(cfg).encode())
+    man = json.loads(store.manifest(base)[0])
+    man["config"] = {**man["config"], "digest": cd, "size": store.content.size(cd)}
+    man["layers"].append({"mediaType": mt.OCI_LAYER, "digest": ld, "size": len(layer)})
+    md = store.content.put(json.dumps(man).encode())
+    return store.add_image(md, repo_tags=[ref])
+
+
+def test_push_lists_top_layer_first(registry: Callable[..., str], store_factory: Callable[[str], ImageService],
+                                    busybox_image: Callable[..., str]) -> None:
+    """dockerd walks an image from its top layer down: Preparing/Pushed lines in that order."""
+    host = registry()
+    a = store_factory("a")
+    image_id = _two_layer_image(a, busybox_image(a), f"{host}/team/two:1")
+    rec = Recorder()
+    run(push(Distribution(), a, f"{host}/team/two:1", emit=rec))
+    ids = [pg.short_id(d) for d in a.get(image_id).diff_ids]
+    preparing = [m["id"] for m in rec.messages if m.get("status") == "Preparing"]
+    assert preparing == ids[::-1]
+    b = store_factory("b")
+    assert run(pull(Distribution(), b, f"{host}/team/two:1")).image_id == image_id
 
 
 def test_identical_concurrent_pulls_download_once(registry: Callable[..., str],

@@ -3,7 +3,7 @@
 Per tag (``ref`` without a tag pushes every tag of that repository, as the Engine API does)::
 
     "The push refers to repository [<name>]"
-    each layer, 5 at a time ("Preparing"):
+    each layer, top first (as dockerd lists them), 5 at a time ("Preparing"):
       HEAD blob -> 200: "Layer already exists"
       else, when the blob is known in another repository of that registry (a local image
         holding it is tagged/digested there): POST ?mount=<digest>&from=<repo> -> 201:
@@ -133,9 +133,11 @@ async def _push_one(dist: Distribution, session: Any, images: Any, ref: referenc
     def ident(i: int) -> str:
         return pg.short_id(diff_ids[i] if i < len(diff_ids) else layers[i].digest)
 
-    for i in range(len(layers)):
+    # top layer first, as dockerd walks an image from its top layer to the base
+    order = list(range(len(layers)))[::-1]
+    for i in order:
         await emit(pg.layer("Preparing", ident(i)))
-    for i in range(UPLOAD_CONCURRENCY, len(layers)):
+    for i in order[UPLOAD_CONCURRENCY:]:
         await emit(pg.layer("Waiting", ident(i)))
     sem = asyncio.Semaphore(UPLOAD_CONCURRENCY)
     done: set[str] = set()
@@ -171,7 +173,7 @@ async def _push_one(dist: Distribution, session: Any, images: Any, ref: referenc
             if not quiet:
                 await emit(pg.layer("Pushed", ident(i)))
 
-    await run_all(send(i, desc) for i, desc in enumerate(layers))
+    await run_all(send(i, layers[i]) for i in order)
     await send(-1, config, quiet=True)
     digest = await rc.put_manifest(ref.tag, body, media_type)
     if digest != sha256(body):

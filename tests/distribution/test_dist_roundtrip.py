@@ -111,6 +111,9 @@ def test_push_wipe_pull_same_digest(registry: Callable[..., str], store_factory:
     # unknown tag: docker's message, nothing recorded
     with pytest.raises(NotFound, match=r"manifest for .*/team/app:nope not found: manifest unknown"):
         run(pull(dist, c, f"{host}/team/app:nope"))
+    # unknown repository (NAME_UNKNOWN): dockerd's other wording
+    with pytest.raises(NotFound, match=rf"^repository {host}/no/such not found: name unknown: "):
+        run(pull(dist, c, f"{host}/no/such:1"))
 
 
 

@@ -82,6 +82,19 @@ def registry_message(status: int, body: bytes) -> str:
     return f"unexpected status {status}" + (f": {text}" if text else "")
 
 
+class RepositoryUnknown(NotFound):
+    """The registry answered NAME_UNKNOWN: the repository itself does not exist (dockerd
+    words this "repository <name> not found", not "manifest for <ref> not found")."""
+
+
+def _codes(body: bytes) -> set[str]:
+    try:
+        errs = json.loads(body).get("errors") or []
+        return {str(e.get("code", "")) for e in errs if isinstance(e, dict)}
+    except (ValueError, AttributeError):
+        return set()
+
+
 def error_for(status: int, body: bytes, what: str = "") -> Exception:
     msg = registry_message(status, body)
     if what and status not in (401, 403):  # docker shows auth refusals bare
@@ -89,7 +102,7 @@ def error_for(status: int, body: bytes, what: str = "") -> Exception:
     if status in (401, 403):
         return PermissionDenied(msg)
     if status == 404:
-        return NotFound(msg)
+        return RepositoryUnknown(msg) if "NAME_UNKNOWN" in _codes(body) else NotFound(msg)
     if status in (400, 405, 409, 413, 415, 416, 422):
         return InvalidArgument(msg)
     return Unavailable(msg)

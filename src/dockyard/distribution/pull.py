@@ -30,7 +30,7 @@ from typing import Any
 
 from dockyard.distribution import progress as pg
 from dockyard.distribution.auth import ANONYMOUS, Credentials
-from dockyard.distribution.client import RepoClient
+from dockyard.distribution.client import RepoClient, RepositoryUnknown
 from dockyard.distribution.endpoints import Endpoint
 from dockyard.distribution.service import Distribution
 from dockyard.distribution.tasks import run_all
@@ -61,6 +61,8 @@ def _access_error(ref: reference.Reference, e: Exception) -> Exception:
             f"pull access denied for {ref.familiar_name}, repository does not exist or may require "
             f"'docker login': {e}"
         )
+    if isinstance(e, RepositoryUnknown):
+        return NotFound(f"repository {ref.familiar_name} not found: {e}")
     if isinstance(e, NotFound):
         shown = ref.familiar_name + (f"@{ref.digest}" if ref.digest else f":{ref.tag}")
         return NotFound(f"manifest for {shown} not found: {e}")

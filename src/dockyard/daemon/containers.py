@@ -571,7 +571,10 @@ class ContainerService:
             if delay is not None:  # as dockerd: never "exited" in between, for anyone polling
                 rec.state.status = Status.RESTARTING
             self.store.save(rec)
-            await self.monitor.request({"op": "forget", "id": cid})
+            # "delete", not "forget": a monitor that was killed left the runtime's state (and
+            # cgroup) of its containers; its successor has no process for them and deletes that
+            # state, or the next start fails with "container with given ID already exists"
+            await self.monitor.request({"op": "delete", "id": cid, "runtime": self.runtime_argv(rec)})
         self.events.emit("container", "die", cid, {**self._attrs(rec), "exitCode": str(code)})
         for fut in self.exit_waiters.pop(cid, []):
             if not fut.done():
@@ -778,7 +781,8 @@ class ContainerService:
                 await self.monitor.request({"op": "delete", "id": rec.id, "runtime": self.runtime_argv(rec)})
                 await self._cleanup_after_exit(rec)
                 shutil.rmtree(self.bundles / rec.id, ignore_errors=True)
-                await asyncio.get_running_loop().run_in_executor(None, self.images.remove_rootfs, rec.id)
+                with contextlib.suppress(errors.NotFound):  # a daemon killed in an earlier rm
+                    await asyncio.get_running_loop().run_in_executor(None, self.images.remove_rootfs, rec.id)
                 shutil.rmtree(self.store.dir(rec.id), ignore_errors=True)
             except BaseException:
                 rec.state.status = Status.DEAD if prev is not Status.CREATED else prev

@@ -143,6 +143,28 @@ class HeapTrimmer:
         return trim_when_quiet
 
 
+def _build_left_overs(cfg: DaemonConfig, images: Any) -> bool:
+    """Did a build of a killed daemon leave temp dirs, step containers or snapshots behind?
+
+    Cheap (no builder import): the builder is made on first use, so without this its
+    start-up recovery would wait for the next build, and ``build-*`` snapshots of a killed
+    build would outlive the images they were made from."""
+    with contextlib.suppress(OSError), os.scandir(cfg.data_root / "builder" / "tmp") as it:
+        if any(True for _ in it):
+            return True
+    # the step containers' runtime state (64-hex names; "#seccomp" and the like stay)
+    with contextlib.suppress(OSError), os.scandir(cfg.exec_root / "build") as it:
+        if any(len(e.name) == 64 for e in it):
+            return True
+    return any(i.key.startswith("build-") for i in images.snapshots.list())
+
+
+def _recover_builds(services: Any) -> None:
+    from dockyard.api.build import builder_of
+
+    builder_of(services)  # its constructor sweeps what the killed builds left
+
+
 async def serve(cfg: DaemonConfig) -> None:
     from dockyard.api.app import build_app
     from dockyard.images.service import ImageService
@@ -169,10 +191,13 @@ async def serve(cfg: DaemonConfig) -> None:
     containers = ContainerService(cfg, images, monitor, bus, networking, volumes)
     holder.append(containers)
     await containers.restore()
+    await asyncio.get_running_loop().run_in_executor(None, images.sweep_rootfs, set(containers.containers))
     if volumes is not None:
         live = [r.id for r in containers.containers.values() if r.status.value in ("running", "paused")]
         await asyncio.get_running_loop().run_in_executor(None, volumes.reconcile, live)
     services = Services(cfg, images, containers, bus, _daemon_id(cfg), networks=netmgr, volumes=volumes)
+    if _build_left_overs(cfg, images):
+        await asyncio.get_running_loop().run_in_executor(None, _recover_builds, services)
     app = build_app(services)
     trimmer = HeapTrimmer()
     app.middlewares.append(trimmer.middleware())

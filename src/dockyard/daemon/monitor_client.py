@@ -9,9 +9,12 @@ error kinds to the error vocabulary; ``open_stream`` returns the connection of a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import socket
+import struct
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -33,6 +36,21 @@ class RuntimeFailure(errors.DockyardError):
     """The OCI runtime refused (its message is what the user sees)."""
 
 
+def _listener_dead(path: str) -> bool:
+    """Is the process that listens on ``path`` gone? SO_PEERCRED of a connected unix socket
+    names the process that called listen(), even when other processes hold the socket."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        s.settimeout(2)
+        s.connect(path)
+        pid = struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
+    except OSError:
+        return False  # nobody listens (a connect refused): the usual way to a new monitor
+    finally:
+        s.close()
+    return pid > 0 and not os.path.exists(f"/proc/{pid}")
+
+
 class MonitorClient:
     def __init__(self, exec_root: Path) -> None:
         self.sock = str(exec_root / "monitor.sock")
@@ -48,6 +66,13 @@ class MonitorClient:
             return None
 
     async def connect(self) -> None:
+        if _listener_dead(self.sock):
+            # A killed monitor's socket is still held open by a child it forked (a container's
+            # init waiting for its start, which inherited the fds): connections are accepted
+            # by the kernel and never answered. Unlink it so a new monitor takes the path.
+            log.warning("the monitor that made %s is gone; starting a new one", self.sock)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.sock)
         reply = await self._ping()
         if reply is not None and reply.get("version") == protocol.VERSION:
             self.version = protocol.VERSION

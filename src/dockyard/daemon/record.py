@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -100,13 +101,31 @@ class RecordStore:
         os.replace(tmp, d / "config.v2.json")
 
     def load_all(self) -> list[ContainerRecord]:
+        """Every record; at daemon start only. Also sweeps what a killed daemon left: the
+        directory of a create that died before its first save, and temp files of saves."""
         out = []
         for d in self.root.iterdir():
+            if not d.is_dir():
+                continue
             f = d / "config.v2.json"
+            for tmp in d.glob(".config.v2.json.*"):
+                tmp.unlink(missing_ok=True)
             try:
                 out.append(ContainerRecord.from_json(json.loads(f.read_text())))
             except FileNotFoundError:
-                continue  # a create that died before its first save: nothing to keep
+                # a create that died before its first save: nothing to keep (nothing was ever
+                # mounted below it: mounts come with a start, which needs the record)
+                if not _has_mounts_below(d):
+                    shutil.rmtree(d, ignore_errors=True)
             except (ValueError, TypeError, KeyError):
                 continue
         return out
+
+
+def _has_mounts_below(d: Path) -> bool:
+    prefix = str(d) + "/"
+    try:
+        with open("/proc/self/mountinfo") as f:
+            return any(ln.split()[4].startswith(prefix) for ln in f)
+    except OSError:
+        return True

@@ -75,6 +75,7 @@ from dockyard.snapshots.snapshotter import Snapshotter, force_rmtree
 from dockyard.snapshots.storage import Kind
 
 _ID_RE = re.compile(r"^(?:sha256:)?([0-9a-f]{1,64})$")
+_CONTAINER_KEY = re.compile(r"[0-9a-f]{64}")
 
 
 def now_rfc3339() -> str:
@@ -892,6 +893,22 @@ class ImageService:
             self.snapshots.remove(key)
         if self.snapshots.exists(f"{key}-init"):
             self.snapshots.remove(f"{key}-init")
+
+    def sweep_rootfs(self, containers: Collection[str]) -> list[str]:
+        """Daemon start: remove container snapshots (64-hex keys and their ``-init`` layers)
+        of containers that don't exist: a create or rm killed between the snapshot and the
+        record. Returns the keys removed."""
+        keys = {i.key for i in self.snapshots.list()}
+        gone = []
+        for cid in sorted({k[:-5] if k.endswith("-init") else k for k in keys}):
+            if not _CONTAINER_KEY.fullmatch(cid) or cid in containers:
+                continue
+            try:
+                self.remove_rootfs(cid)
+            except Conflict:
+                continue  # a layer was committed on top of it; image gc frees it later
+            gone += [k for k in (cid, f"{cid}-init") if k in keys]
+        return gone
 
     def rootfs_usage(self, key: str) -> int:
         """Bytes in the container's writable layer (``SizeRw``)."""

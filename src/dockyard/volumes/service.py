@@ -145,10 +145,16 @@ class VolumeService:
             rec = d / "volume.json"
             if not d.is_dir() or d.name.startswith("."):
                 continue
+            for tmp in d.glob(".*.json.*"):  # _write_json's temp files of a killed daemon
+                tmp.unlink(missing_ok=True)
             try:
                 v = Volume.from_json(json.loads(rec.read_text()))
             except FileNotFoundError:
-                continue  # a create that died before its record: not a volume
+                # a create that died before its record, or a remove after it (the record goes
+                # first): not a volume, and its folder would make a create of that name fail
+                if not local.is_mountpoint(str(d / DATA_DIR)):
+                    shutil.rmtree(d, ignore_errors=True)
+                continue
             except (ValueError, TypeError, KeyError) as e:
                 log.warning("volume record %s is unreadable (%s); moved aside", rec, e)
                 os.replace(rec, rec.with_name("volume.json.corrupt"))

@@ -208,6 +208,7 @@ class Workload:
         self.d.docker("import", str(self.files / "big.tar"), self._name("imp"))
 
     def load(self) -> None:
+        self.d.docker("rmi", "-f", "saveme:1")  # so the load below writes everything again
         self.d.docker("load", "-i", str(self.files / "saved.tar"))
 
     def build(self) -> None:
@@ -271,8 +272,9 @@ def _cgroups_of(ids: set[str]) -> list[str]:
 
 
 class Checker:
-    def __init__(self, d: Daemon, report: Report, rng: random.Random) -> None:
+    def __init__(self, d: Daemon, report: Report, rng: random.Random, run_sample: int = 2) -> None:
         self.d, self.report, self.rng = d, report, rng
+        self.run_sample = run_sample  # images run after each restart (all are inspected)
         self.seen_ids: set[str] = set()
 
     def after_restart(self, where: str, *, monitor_killed: bool) -> None:
@@ -286,17 +288,22 @@ class Checker:
         for p in check(d.data):
             fail(where, str(p))
         ids = d.docker("ps", "-aq", "--no-trunc").stdout.split()
+        for stray in sorted(set(_listdir(d.exec / "bundles")) - set(ids)):
+            fail(where, f"bundle of a container that does not exist: {stray[:12]}")
         self.seen_ids.update(ids)
-        for cid in ids:
-            r = d.docker("inspect", "--type", "container", cid)
-            if r.returncode != 0:
-                fail(where, f"container {cid[:12]} does not inspect: {r.stderr.strip()}")
-        images = d.docker("images", "-q", "--no-trunc").stdout.split()
-        for iid in images:
-            r = d.docker("image", "inspect", iid)
-            if r.returncode != 0:
-                fail(where, f"image {iid[:19]} does not inspect: {r.stderr.strip()}")
-        for iid in self.rng.sample(images, min(2, len(images))):
+        # one inspect for all (the usual case); one by one only to name the culprit
+        if ids and d.docker("inspect", "--type", "container", *ids).returncode != 0:
+            for cid in ids:
+                r = d.docker("inspect", "--type", "container", cid)
+                if r.returncode != 0:
+                    fail(where, f"container {cid[:12]} does not inspect: {r.stderr.strip()}")
+        images = sorted(set(d.docker("images", "-q", "--no-trunc").stdout.split()))
+        if images and d.docker("image", "inspect", *images).returncode != 0:
+            for iid in images:
+                r = d.docker("image", "inspect", iid)
+                if r.returncode != 0:
+                    fail(where, f"image {iid[:19]} does not inspect: {r.stderr.strip()}")
+        for iid in self.rng.sample(images, min(self.run_sample, len(images))):
             r = d.docker("run", "--rm", iid, "true")
             if r.returncode != 0:
                 fail(where, f"image {iid[:19]} does not run: {r.stderr.strip()}")
@@ -368,6 +375,10 @@ class Checker:
         blobs = _listdir(d.data / "image" / "content" / "blobs" / "sha256")
         if blobs:
             fail("final", f"{len(blobs)} blobs left after removing every image")
+        for sub in ("bundles", "runtime", "monitor"):
+            left = [n for n in _listdir(d.exec / sub) if n[:64].isalnum() and len(n) >= 64]
+            if left:
+                fail("final", f"exec-root/{sub} still holds {[n[:12] for n in left]}")
         mounts = [m for m in _mounts_under(d.root) if not m.startswith(str(d.exec / "netns"))]
         if mounts:
             fail("final", f"mounts left: {mounts}")
@@ -397,7 +408,7 @@ def _prepare_files(files: Path, big_mb: int) -> None:
         "RUN mkdir /b && for i in 1 2 3 4 5 6 7 8; do echo $i > /b/$i; done\nCMD [\"true\"]\n")
 
 
-def run(rounds: int, seed: int, *, big_mb: int = 24, keep: bool = False,
+def run(rounds: int, seed: int, *, big_mb: int = 24, keep: bool = False, run_sample: int = 2,
         echo: Callable[[str], None] = lambda s: None) -> Report:
     """``rounds`` kill points; returns what broke (``Report.problems`` empty: all invariants held)."""
     rng = random.Random(seed)
@@ -407,11 +418,12 @@ def run(rounds: int, seed: int, *, big_mb: int = 24, keep: bool = False,
     files.mkdir()
     _prepare_files(files, big_mb)
     d = Daemon(root)
-    checker = Checker(d, report, rng)
+    checker = Checker(d, report, rng, run_sample)
     try:
         d.start()
         for args in (("import", str(files / "busybox.tar"), "busybox:latest"),
-                     ("tag", "busybox", "saveme:1"), ("save", "-o", str(files / "saved.tar"), "saveme:1"),
+                     ("import", str(files / "big.tar"), "saveme:1"),
+                     ("save", "-o", str(files / "saved.tar"), "saveme:1"),
                      ("run", "-d", "--name", "keeper", "busybox", "sh", "-c",
                       "while true; do echo tick; sleep 0.2; done")):
             r = d.docker(*args)

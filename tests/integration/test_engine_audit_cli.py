@@ -125,3 +125,31 @@ def test_create_refuses_what_dockerd_refuses(engine: Any, opts: list[str], msg: 
         assert engine.docker("inspect", "audit-bad").returncode != 0
     finally:
         engine.docker("rm", "-f", "audit-bad")
+
+
+def test_restart_policy_survives_a_daemon_restart_in_its_back_off(engine: Any) -> None:
+    """A daemon killed while a policy waits out its back-off restarts the container when it
+    comes back, without recording an exit (255) that never happened; a user's start resets
+    RestartCount as dockerd's does."""
+    out(engine.docker("run", "-d", "--name", "audit-bo", "--restart", "always", "busybox",
+                      "sh", "-c", "sleep 0.3; exit 3"))
+    try:
+        fmt = "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}"
+        deadline = time.monotonic() + 60
+        state = ["0", "", ""]
+        while not (int(state[0]) >= 3 and state[1] == "restarting") and time.monotonic() < deadline:
+            state = out(engine.docker("inspect", "-f", fmt, "audit-bo")).split()
+        assert state[1] == "restarting" and state[2] == "3"
+        engine.kill9_and_restart()
+        seen = set()
+        count = int(state[0])
+        while int(state[0]) <= count + 1 and time.monotonic() < deadline:
+            state = out(engine.docker("inspect", "-f", fmt, "audit-bo")).split()
+            seen.add(state[2])
+        # 137: the daemon died between the runtime's create and start of a restart (killed then)
+        assert int(state[0]) > count + 1 and seen <= {"0", "3", "137"}, (state, seen)
+        out(engine.docker("stop", "-t", "0", "audit-bo"))
+        out(engine.docker("start", "audit-bo"))
+        assert int(out(engine.docker("inspect", "-f", "{{.RestartCount}}", "audit-bo"))) <= 1
+    finally:
+        engine.docker("rm", "-f", "audit-bo")

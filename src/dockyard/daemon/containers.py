@@ -22,6 +22,7 @@ import os
 import secrets
 import shutil
 import signal as sigmod
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,8 @@ class ContainerService:
         # attach requests that arrived before start: connected between runtime create and start
         self.pending_attach: dict[str, list[tuple[dict[str, Any], asyncio.Future[Any]]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.started_at: dict[str, float] = {}  # id -> monotonic time of the last start
+        self.backoff: dict[str, float] = {}  # id -> the restart policy's last delay
         self.health = HealthMonitor(self)
 
     # lookup -------------------------------------------------------------------------------------
@@ -182,6 +185,17 @@ class ContainerService:
                 continue
             m = known.get(rec.id)
             if m is not None and m["running"]:
+                if rec.status is Status.RESTARTING:
+                    # the daemon died in the middle of a policy restart, between the runtime's
+                    # create and start (its network half made): kill it; its exit re-runs the policy
+                    with contextlib.suppress(errors.DockyardError):
+                        await self.monitor.request({"op": "kill", "id": rec.id, "signal": int(sigmod.SIGKILL)})
+                continue
+            if rec.status is Status.RESTARTING and m is None:
+                # the daemon stopped while a restart policy waited out its back-off (or began
+                # the start): no exit to record (a 255 would stand in for the real one); undo
+                # what a begun start left (rootfs, volumes, netns), then restart
+                self.spawn(self._resume_restart(rec))
                 continue
             code = m["exit_code"] if m is not None else 255
             self.spawn(self._on_exit(rec.id, int(code), m.get("exited_at", "") if m else ""))
@@ -374,7 +388,14 @@ class ContainerService:
                 raise errors.NotModified("container already started")
             if rec.status in (Status.REMOVING, Status.DEAD):
                 raise errors.Conflict("container is marked for removal and cannot be started")
+            self._reset_restart_policy(rec)
             await self._start_locked(rec)
+
+    def _reset_restart_policy(self, rec: ContainerRecord) -> None:
+        """A start or restart by the user begins the policy afresh (dockerd's
+        ``ResetRestartManager(true)``): RestartCount 0, back-off 100 ms."""
+        rec.restart_count = 0
+        self.backoff.pop(rec.id, None)
 
     async def _start_locked(self, rec: ContainerRecord) -> None:
         bundle = self.bundles / rec.id
@@ -462,6 +483,7 @@ class ContainerService:
         rec.has_been_started = True
         rec.manually_stopped = False
         self.health.start(rec)
+        self.started_at[rec.id] = time.monotonic()
         self.store.save(rec)
         self.events.emit("container", "start", rec.id, self._attrs(rec))
 
@@ -619,7 +641,20 @@ class ContainerService:
             limit = rp.get("MaximumRetryCount") or 0
             if limit and rec.restart_count >= limit:
                 return None
-        return min(0.1 * (2 ** min(rec.restart_count, 10)), 60.0)
+        # dockerd's back-off: 100 ms, doubled per quick exit up to a minute; a run of 10 s or
+        # more (or one this daemon didn't see start) starts over at 100 ms
+        began = self.started_at.pop(rec.id, None)
+        prev = self.backoff.get(rec.id, 0.0)
+        if began is None or time.monotonic() - began >= 10:
+            prev = 0.0
+        delay = 0.1 if prev == 0 else min(prev * 2, 60.0)
+        self.backoff[rec.id] = delay
+        return delay
+
+    async def _resume_restart(self, rec: ContainerRecord) -> None:
+        async with self.lock(rec.id):
+            await self._cleanup_after_exit(rec)
+        await self._restart_later(rec.id, 0.1)
 
     async def _restart_later(self, cid: str, delay: float) -> None:
         rec = self.containers.get(cid)
@@ -636,13 +671,17 @@ class ContainerService:
             if rec.status is not Status.RESTARTING or cid not in self.containers:
                 return
             rec.restart_count += 1
+            self.store.save(rec)
             # stays "restarting" until the start is done: an "exited" in between (with the new
             # count) read as the policy's last word to anyone polling inspect
             try:
                 await self._start_locked(rec)
                 self.events.emit("container", "restart", cid, self._attrs(rec))
-            except errors.DockyardError:
+            except Exception:  # noqa: BLE001 - never left "restarting" by a failed start
                 log.exception("restarting %s", cid)
+                if rec.status is Status.RESTARTING:
+                    rec.state.status = Status.EXITED
+                    self.store.save(rec)
 
     # stop / kill / wait --------------------------------------------------------------------------
     def wait_exit(self, cid: str) -> asyncio.Future[int]:
@@ -748,6 +787,7 @@ class ContainerService:
                 return
             if rec.status is Status.RESTARTING:
                 rec.state.status = Status.EXITED
+            self._reset_restart_policy(rec)
             await self._start_locked(rec)
         self.events.emit("container", "restart", rec.id, self._attrs(rec))
 
@@ -795,6 +835,8 @@ class ContainerService:
             if volumes or rec.host_config.get("AutoRemove"):  # after the record is gone: not "in use"
                 await asyncio.get_running_loop().run_in_executor(None, self.mounts.remove_anonymous, rec)
         self.locks.pop(rec.id, None)
+        self.backoff.pop(rec.id, None)
+        self.started_at.pop(rec.id, None)
         self._drop_pending_attach(rec.id)
         self.events.emit("container", "destroy", rec.id, self._attrs(rec))
         for fut in self.exit_waiters.pop(rec.id, []):

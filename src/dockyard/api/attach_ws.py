@@ -52,8 +52,12 @@ async def attach_ws(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse()
     await ws.prepare(request)
     client = WebSocketStream(ws)
+    # logs+stream on a running container: the monitor replays the log and subscribes in one
+    # step (as the hijacked attach: reading the file first would lose lines written between)
+    replay = (qbool(request, "logs") and qbool(request, "stream") and s.containers.monitor.version >= 3
+              and rec.status in (Status.RUNNING, Status.PAUSED))
     try:
-        if qbool(request, "logs"):
+        if qbool(request, "logs") and not replay:
             want = {n for n, on in (("stdout", want_out), ("stderr", want_err)) if on}
             for e in logs.read_entries(s.containers.log_path(rec)):
                 if e.stream in want:
@@ -61,7 +65,7 @@ async def attach_ws(request: web.Request) -> web.StreamResponse:
         if qbool(request, "stream") and rec.status in (Status.RUNNING, Status.PAUSED, Status.CREATED):
             conn = await s.containers.attach_stream(rec.id, {
                 "stdin": want_stdin and bool(rec.config.get("OpenStdin")),
-                "stdout": want_out, "stderr": want_err})
+                "stdout": want_out, "stderr": want_err, **({"logs": True} if replay else {})})
             if conn is not None:
                 # tty=True: the monitor's frames are unwrapped to raw bytes whatever the container's tty
                 await streams.pump(client, conn[0], conn[1], tty=True,  # type: ignore[arg-type]

@@ -153,3 +153,13 @@ def test_restart_policy_survives_a_daemon_restart_in_its_back_off(engine: Any) -
         assert int(out(engine.docker("inspect", "-f", "{{.RestartCount}}", "audit-bo"))) <= 1
     finally:
         engine.docker("rm", "-f", "audit-bo")
+
+
+def test_update_restart_policy_of_an_autoremove_container(engine: Any) -> None:
+    out(engine.docker("run", "-d", "--rm", "--name", "audit-rmup", "busybox", "sleep", "60"))
+    try:
+        cp = engine.docker("update", "--restart", "always", "audit-rmup")
+        assert cp.returncode != 0
+        assert b"Restart policy cannot be updated because AutoRemove is enabled for the container" in cp.stderr
+    finally:
+        engine.docker("rm", "-f", "audit-rmup")

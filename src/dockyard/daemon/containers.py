@@ -929,6 +929,9 @@ class ContainerService:
             if body.get(k):
                 hc[k] = body[k]
         if body.get("RestartPolicy"):
+            if hc.get("AutoRemove") and (body["RestartPolicy"].get("Name") or "no") != "no":
+                raise errors.InvalidArgument("Restart policy cannot be updated because AutoRemove is "
+                                             "enabled for the container")
             hc["RestartPolicy"] = body["RestartPolicy"]
         self._validate_host_config(hc)
         if rec.status in (Status.RUNNING, Status.PAUSED):

@@ -14,6 +14,7 @@ Every registry process, daemon, bridge and certs.d entry made here is removed at
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import signal
@@ -22,10 +23,27 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-from conftest import DOCKER, Engine, _start, _teardown, make_image_tar
+
+def _integration_conftest() -> ModuleType:
+    """tests/integration/conftest.py by path: ``from conftest import`` picks whichever
+    directory's conftest was imported last when several test directories are collected."""
+    spec = importlib.util.spec_from_file_location("_pullpush_conftest", Path(__file__).with_name("conftest.py"))
+    assert spec is not None and spec.loader is not None
+    if spec.name in sys.modules:  # the other test_pullpush_* module loaded it
+        return sys.modules[spec.name]
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_c = _integration_conftest()
+DOCKER, Engine, _start, _teardown, make_image_tar = (_c.DOCKER, _c.Engine, _c._start, _c._teardown,
+                                                     _c.make_image_tar)
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")]
@@ -213,6 +231,9 @@ def test_build_pulls_base_from_auth_registry(tmp_path: Path, registry: Callable[
     assert f"Status: Downloaded newer image for {host}/base/bb:1" in out, out
     r = eng.docker("run", "--rm", "authbuilt", "cat", "/b")
     assert r.returncode == 0 and r.stdout.decode().strip() == "built", _text(r)
+    # --pull asks the registry although the base is here
+    r = eng.docker("build", "--pull", "-t", "authbuilt", str(ctx), timeout=120)
+    assert r.returncode == 0 and f"Status: Image is up to date for {host}/base/bb:1" in _text(r), _text(r)
 
     # logged out: the CLI sends no credentials for the registry, the pull is refused, no image
     assert eng.docker("logout", host).returncode == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -21,10 +22,27 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-from conftest import DOCKER, Engine, _start, _teardown, make_image_tar
+
+def _integration_conftest() -> ModuleType:
+    """tests/integration/conftest.py by path: ``from conftest import`` picks whichever
+    directory's conftest was imported last when several test directories are collected."""
+    spec = importlib.util.spec_from_file_location("_pullpush_conftest", Path(__file__).with_name("conftest.py"))
+    assert spec is not None and spec.loader is not None
+    if spec.name in sys.modules:  # the other test_pullpush_* module loaded it
+        return sys.modules[spec.name]
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_c = _integration_conftest()
+DOCKER, Engine, _start, _teardown, make_image_tar = (_c.DOCKER, _c.Engine, _c._start, _c._teardown,
+                                                     _c.make_image_tar)
 
 pytestmark = pytest.mark.root
 

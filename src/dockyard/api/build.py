@@ -2,8 +2,9 @@
 
 ``/build``: the body is the context as a tar (chunked, maybe gzip'd); query: ``t``
 (repeatable), ``dockerfile``, ``buildargs`` / ``labels`` (JSON objects), ``nocache``, ``target``,
-``q``, ``networkmode``, ``squash``, ``pull``, ``platform``; ``rm``, ``forcerm``, ``cachefrom``
-are accepted and ignored (intermediate containers never outlive a step). A ``FROM`` image
+``q``, ``networkmode``, ``squash``, ``pull`` (pull FROM images even when present),
+``platform``; ``rm``, ``forcerm``, ``cachefrom`` are accepted and ignored (intermediate
+containers never outlive a step). A ``FROM`` image
 missing from the store is pulled (its progress in the stream, as dockerd's classic builder)
 with the credentials ``X-Registry-Config`` gives for its registry (``docker build`` sends every
 registry it has credentials for).

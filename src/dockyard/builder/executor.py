@@ -357,6 +357,8 @@ class Builder:
         job.out.stream(f"Step {job.step_no}/{job.total} : {text}\n")
 
     def _base_image(self, ref: str, opts: BuildOptions, line: int) -> str:
+        if opts.pull and opts.fetch_base is not None:  # --pull: ask the registry even if present
+            return opts.fetch_base(ref)
         try:
             return self.images.resolve(ref)
         except (NotFound, InvalidArgument):

@@ -116,3 +116,57 @@ def test_create_killed_before_its_record_leaves_nothing(daemon: Any) -> None:
     r = d.docker("volume", "create", "halfvol")
     assert r.returncode == 0, r.stderr
     assert check(data) == []
+
+
+def _tar(path: Path, members: list[tuple[str, bytes | str]]) -> Path:
+    """A tar of (name, data) files; data given as a str is a symlink's target."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w") as tf:
+        for name, data in members:
+            ti = tarfile.TarInfo(name)
+            if isinstance(data, str):
+                ti.type, ti.linkname = tarfile.SYMTYPE, data
+                tf.addfile(ti)
+            else:
+                ti.size = len(data)
+                tf.addfile(ti, io.BytesIO(data))
+    return path
+
+
+def test_hostile_or_corrupt_archives_are_refused_and_change_nothing(daemon: Any) -> None:
+    d = daemon
+    files: Path = d.root / "files"
+    out = files / "outside"
+    out.mkdir()
+    before = sorted(d.docker("images", "-q", "--no-trunc").stdout.split())
+    blobs_before = sorted(os.listdir(d.data / "image" / "content" / "blobs" / "sha256"))
+    cases = {
+        "escape.tar": _tar(files / "escape.tar", [("ok", b"x"), (f"../../../../..{out}/pwned", b"x")]),
+        "symlink.tar": _tar(files / "symlink.tar", [("link", str(out)), ("link/pwned", b"x")]),
+        "garbage.tar": files / "garbage.tar",
+    }
+    cases["garbage.tar"].write_bytes(b"this is not a tar archive at all" * 40)
+    manifest = json.dumps([{"Config": "c.json", "RepoTags": ["evil:1"], "Layers": ["../../etc/passwd"]}])
+    load_cases = {
+        "load-escape.tar": _tar(files / "load-escape.tar", [("manifest.json", manifest.encode()),
+                                                            ("c.json", b"{}")]),
+        "load-cut.tar": files / "load-cut.tar",
+    }
+    assert d.docker("save", "-o", str(files / "full.tar"), "busybox").returncode == 0
+    load_cases["load-cut.tar"].write_bytes((files / "full.tar").read_bytes()[:600_000])
+    for name, path in cases.items():
+        r = d.docker("import", str(path), f"x/{name[:-4]}")
+        if r.returncode == 0:  # docker imports what a tar reader can make sense of...
+            iid = d.docker("image", "inspect", "-f", "{{.Id}}", f"x/{name[:-4]}").stdout.strip()
+            assert d.docker("rmi", iid).returncode == 0
+        else:
+            assert r.stderr.strip(), name  # ... or refuses it with a message
+        assert not (out / "pwned").exists() and not list(out.iterdir()), name
+    for name, path in load_cases.items():
+        r = d.docker("load", "-i", str(path))
+        assert r.returncode != 0 and r.stderr.strip(), (name, r.stdout, r.stderr)
+    assert sorted(d.docker("images", "-q", "--no-trunc").stdout.split()) == before
+    assert sorted(os.listdir(d.data / "image" / "content" / "blobs" / "sha256")) == blobs_before
+    assert check(d.data) == []

@@ -5,6 +5,7 @@
 * a TLS registry signed by a private CA is refused ("certificate signed by unknown
   authority") until the CA is dropped at ``/etc/docker/certs.d/<host:port>/ca.crt``, the
   path dockerd reads (removed again by the test);
+* a zstd-compressed layer (`docker import` of a .tar.zst) is pushed as such, pulled and run;
 * ``docker build`` FROM an image on an auth-protected registry: the missing base is pulled
   with the credentials of ``X-Registry-Config`` (what the CLI sends from its config.json).
 
@@ -15,12 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -242,3 +245,27 @@ def test_build_pulls_base_from_auth_registry(tmp_path: Path, registry: Callable[
     assert r.returncode != 0, _text(r)
     assert f"pull access denied for {host}/base/bb" in _text(r), _text(r)
     assert eng.docker("image", "inspect", f"{host}/base/bb:1").returncode != 0
+
+
+def test_zstd_layer_pushed_pulled_and_run(tmp_path: Path, busybox_rootfs: Path, registry: Callable[..., str],
+                                          daemon: Callable[..., Engine]) -> None:
+    zstandard = pytest.importorskip("zstandard")
+    tar = make_image_tar(busybox_rootfs, tmp_path / "rootfs.tar")
+    zst = tmp_path / "rootfs.tar.zst"
+    zst.write_bytes(zstandard.ZstdCompressor().compress(tar.read_bytes()))
+    host = registry("127.0.0.1")
+    eng = daemon()
+    r = eng.docker("import", str(zst), f"{host}/z/app:1")
+    assert r.returncode == 0, _text(r)
+    r = eng.docker("push", f"{host}/z/app:1")
+    assert r.returncode == 0, _text(r)
+    with urllib.request.urlopen(urllib.request.Request(
+            f"http://{host}/v2/z/app/manifests/1",
+            headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}), timeout=10) as resp:
+        man = json.loads(resp.read())
+    assert [x["mediaType"] for x in man["layers"]] == ["application/vnd.oci.image.layer.v1.tar+zstd"]
+    assert eng.docker("rmi", f"{host}/z/app:1").returncode == 0
+    r = eng.docker("pull", f"{host}/z/app:1")
+    assert r.returncode == 0 and "Pull complete" in _text(r), _text(r)
+    r = eng.docker("run", "--rm", f"{host}/z/app:1", "echo", "zstd-ok")
+    assert r.returncode == 0 and r.stdout.decode().strip() == "zstd-ok", _text(r)

@@ -6,6 +6,7 @@ Modules, one idea each::
     auth.py        credentials (X-Registry-Auth, ~/.docker/config.json), challenges, token cache
     credstore.py   the CLI side: config.json auths, credsStore/credHelpers (docker-credential-*)
     endpoints.py   which base URLs serve a registry host (mirrors, https/http, insecure)
+    certs.py       certs.d/<host:port> CAs and client certs (dockerd's /etc/docker/certs.d)
     client.py      one repository on one endpoint: ping, manifests, blobs (Range resume), uploads
     pull.py        pull(ref) -> blobs verified into the content store -> ImageService.add_image
     push.py        push(ref) -> HEAD/mount/upload stored blobs as they are -> manifest PUT

@@ -96,6 +96,10 @@ class Daemon:
                 break
             time.sleep(0.05)
         tail = (self.root / "daemon.log").read_text()[-3000:]
+        spy = shutil.which("py-spy") or str(VENV_BIN / "py-spy")
+        if self.proc.poll() is None and os.path.exists(spy):  # where it hangs
+            tail += subprocess.run([spy, "dump", "--pid", str(self.proc.pid)], capture_output=True,
+                                   text=True).stdout
         self.kill()
         raise RuntimeError(f"dockyardd did not start:\n{tail}")
 
@@ -470,6 +474,9 @@ def run(rounds: int, seed: int, *, big_mb: int = 24, keep: bool = False, run_sam
             for p in report.problems[before:]:
                 echo("    " + p)
         checker.final()
+    except RuntimeError:
+        keep = True  # for a look at what made the daemon fail to start
+        raise
     finally:
         _teardown(d, keep)
     return report

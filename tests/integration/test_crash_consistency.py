@@ -170,3 +170,27 @@ def test_hostile_or_corrupt_archives_are_refused_and_change_nothing(daemon: Any)
     assert sorted(d.docker("images", "-q", "--no-trunc").stdout.split()) == before
     assert sorted(os.listdir(d.data / "image" / "content" / "blobs" / "sha256")) == blobs_before
     assert check(d.data) == []
+
+
+def test_start_killed_before_its_record_said_running_can_start_again(daemon: Any) -> None:
+    d = daemon
+    cid = d.docker("create", "--name", "half-start", "busybox", "sleep", "1000").stdout.strip()
+    assert d.docker("start", cid).returncode == 0
+    pid = d.docker("inspect", "-f", "{{.State.Pid}}", cid).stdout.strip()
+    data: Path = d.data
+
+    def crash() -> None:
+        # the runtime created (and maybe started) the container, the record still says created
+        path = data / "containers" / cid / "config.v2.json"
+        rec = json.loads(path.read_text())
+        rec["state"].update(status="created", pid=0)
+        path.write_text(json.dumps(rec))
+
+    _offline(d, crash)
+    assert not (d.exec / "runtime" / cid).exists()  # the runtime's state went at start-up
+    assert not Path(f"/proc/{pid}").exists() or b"sleep" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    r = d.docker("start", cid)  # used to fail: "container with given ID already exists"
+    assert r.returncode == 0, r.stderr
+    assert d.docker("inspect", "-f", "{{.State.Status}}", cid).stdout.strip() == "running"
+    assert d.docker("rm", "-f", cid).returncode == 0
+    assert check(data) == []

@@ -159,6 +159,24 @@ def _build_left_overs(cfg: DaemonConfig, images: Any) -> bool:
     return any(i.key.startswith("build-") for i in images.snapshots.list())
 
 
+async def _drop_stale_runtime_state(containers: ContainerService) -> None:
+    """A start killed half-way leaves, for a container whose record is not running, the
+    runtime's state (and an init process waiting at the start barrier), its network namespace,
+    mounts: undo them as an exit would, or the next start fails ("container with given ID
+    already exists", "File exists: <exec-root>/netns/<id>")."""
+    netns = containers.cfg.exec_root / "netns"
+    for rec in list(containers.containers.values()):
+        if rec.status.value in ("running", "paused", "restarting"):
+            continue
+        if not ((containers.runtime_root / rec.id).exists() or (netns / rec.id).exists()):
+            continue
+        with contextlib.suppress(Exception):
+            await containers.monitor.request(
+                {"op": "delete", "id": rec.id, "runtime": containers.runtime_argv(rec)})
+        with contextlib.suppress(Exception):
+            await containers._cleanup_after_exit(rec)
+
+
 def _recover_builds(services: Any) -> None:
     from dockyard.api.build import builder_of
 
@@ -191,6 +209,7 @@ async def serve(cfg: DaemonConfig) -> None:
     containers = ContainerService(cfg, images, monitor, bus, networking, volumes)
     holder.append(containers)
     await containers.restore()
+    await _drop_stale_runtime_state(containers)
     await asyncio.get_running_loop().run_in_executor(None, images.sweep_rootfs, set(containers.containers))
     if volumes is not None:
         live = [r.id for r in containers.containers.values() if r.status.value in ("running", "paused")]

@@ -289,7 +289,7 @@ class Checker:
                 fail(where, f"docker {' '.join(args)}: {r.stderr.strip()}")
         # The daemon answers before every start-up task is done (restart policies, monitor
         # reconnection); the stores it reconciled at start are what we judge.
-        for p in check(d.data):
+        for p in check(d.data, verify_blobs=True):
             fail(where, str(p))
         ids = d.docker("ps", "-aq", "--no-trunc").stdout.split()
         for stray in sorted(set(_listdir(d.exec / "bundles")) - set(ids)):
@@ -373,7 +373,7 @@ class Checker:
             left = d.docker(*args).stdout.split()
             if left:
                 fail("final", f"docker {' '.join(args)} still lists {left}")
-        for p in check(d.data):
+        for p in check(d.data, verify_blobs=True):
             fail("final", str(p))
         # Images are gone: every blob and layer must be too (gc ran at rmi).
         blobs = _listdir(d.data / "image" / "content" / "blobs" / "sha256")

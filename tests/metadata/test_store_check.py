@@ -83,3 +83,12 @@ def test_reopening_the_image_store_repairs_what_gc_owns(store: tuple[Path, Image
         assert check(data) == []
     finally:
         again.close()
+
+
+def test_verify_blobs_finds_a_blob_whose_content_changed(store: tuple[Path, ImageService, str]) -> None:
+    data, svc, iid = store
+    assert check(data, verify_blobs=True) == []
+    p = svc.content.path(iid)
+    os.chmod(p, 0o644)
+    p.write_bytes(p.read_bytes() + b" ")
+    assert [x.kind for x in check(data, verify_blobs=True)] == ["corrupt-blob"]

@@ -30,6 +30,7 @@ Invariants (each broken one is a :class:`Problem`):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -58,8 +59,6 @@ def _rows(db: Path, sql: str) -> list[tuple]:
 
 
 def _chain_ids(diff_ids: list[str]) -> list[str]:
-    import hashlib
-
     out: list[str] = []
     for d in diff_ids:
         out.append(d if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
@@ -73,12 +72,16 @@ def _listdir(p: Path) -> list[str]:
         return []
 
 
-def check(data_root: Path, *, strict: bool = True) -> list[Problem]:
-    """Every inconsistency of the stores under ``data_root`` (see the module docstring)."""
+def check(data_root: Path, *, strict: bool = True, verify_blobs: bool = False) -> list[Problem]:
+    """Every inconsistency of the stores under ``data_root`` (see the module docstring).
+
+    ``verify_blobs``: also hash every blob and compare with its name (reads the whole store)."""
     root = Path(data_root)
     out: list[Problem] = []
     containers = _check_containers(root, out)
     _check_images(root, containers, out, strict=strict)
+    if verify_blobs:
+        _verify_blobs(root / "image" / "content" / "blobs" / "sha256", out)
     _check_volumes(root, out)
     return out
 
@@ -171,6 +174,16 @@ def _check_images(root: Path, containers: dict[str, dict], out: list[Problem], *
             children = [k for k, r in snaps.items() if r[2] == key]
             if not children:
                 out.append(Problem("orphan-snapshot", key, "a layer no image references"))
+
+
+def _verify_blobs(blobs: Path, out: list[Problem]) -> None:
+    for name in _listdir(blobs):
+        h = hashlib.sha256()
+        with open(blobs / name, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        if h.hexdigest() != name:
+            out.append(Problem("corrupt-blob", "sha256:" + name, f"its content hashes to sha256:{h.hexdigest()}"))
 
 
 def _check_volumes(root: Path, out: list[Problem]) -> None:

@@ -42,6 +42,12 @@ def test_listener_dead_tells_a_live_listener_from_a_dead_one(tmp_path: Path) -> 
         time.sleep(0.05)
         assert not _listener_dead(path)
         os.kill(pid, signal.SIGKILL)
+        for _ in range(500):  # not reaped yet: a zombie, as a killed monitor is until init reaps it
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    break
+            time.sleep(0.01)
+        assert _listener_dead(path)
         os.waitpid(pid, 0)
         assert _listener_dead(path)  # the child still holds the socket; its maker is gone
     finally:

@@ -48,7 +48,14 @@ def _listener_dead(path: str) -> bool:
         return False  # nobody listens (a connect refused): the usual way to a new monitor
     finally:
         s.close()
-    return pid > 0 and not os.path.exists(f"/proc/{pid}")
+    if pid <= 0:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            # "pid (comm) S ...": a killed monitor may linger as a zombie until init reaps it
+            return f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except OSError:
+        return True
 
 
 class MonitorClient:

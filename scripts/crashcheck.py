@@ -350,6 +350,10 @@ class Checker:
 
     def final(self) -> None:
         d, fail = self.d, self.report.fail
+        for iid in sorted(set(d.docker("images", "-q", "--no-trunc").stdout.split())):
+            r = d.docker("run", "--rm", iid, "true")  # every image that survived runs
+            if r.returncode != 0:
+                fail("final", f"image {iid[:19]} does not run: {r.stderr.strip()}")
         ids = d.docker("ps", "-aq", "--no-trunc").stdout.split()
         self.seen_ids.update(ids)
         for cid in ids:

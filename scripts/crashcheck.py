@@ -387,7 +387,7 @@ class Checker:
             left = [n for n in _listdir(d.exec / sub) if n[:64].isalnum() and len(n) >= 64]
             if left:
                 fail("final", f"exec-root/{sub} still holds {[n[:12] for n in left]}")
-        mounts = [m for m in _mounts_under(d.root) if not m.startswith(str(d.exec / "netns"))]
+        mounts = _mounts_under(d.root)
         if mounts:
             fail("final", f"mounts left: {mounts}")
         if cg := _cgroups_of(self.seen_ids):

@@ -2,9 +2,10 @@
 """Crash torture for issue 3: "a daemon killed at any point restarts with a consistent store".
 
 Starts a private dockyardd (temp data root, exec root and socket, as tests/integration does),
-drives a workload through the real docker CLI (create/start/stop/rm/commit/tag/rmi/import/load/
-build/volume create/network create/run -d --rm), SIGKILLs the daemon at random moments (and
-sometimes its monitor too; slow verbs are killed part-way through), restarts it, and checks:
+drives a workload through the real docker CLI (create/start/stop/rm/commit/tag/rmi/import/
+load/build/volume create+rm/network create+rm/run -d --rm/run -v/run --restart always/exec/
+prune), SIGKILLs the daemon at random moments (and sometimes its monitor too; slow verbs are
+killed part-way through), restarts it, and checks:
 
 * ``ps -a``, ``images``, ``volume ls``, ``network ls`` answer;
 * the stores on disk pass ``dockyard.metadata.check.check`` (no image naming a missing blob or
@@ -239,11 +240,22 @@ class Workload:
         self.d.docker("run", "-d", "--label", "crash", "-v", f"{self._name('rv')}:/data", "busybox",
                       "sh", "-c", "echo x > /data/x; sleep 1000")
 
+    def exec_(self) -> None:
+        self.d.docker("exec", "keeper", "true")
+
+    def prune(self) -> None:
+        self.d.docker("container", "prune", "-f", "--filter", "label=crash")
+        self.d.docker("image", "prune", "-f")
+
+    def run_always(self) -> None:
+        self.d.docker("run", "-d", "--label", "crash", "--restart", "always", "busybox", "sleep", "1000")
+
     def ops(self) -> dict[str, Callable[[], None]]:
         return {"create": self.create, "start": self.start, "stop": self.stop, "rm": self.rm,
                 "commit": self.commit, "tag": self.tag, "rmi": self.rmi, "import": self.import_,
                 "load": self.load, "build": self.build, "volume": self.volume, "network": self.network,
-                "run-rm": self.run_rm, "run-vol": self.run_vol}
+                "run-rm": self.run_rm, "run-vol": self.run_vol, "exec": self.exec_, "prune": self.prune,
+                "run-always": self.run_always}
 
 
 SLOW = ("import", "load", "build", "commit")
@@ -417,7 +429,7 @@ def _prepare_files(files: Path, big_mb: int) -> None:
 
 
 def run(rounds: int, seed: int, *, big_mb: int = 24, keep: bool = False, run_sample: int = 2,
-        echo: Callable[[str], None] = lambda s: None) -> Report:
+        monitor_rate: float = 0.15, echo: Callable[[str], None] = lambda s: None) -> Report:
     """``rounds`` kill points; returns what broke (``Report.problems`` empty: all invariants held)."""
     rng = random.Random(seed)
     report = Report()
@@ -456,7 +468,7 @@ def run(rounds: int, seed: int, *, big_mb: int = 24, keep: bool = False, run_sam
             else:
                 seq = rng.sample(sorted(ops), rng.randint(1, 3))
                 delay = rng.uniform(0.0, 0.6)
-            kill_monitor = rng.random() < 0.15
+            kill_monitor = rng.random() < monitor_rate
             worker = threading.Thread(target=lambda s=seq: [ops[n]() for n in s], daemon=True)
             worker.start()
             time.sleep(delay)
@@ -506,9 +518,10 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--big-mb", type=int, default=24, help="size of the imported tarball's extra data")
     ap.add_argument("--keep", action="store_true", help="keep the temp root for inspection")
+    ap.add_argument("--monitor-rate", type=float, default=0.15, help="share of kills that take the monitor too")
     a = ap.parse_args()
     print(f"seed {a.seed}")
-    rep = run(a.rounds, a.seed, big_mb=a.big_mb, keep=a.keep, echo=lambda s: print(s, flush=True))
+    rep = run(a.rounds, a.seed, big_mb=a.big_mb, keep=a.keep, monitor_rate=a.monitor_rate, echo=lambda s: print(s, flush=True))
     print(f"{rep.kill_points} kill points ({rep.monitor_kills} with the monitor), "
           f"{len(rep.problems)} problem(s)")
     for p in rep.problems:

@@ -163,22 +163,3 @@ def test_update_restart_policy_of_an_autoremove_container(engine: Any) -> None:
         assert b"Restart policy cannot be updated because AutoRemove is enabled for the container" in cp.stderr
     finally:
         engine.docker("rm", "-f", "audit-rmup")
-
-
-def test_a_removal_the_daemon_died_in_is_finished_at_start(engine: Any) -> None:
-    import json
-    cid = out(engine.docker("create", "--name", "audit-dying", "busybox", "true")).strip()
-    engine.proc.kill()
-    engine.proc.wait()
-    cfg = engine.root / "data" / "containers" / cid / "config.v2.json"
-    rec = json.loads(cfg.read_text())
-    rec["state"]["status"] = "removing"  # as remove() saves it before it destroys anything
-    cfg.write_text(json.dumps(rec))
-    engine.kill9_and_restart()  # (the daemon is already dead: this starts it)
-    assert engine.docker("inspect", cid).returncode != 0
-    assert not cfg.parent.exists()
-    assert cid not in out(engine.docker("ps", "-aq", "--no-trunc"))
-    from dockyard.metadata.check import check
-    assert [p for p in check(engine.root / "data", strict=False) if cid in str(p)] == []  # snapshot gone too
-    out(engine.docker("create", "--name", "audit-dying", "busybox", "true"))  # the name is free
-    engine.docker("rm", "-f", "audit-dying")

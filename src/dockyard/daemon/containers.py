@@ -143,30 +143,13 @@ class ContainerService:
         self.runtime_root.mkdir(parents=True, exist_ok=True)
         for rec in sorted(self.store.load_all(), key=lambda r: r.created):
             if rec.status is Status.REMOVING:
-                # a removal the daemon died in (its process was gone before REMOVING was
-                # saved): finish it rather than keep a record whose snapshot may be gone
-                await asyncio.get_running_loop().run_in_executor(None, self._finish_removal, rec)
-                continue
+                # a removal the daemon died in: "Dead", as dockerd's; a new rm finishes it
+                rec.state.status = Status.DEAD
             self._index(rec)
         await self.monitor.connect()
         ready = asyncio.get_running_loop().create_future()
         self.spawn(self._follow_monitor(ready))
         await ready
-
-    def _finish_removal(self, rec: ContainerRecord) -> None:
-        """The rest of :meth:`remove` for a record found REMOVING at start (each step idempotent;
-        the monitor's record of it is forgotten by the reconciliation)."""
-        with contextlib.suppress(Exception):
-            self.images.unmount_rootfs(self.bundles / rec.id / "rootfs")
-        with contextlib.suppress(Exception):
-            self.mounts.stop(rec)
-        shutil.rmtree(self.bundles / rec.id, ignore_errors=True)
-        with contextlib.suppress(errors.NotFound):
-            self.images.remove_rootfs(rec.id)
-        shutil.rmtree(self.store.dir(rec.id), ignore_errors=True)
-        if rec.host_config.get("AutoRemove"):
-            with contextlib.suppress(Exception):
-                self.mounts.remove_anonymous(rec)
 
     def _index(self, rec: ContainerRecord) -> None:
         self.containers[rec.id] = rec
@@ -835,7 +818,7 @@ class ContainerService:
                 raise errors.Conflict(f"removal of container {rec.id} is already in progress")
             prev = rec.status
             rec.state.status = Status.REMOVING
-            self.store.save(rec)  # a daemon killed from here on finishes the removal at start
+            self.store.save(rec)  # a daemon killed from here on finds it "Dead" at start
             try:
                 await self.monitor.request({"op": "delete", "id": rec.id, "runtime": self.runtime_argv(rec)})
                 await self._cleanup_after_exit(rec)

@@ -303,6 +303,9 @@ class Checker:
         # reconnection); the stores it reconciled at start are what we judge.
         for p in check(d.data, verify_blobs=True):
             fail(where, str(p))
+        paused = d.docker("ps", "-q", "--filter", "status=paused").stdout.split()
+        if paused:  # the workload never pauses: a commit's pause must not outlive a crash
+            fail(where, f"containers left paused: {paused}")
         ids = d.docker("ps", "-aq", "--no-trunc").stdout.split()
         for stray in sorted(set(_listdir(d.exec / "bundles")) - set(ids)):
             fail(where, f"bundle of a container that does not exist: {stray[:12]}")
@@ -506,10 +509,33 @@ def _teardown(d: Daemon, keep: bool) -> None:
     d.stop()
     with contextlib.suppress(Exception):
         d.monitor({"op": "shutdown", "if_idle": False})
+    _kill_leftover_containers(d)
     for m in sorted(_mounts_under(d.root), reverse=True):
         subprocess.run(["umount", "-l", m], check=False)
     if not keep:
         shutil.rmtree(d.root, ignore_errors=True)
+
+
+def _kill_leftover_containers(d: Daemon) -> None:
+    """When the daemon could not clean up (it failed to start): the processes of this run's
+    containers (found by their cgroups, named by our container ids) must not outlive it."""
+    ids = {n for sub in (d.data / "containers", d.exec / "runtime", d.exec / "bundles")
+           for n in _listdir(sub) if len(n) == 64}
+    if not ids:
+        return
+    for path in _cgroups_of(ids):
+        freezer = Path(path) / "freezer.state"
+        with contextlib.suppress(OSError):
+            if freezer.exists():
+                freezer.write_text("THAWED")  # a frozen process can't die
+        with contextlib.suppress(OSError):
+            for pid in Path(path, "cgroup.procs").read_text().split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+    time.sleep(0.2)
+    for path in sorted(_cgroups_of(ids), key=len, reverse=True):
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
 
 
 def main() -> int:

@@ -194,3 +194,32 @@ def test_start_killed_before_its_record_said_running_can_start_again(daemon: Any
     assert d.docker("inspect", "-f", "{{.State.Status}}", cid).stdout.strip() == "running"
     assert d.docker("rm", "-f", cid).returncode == 0
     assert check(data) == []
+
+
+def test_a_pause_left_by_a_killed_daemon_is_resumed(daemon: Any) -> None:
+    d = daemon
+    data: Path = d.data
+    a = d.docker("run", "-d", "busybox", "sleep", "1000").stdout.strip()  # pause saved: no record
+    b = d.docker("run", "-d", "busybox", "sleep", "1000").stdout.strip()  # commit's pause
+    c = d.docker("run", "-d", "busybox", "sleep", "1000").stdout.strip()  # the user's pause
+    for cid in (a, b, c):
+        assert d.docker("pause", cid).returncode == 0
+
+    def crash() -> None:
+        path = data / "containers" / a / "config.v2.json"
+        rec = json.loads(path.read_text())
+        rec["state"]["status"] = "running"  # killed between the runtime's pause and the save
+        path.write_text(json.dumps(rec))
+        (data / "containers" / b / "commit-paused").touch()  # killed in the middle of a commit
+
+    _offline(d, crash)
+    status = {cid: d.docker("inspect", "-f", "{{.State.Status}}", cid).stdout.strip() for cid in (a, b, c)}
+    assert status == {a: "running", b: "running", c: "paused"}
+    assert not (data / "containers" / b / "commit-paused").exists()
+    for cid in (a, b):  # thawed: the exec runs (a frozen one would hang) and rm -f kills at once
+        r = d.docker("exec", cid, "true", timeout=20)
+        assert r.returncode == 0, r.stderr
+    for cid in (a, b, c):
+        r = d.docker("rm", "-f", cid, timeout=20)
+        assert r.returncode == 0, r.stderr
+    assert check(data) == []

@@ -13,7 +13,7 @@ from dockyard import errors
 from dockyard.api import streams, versions, wire
 from dockyard.api.common import api_version, body_json, qbool, reply, services
 from dockyard.daemon import filters
-from dockyard.daemon.state import Status
+from dockyard.daemon.state import COMMIT_PAUSE_MARKER, Status
 
 
 def _run(fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
@@ -166,8 +166,11 @@ async def commit(request: web.Request) -> web.StreamResponse:
     t = q.get("tag") or ""
     repo_tag = (f"{repo}:{t}" if t else repo) if repo else None
     paused = False
+    # journaled: a daemon killed while the commit holds the container paused resumes it at start
+    marker = s.containers.store.dir(rec.id) / COMMIT_PAUSE_MARKER
     if qbool(request, "pause", True) and rec.status is Status.RUNNING:
         try:
+            marker.touch()
             await s.containers.pause(rec.id)
             paused = True
         except errors.DockyardError:
@@ -179,6 +182,7 @@ async def commit(request: web.Request) -> web.StreamResponse:
     finally:
         if paused:
             await s.containers.unpause(rec.id)
+        marker.unlink(missing_ok=True)
     s.events.emit("container", "commit", rec.id, {"comment": q.get("comment", ""), "imageID": image_id})
     return reply({"Id": image_id}, status=201)
 

@@ -27,6 +27,7 @@ import secrets
 import signal
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from dockyard import errors
@@ -35,6 +36,7 @@ from dockyard.daemon.containers import ContainerService
 from dockyard.daemon.events import EventBus
 from dockyard.daemon.monitor_client import MonitorClient
 from dockyard.daemon.networking import Networking, open_manager
+from dockyard.daemon.state import COMMIT_PAUSE_MARKER, Status
 
 
 def _import_web() -> Any:
@@ -177,6 +179,37 @@ async def _drop_stale_runtime_state(containers: ContainerService) -> None:
             await containers._cleanup_after_exit(rec)
 
 
+def _frozen(pid: int) -> bool:
+    """Is the process's cgroup frozen (v1 freezer or v2 cgroup.freeze)?"""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return False
+    for ln in lines:
+        _, ctrls, path = ln.split(":", 2)
+        try:
+            if "freezer" in ctrls.split(","):
+                return Path(f"/sys/fs/cgroup/freezer{path}/freezer.state").read_text().strip() != "THAWED"
+            if ctrls == "" and Path(f"/sys/fs/cgroup{path}/cgroup.freeze").exists():
+                return Path(f"/sys/fs/cgroup{path}/cgroup.freeze").read_text().strip() == "1"
+        except OSError:
+            continue
+    return False
+
+
+async def _reconcile_pause(containers: ContainerService) -> None:
+    """Resume what a killed daemon left frozen against the record: a pause whose record save
+    never came (the record says running), and ``docker commit``'s own pause (the marker)."""
+    for rec in list(containers.containers.values()):
+        marker = containers.store.dir(rec.id) / COMMIT_PAUSE_MARKER
+        with contextlib.suppress(Exception):
+            if rec.status is Status.RUNNING and rec.state.pid and _frozen(rec.state.pid):
+                await containers._runtime(rec, ["resume", rec.id])
+            elif rec.status is Status.PAUSED and marker.exists():
+                await containers.unpause(rec.id)
+        marker.unlink(missing_ok=True)
+
+
 def _recover_builds(services: Any) -> None:
     from dockyard.api.build import builder_of
 
@@ -210,6 +243,7 @@ async def serve(cfg: DaemonConfig) -> None:
     holder.append(containers)
     await containers.restore()
     await _drop_stale_runtime_state(containers)
+    await _reconcile_pause(containers)
     await asyncio.get_running_loop().run_in_executor(None, images.sweep_rootfs, set(containers.containers))
     if volumes is not None:
         live = [r.id for r in containers.containers.values() if r.status.value in ("running", "paused")]

@@ -42,3 +42,8 @@ def check_transition(old: Status, new: Status) -> None:
     """Raise Conflict unless ``old -> new`` is a legal move (a no-op move is legal)."""
     if old is not new and new not in ALLOWED[old]:
         raise Conflict(f"cannot move a container from {old.value} to {new.value}")
+
+
+# A file in the container's directory while ``docker commit`` holds it paused: a daemon killed
+# in between left it paused by no one's wish, and the start-up reconciliation resumes it.
+COMMIT_PAUSE_MARKER = "commit-paused"

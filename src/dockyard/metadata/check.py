@@ -21,7 +21,7 @@ Invariants (each broken one is a :class:`Problem`):
 * no blob and no committed snapshot is unreferenced (``gc`` at start removes them);
 * every snapshot's parent exists; no ``extract-``/``build-`` snapshot survives a start;
 * an active snapshot belongs to a container record (key = container id), and so does a
-  ``<id>-init`` layer; every container whose image still exists has its snapshot;
+  ``<id>-init`` layer; every container (but one being removed) has its snapshot;
 * no stray directories or temp files (``ingest/``, ``image/tmp``, record-less directories).
 
 ``check(data_root)`` returns the problems found (empty: consistent). ``strict=False`` skips the
@@ -150,7 +150,9 @@ def _check_images(root: Path, containers: dict[str, dict], out: list[Problem], *
     for name in _listdir(img / "tmp"):
         out.append(Problem("stray-tmp", str(img / "tmp" / name), "left in image/tmp"))
     for cid, rec in containers.items():
-        if rec.get("image_id") in image_ids and cid not in snaps:
+        # a removal killed after the snapshot went leaves "removing" (read back as dead): rm ends it
+        status = (rec.get("state") or {}).get("status")
+        if cid not in snaps and status not in ("removing", "dead"):
             out.append(Problem("missing-rootfs", cid, "the container's snapshot is missing"))
     if sroot is None:
         return

@@ -69,6 +69,10 @@ class Writer:
             _start_writeback(self._f.fileno(), self._kicked, self.size - self._kicked)
             self._kicked = self.size
 
+    def flush(self) -> None:
+        """Hand what is written so far to the kernel (another reader of ``path`` sees it)."""
+        self._f.flush()
+
     def copy_from(self, src: BinaryIO, bufsize: int = 1 << 20) -> None:
         while chunk := src.read(bufsize):
             self.write(chunk)

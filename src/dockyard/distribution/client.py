@@ -12,9 +12,11 @@ promised -> InvalidArgument naming the digest. Registry error bodies
 (``{"errors": [{"code": "DENIED", "message": ...}]}``) become docker's text:
 ``denied: requested access to the resource is denied``.
 
-Blob downloads go straight into a content store ingest, hashed while written and committed
-only when digest and size match; a dropped connection (or a 429/5xx answer) resumes with ``Range: bytes=N-``
-(a registry that ignores Range and answers 200 restarts the ingest), at most 5 times.
+Blob downloads (:meth:`RepoClient.stream_blob`) hand each byte once, in order, to a sink: a
+content store ingest (``fetch_blob``: hashed while written, committed only when digest and size
+match) or a pull's layer feed (extracted while it downloads, see pull.py); a dropped connection
+(or a 429/5xx answer) resumes with ``Range: bytes=N-`` (a registry that ignores Range and
+answers 200 sends it all again: the bytes already received are skipped), at most 5 times.
 """
 
 from __future__ import annotations
@@ -373,59 +375,69 @@ class RepoClient:
     async def fetch_blob(self, store: ContentStore, digest: str, size: int,
                          progress: Progress | None = None, *, kind: str = "filesystem layer") -> None:
         """Download a blob into ``store``, verified; resume a dropped transfer with Range."""
-        writer = store.writer()
-        try:
-            received = 0
-            resumes = 0
-            while True:
-                h = {"Range": f"bytes={received}-"} if received else {}
-                try:
-                    resp = await self.request("GET", f"/v2/{self.repo}/blobs/{digest}", headers=h)
-                    async with resp:
-                        if resp.status == 206 and received:
-                            cr = resp.headers.get("Content-Range", "")
-                            if not cr.startswith(f"bytes {received}-"):
-                                raise InvalidArgument(f"blob {digest}: the registry answered "
-                                                      f"a Range request with {cr!r}")
-                        elif resp.status == 200:
-                            if received:  # no Range support: start again
-                                writer.abort()
-                                writer = store.writer()
-                                received = 0
-                        elif resp.status in _TRANSIENT:
-                            raise _Transient(registry_message(resp.status, await resp.read()))
-                        else:
-                            raise error_for(resp.status, await resp.read(), f"blob {digest}")
-                        async for chunk in resp.content.iter_chunked(CHUNK):
-                            if received + len(chunk) > size:
-                                raise InvalidArgument(
-                                    f"{kind} verification failed for digest {digest}: "
-                                    f"the registry sent more than the {size} bytes announced"
-                                )
-                            writer.write(chunk)
-                            received += len(chunk)
-                            if progress is not None:
-                                await progress(received)
-                    if received >= size:
-                        break
-                    raise aiohttp.ClientPayloadError("response ended early")
-                except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError,
-                        aiohttp.ClientOSError, EndpointUnreachable, _Transient) as e:
-                    resumes += 1
-                    if resumes > MAX_RESUMES:
-                        raise Unavailable(
-                            f"blob {digest}: download failed after {received} of {size} bytes "
-                            f"and {MAX_RESUMES} resumes: {e or type(e).__name__}"
-                        ) from None
-                    if isinstance(e, _Transient):
-                        await asyncio.sleep(RETRY_DELAY * resumes)  # an overloaded registry
+        with store.writer() as writer:
+            await self.stream_blob(digest, size, writer.write, progress, kind=kind)
             try:
                 writer.commit(expected_digest=digest, expected_size=size)
             except InvalidArgument as e:
                 raise InvalidArgument(f"{kind} verification failed for digest {digest}: {e}") from None
-        finally:
-            if writer.digest is None:  # not committed: unverified bytes never land
-                writer.abort()
+
+    async def stream_blob(self, digest: str, size: int, sink: Callable[[bytes], None],
+                          progress: Progress | None = None, *, kind: str = "filesystem layer") -> None:
+        """Hand the ``size`` bytes of blob ``digest`` to ``sink`` in order, each byte once.
+
+        A dropped connection (or a 429/5xx) resumes with ``Range: bytes=N-``; a registry that
+        ignores Range answers 200 with the whole blob again, whose first N bytes are skipped
+        (the caller verifies the digest of what ``sink`` got, so a registry that changed them
+        is caught there). More than ``size`` bytes is refused at once. The digest is NOT
+        checked here: the caller hashes (the content store writer, or the layer extractor)."""
+        received = 0
+        resumes = 0
+        while True:
+            h = {"Range": f"bytes={received}-"} if received else {}
+            try:
+                resp = await self.request("GET", f"/v2/{self.repo}/blobs/{digest}", headers=h)
+                async with resp:
+                    skip = 0
+                    if resp.status == 206 and received:
+                        cr = resp.headers.get("Content-Range", "")
+                        if not cr.startswith(f"bytes {received}-"):
+                            raise InvalidArgument(f"blob {digest}: the registry answered "
+                                                  f"a Range request with {cr!r}")
+                    elif resp.status == 200:
+                        skip = received  # no Range support: the whole blob again
+                    elif resp.status in _TRANSIENT:
+                        raise _Transient(registry_message(resp.status, await resp.read()))
+                    else:
+                        raise error_for(resp.status, await resp.read(), f"blob {digest}")
+                    while chunk := await resp.content.readany():
+                        if skip:
+                            if len(chunk) <= skip:
+                                skip -= len(chunk)
+                                continue
+                            chunk, skip = chunk[skip:], 0
+                        if received + len(chunk) > size:
+                            raise InvalidArgument(
+                                f"{kind} verification failed for digest {digest}: "
+                                f"the registry sent more than the {size} bytes announced"
+                            )
+                        sink(chunk)
+                        received += len(chunk)
+                        if progress is not None:
+                            await progress(received)
+                if received >= size:
+                    return
+                raise aiohttp.ClientPayloadError("response ended early")
+            except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError,
+                    aiohttp.ClientOSError, EndpointUnreachable, _Transient) as e:
+                resumes += 1
+                if resumes > MAX_RESUMES:
+                    raise Unavailable(
+                        f"blob {digest}: download failed after {received} of {size} bytes "
+                        f"and {MAX_RESUMES} resumes: {e or type(e).__name__}"
+                    ) from None
+                if isinstance(e, _Transient):
+                    await asyncio.sleep(RETRY_DELAY * resumes)  # an overloaded registry
 
     async def blob_exists(self, digest: str) -> bool:
         resp = await self.request("HEAD", f"/v2/{self.repo}/blobs/{digest}")

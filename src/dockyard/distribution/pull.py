@@ -23,15 +23,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from dockyard.content.store import Writer
 from dockyard.distribution import progress as pg
 from dockyard.distribution.auth import ANONYMOUS, Credentials
 from dockyard.distribution.client import RepoClient, RepositoryUnknown
 from dockyard.distribution.endpoints import Endpoint
+from dockyard.distribution.feed import Feed, FeedFailed
 from dockyard.distribution.service import Distribution
 from dockyard.distribution.tasks import run_all
 from dockyard.errors import InvalidArgument, NotFound, PermissionDenied
@@ -39,8 +43,11 @@ from dockyard.images.platforms import parse_platform, select_manifest
 from dockyard.oci import mediatypes as mt
 from dockyard.oci import reference
 from dockyard.oci.descriptor import Descriptor
+from dockyard.oci.digest import Digest
+from dockyard.oci.identity import chain_ids
 
 DOWNLOAD_CONCURRENCY = 3  # docker's default max-concurrent-downloads
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +136,7 @@ async def pull(
         with dist.claiming(images, needed) as sole:
             try:
                 image_id, todo, before = await _fetch_and_record(
-                    images, rc, parsed, config, layers, body, digest, top_digest, wanted, emit)
+                    dist, images, rc, parsed, config, layers, body, digest, top_digest, wanted, emit)
             except BaseException:
                 _drop_new_blobs(images, fresh, sole)
                 raise
@@ -145,14 +152,13 @@ async def pull(
         return PullResult(image_id, top_digest, shown, up_to_date)
 
 
-async def _fetch_and_record(images: Any, rc: RepoClient, parsed: reference.Reference, config: Descriptor,
+async def _fetch_and_record(dist: Distribution, images: Any, rc: RepoClient, parsed: reference.Reference, config: Descriptor,
                             layers: list[Descriptor], body: bytes, digest: str, top_digest: str,
                             wanted: tuple[str, str, str] | None, emit: pg.Emit,
                             ) -> tuple[str, list[Descriptor], str | None]:
     """Config, layers (verified), manifest into the store, then the image record.
 
     Returns (image id, the layers downloaded, the image the reference named before)."""
-    loop = asyncio.get_running_loop()
     store = images.content
     if not store.exists(config.digest):
         await rc.fetch_blob(store, config.digest, config.size, kind="image config")
@@ -188,42 +194,143 @@ async def _fetch_and_record(images: Any, rc: RepoClient, parsed: reference.Refer
             await emit(pg.layer("Pulling fs layer", ident))
     for layer in todo[DOWNLOAD_CONCURRENCY:]:
         await emit(pg.layer("Waiting", pg.short_id(layer.digest)))
+    diff_ids = _diff_ids(cfg, config.digest, len(layers))
+    chains = chain_ids(diff_ids)
     sem = asyncio.Semaphore(DOWNLOAD_CONCURRENCY)
+    with dist.claiming(images, set(chains)) as sole, contextlib.ExitStack() as undo:
+        committed: list[str] = []  # ChainIDs this pull unpacked: dropped again if it fails
 
-    async def download(layer: Descriptor) -> None:
-        ident = pg.short_id(layer.digest)
-        throttle = pg.Throttle(layer.size)
+        def drop_committed() -> None:
+            for chain in reversed(committed):
+                if sole(chain):
+                    images.drop_unpacked(chain)
 
-        async def report(current: int) -> None:
-            if throttle.due(current):
-                await emit(pg.transfer("Downloading", ident, current, layer.size))
+        undo.callback(drop_committed)
+        feeds: dict[str, tuple[Writer, Feed]] = {}
+        for layer in todo:
+            w = undo.enter_context(store.writer())  # aborted unless committed
+            feeds[layer.digest] = (w, Feed(w.path))
+        await run_all([*(_download(rc, layer, *feeds[layer.digest], sem, emit)
+                         for layer in todo),
+                       _extract_all(images, layers, diff_ids, feeds, committed)])
 
-        async with sem:
-            await rc.fetch_blob(store, layer.digest, layer.size, report)
-        await emit(pg.layer("Verifying Checksum", ident))
-        await emit(pg.layer("Download complete", ident))
+        def commit_blobs() -> None:  # verified again (the extractor checked them already)
+            for layer in todo:
+                feeds[layer.digest][0].commit(expected_digest=layer.digest, expected_size=layer.size)
 
-    await run_all(download(layer) for layer in todo)
+        await _in_thread(commit_blobs)
+        store.put(body, expected_digest=digest)
+        name = parsed.name_only()
+        tag_ref = str(parsed) if parsed.tag is not None and parsed.digest is None else None
+        repo_digest = str(name.with_digest(top_digest))
+        before = _current(images, tag_ref or repo_digest)
+        for layer in todo:
+            await emit(pg.transfer("Extracting", pg.short_id(layer.digest), layer.size, layer.size))
+        image_id = await _in_thread(lambda: images.add_image(
+            digest, repo_tags=[tag_ref] if tag_ref else [], repo_digests=[repo_digest]))
+        undo.pop_all()
+    return image_id, todo, before
 
-    store.put(body, expected_digest=digest)
-    name = parsed.name_only()
-    tag_ref = str(parsed) if parsed.tag is not None and parsed.digest is None else None
-    repo_digest = str(name.with_digest(top_digest))
-    before = _current(images, tag_ref or repo_digest)
-    for layer in todo:
-        await emit(pg.transfer("Extracting", pg.short_id(layer.digest), layer.size, layer.size))
-    fut = loop.run_in_executor(
-        None, lambda: images.add_image(digest, repo_tags=[tag_ref] if tag_ref else [],
-                                       repo_digests=[repo_digest]),
-    )
+
+async def _in_thread(fn: Callable[[], T]) -> T:
+    """Run ``fn`` in an executor thread; a cancelled caller still waits for it to end (or a
+    record could appear whose blobs the caller's cleanup just deleted)."""
+    fut = asyncio.get_running_loop().run_in_executor(None, fn)
     try:
-        image_id = await asyncio.shield(fut)
+        return await asyncio.shield(fut)
     except asyncio.CancelledError:
-        # the thread goes on: let it finish (recorded or not) before the caller cleans up,
-        # or a record could appear whose blobs were just deleted
         await asyncio.wait([fut])
         raise
-    return image_id, todo, before
+
+
+async def _download(rc: RepoClient, layer: Descriptor, writer: Writer, feed: Feed,
+                    sem: asyncio.Semaphore, emit: pg.Emit) -> None:
+    """Stream one layer blob into its ingest file, telling the extractor of every chunk."""
+    ident = pg.short_id(layer.digest)
+    throttle = pg.Throttle(layer.size)
+
+    async def report(current: int) -> None:
+        if throttle.due(current):
+            await emit(pg.transfer("Downloading", ident, current, layer.size))
+
+    def sink(chunk: bytes) -> None:
+        writer.write(chunk)
+        writer.flush()
+        feed.advance(len(chunk))
+
+    try:
+        async with sem:
+            await rc.stream_blob(layer.digest, layer.size, sink, report)
+    except BaseException as e:
+        feed.fail(e)
+        raise
+    feed.finish()
+    await emit(pg.layer("Verifying Checksum", ident))
+    await emit(pg.layer("Download complete", ident))
+
+
+async def _extract_all(images: Any, layers: list[Descriptor], diff_ids: list[str],
+                       feeds: dict[str, tuple[Writer, Feed]], committed: list[str]) -> None:
+    """Unpack the layers in order, each on the one below, in one thread, while they download:
+    a layer being downloaded is read from its feed as it arrives, one already stored from the
+    store. Digest, size and DiffID are verified before a snapshot is committed."""
+    stop = threading.Event()
+
+    def run() -> None:
+        parent: str | None = None
+        for layer, diff_id in zip(layers, diff_ids, strict=True):
+            if stop.is_set():
+                raise FeedFailed("the pull was cancelled")
+            entry = feeds.get(layer.digest)
+            with entry[1].reader() if entry else images.content.open(layer.digest) as src:
+                # A stored blob was verified when it was committed; a downloading one is hashed
+                # by its writer on the event loop's thread (the other core), checked at its end.
+                verify = functools.partial(_verify, src, layer, entry[0]) if entry else _nothing
+                if images.unpack_stream(src, diff_id=diff_id, parent_chain=parent, verify=verify,
+                                        name=f"layer {layer.digest}"):
+                    committed.append(chain_ids([parent, diff_id])[-1] if parent else diff_id)
+                elif entry:  # unpacked already (another image): the download is still verified
+                    verify()
+            parent = chain_ids([parent, diff_id])[-1] if parent else diff_id
+
+    try:
+        await _in_thread(run)
+    except asyncio.CancelledError:
+        stop.set()
+        raise
+    except BaseException:
+        stop.set()
+        for _, feed in feeds.values():  # the downloads are cancelled; nobody reads on
+            feed.fail(asyncio.CancelledError())
+        raise
+
+
+def _nothing() -> None:
+    return None
+
+
+def _verify(src: Any, layer: Descriptor, writer: Writer) -> None:
+    """Read ``src`` (a feed) to its end, i.e. until the download is complete, then check the
+    digest and size its writer hashed."""
+    while src.read(1 << 20):
+        pass
+    got = writer.current_digest()
+    if got != layer.digest or writer.size != layer.size:
+        raise InvalidArgument(f"filesystem layer verification failed for digest {layer.digest}: "
+                              f"got {got} ({writer.size} of {layer.size} bytes)")
+
+
+def _diff_ids(cfg: dict[str, Any], config_digest: str, n_layers: int) -> list[str]:
+    rootfs = cfg.get("rootfs")
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
+        raise InvalidArgument(f"image config {config_digest}: rootfs.diff_ids must be a list of digests")
+    for d in diff_ids:
+        Digest.parse(d)
+    if len(diff_ids) != n_layers:
+        raise InvalidArgument(f"image config {config_digest} lists {len(diff_ids)} diff_ids but the "
+                              f"manifest has {n_layers} layers")
+    return diff_ids
 
 
 async def pull_all_tags(

@@ -32,9 +32,10 @@ The API, by caller:
   in place; its blob, an uncompressed tar whose digest is the DiffID, is written in the same
   pass), ``derive(...)`` for metadata-only steps, ``children(id)`` for the cache,
   ``image_mounts(id)`` for a quick read-only look at an image.
-* registry client: pull = ``has_layer``/``ingest_layer(stream, digest=, size=, diff_id=,
-  parent_chain=)`` per layer (stored and unpacked in one verified pass), ``ingest_blob`` for
-  config and manifest, then ``add_image(manifest_digest, repo_tags=, repo_digests=)``; push = ``manifest(image_id)`` and
+* registry client: pull = ``unpack_stream(stream, diff_id=, parent_chain=, verify=)``
+  per layer while the caller stores the same bytes (``drop_unpacked(chain)`` after a failure),
+  or ``has_layer``/``ingest_layer(...)`` (stored and unpacked in one verified pass), then
+  ``add_image(manifest_digest, repo_tags=, repo_digests=)``; push = ``manifest(image_id)`` and
   ``content.open(digest)``, then ``set_repo_digest(image_id, "name@sha256:...")``;
   ``images.platforms.select_manifest`` picks from an index.
 """
@@ -48,7 +49,7 @@ import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -385,6 +386,60 @@ class ImageService:
         it. ``digest``/``size``, when known (an OCI blob's name), are verified; the input must
         be uncompressed, gzip or zstd (what a layer blob may be)."""
         return self._ingest_and_unpack(src, parent_chain, expect_digest=digest, expect_size=size)
+
+    def unpack_stream(
+        self, src: BinaryIO, *, diff_id: str, parent_chain: str | None, verify: Callable[[], None],
+        name: str = "layer",
+    ) -> bool:
+        """Unpack a layer blob read from ``src`` on ``parent_chain`` WITHOUT storing it (a pull
+        stores and hashes the same bytes itself while they are extracted: distribution/pull.py).
+
+        ``src`` is read to its end, then ``verify()`` (the caller's check of the blob's digest
+        and size; it raises to refuse) and the DiffID are checked before the snapshot is
+        committed under ``chain_ids([parent_chain, diff_id])[-1]``, so a lying source leaves no
+        layer. ``verify()`` is called first when the stream is not a valid layer too, so that
+        garbage from a lying registry reads as a digest mismatch, not a bad tar. Returns False
+        (``src`` unread, ``verify`` not called) when that ChainID is already unpacked, True when
+        it was unpacked now (``name``, e.g. ``layer sha256:...``, is what errors call it). Then :meth:`add_image` records the image without unpacking again;
+        after a failure, :meth:`drop_unpacked` removes what was committed."""
+        chain = chain_ids([parent_chain, diff_id])[-1] if parent_chain else diff_id
+        if self.snapshots.exists(chain):
+            return False
+        key = f"extract-{secrets.token_hex(8)}"
+        self.snapshots.prepare(key, parent_chain)
+        try:
+            try:
+                applied = apply_layer(src, self.snapshots.writable_dir(key), self.snapshots.apply_mode)
+            except InvalidArgument:
+                verify()
+                raise
+            verify()
+            if applied.compression not in ("none", "gzip", "zstd"):
+                raise InvalidArgument(f"{name}: {applied.compression} compression is not a layer media type")
+            if applied.diff_id != diff_id:
+                raise InvalidArgument(
+                    f"{name}: uncompressed digest {applied.diff_id} does not match the config's diff_id {diff_id}"
+                )
+            self._commit_layer(key, chain)
+        except BaseException:
+            if self.snapshots.exists(key):
+                self.snapshots.remove(key)
+            raise
+        self._sizes[applied.diff_id] = applied.content_size
+        return True
+
+    def drop_unpacked(self, chain: str) -> bool:
+        """Remove the unpacked layer ``chain`` unless an image uses it or a snapshot sits on it
+        (a failed pull undoing :meth:`unpack_stream`). Returns whether it was removed."""
+        with self._lock:
+            for r in self.records.all():
+                if chain in chain_ids([x.diff_id for x in r.layers]):
+                    return False
+            try:
+                self.snapshots.remove(chain)
+            except (Conflict, NotFound):
+                return False
+            return True
 
     def _register(
         self,

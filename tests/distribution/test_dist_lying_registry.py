@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,13 +65,20 @@ class Liar:
             return web.Response(body=bytes(b ^ 0xFF for b in data[:64]) + data[64:])
         if self.mode == "too-long":
             return web.Response(body=data + b"\0" * 4096)
+        if self.mode == "regzip":
+            # The same tar, gzip'd with another mtime in the gzip header: as long, a valid
+            # layer whose DiffID is right, only the digest differs (found after extraction).
+            return web.Response(body=data[:4] + bytes(b ^ 0x5A for b in data[4:8]) + data[8:])
+        if self.mode == "drop-then-no-range":
+            rng = None  # a registry without Range support: the whole blob, 200, every time
         start = int(rng.split("=")[1].rstrip("-")) if rng else 0
         resp = web.StreamResponse(status=206 if rng else 200)
         if rng:
             resp.headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
         resp.content_length = len(data) - start
         await resp.prepare(request)
-        cut = self.mode == "truncated" or (self.mode == "drop-once" and self.layer_gets == 1)
+        cut = self.mode == "truncated" or (self.mode in ("drop-once", "drop-then-no-range")
+                                           and self.layer_gets == 1)
         if cut:
             await resp.write(data[start:start + (len(data) - start) // 2])
             assert request.transport is not None
@@ -127,6 +135,9 @@ def liar_setup(store_factory: Callable[[str], ImageService],
     ("wrong", InvalidArgument, "filesystem layer verification failed for digest"),
     ("too-long", InvalidArgument, "sent more than the"),
     ("truncated", Unavailable, "download failed after"),
+    # a valid layer with the right DiffID but another digest: extracted as it downloads,
+    # refused at its end, before its snapshot is committed
+    ("regzip", InvalidArgument, "filesystem layer verification failed for digest"),
 ])
 def test_lying_layer_leaves_no_image(liar_setup: tuple[Liar, ImageService], mode: str,
                                      error: type[Exception], match: str) -> None:
@@ -231,3 +242,79 @@ def test_garbage_config_is_refused(liar_setup: tuple[Liar, ImageService], config
     with pytest.raises(InvalidArgument, match=f"image config {cd}"):
         asyncio.run(_serve(liar, lambda host: pull(Distribution(), dst, f"{host}/lie/app:1")))
     _clean(dst)
+
+
+def test_registry_ignoring_range_after_a_drop(liar_setup: tuple[Liar, ImageService]) -> None:
+    """The resumed GET gets the whole blob (200): the bytes already fed to the extractor are
+    skipped, not fed twice, and the pull succeeds."""
+    liar, dst = liar_setup
+    liar.mode = "drop-then-no-range"
+    res = asyncio.run(_serve(liar, lambda host: pull(Distribution(), dst, f"{host}/lie/app:1")))
+    assert liar.layer_gets == 2
+    img = dst.get(res.image_id)
+    assert img.layer_blobs[0].digest == liar.layer
+    assert dst.content.read(liar.layer) == liar.blobs[liar.layer]
+    assert os.listdir(dst.content.root / "ingest") == []
+
+
+def _two_layer_image(liar: Liar, second: bytes) -> str:
+    """Give the liar's image a second layer (``second``, a gzip'd tar); return its digest."""
+    import gzip
+    import zlib
+
+    man = json.loads(liar.manifest)
+    cfg = json.loads(liar.blobs[man["config"]["digest"]])
+    xd = "sha256:" + hashlib.sha256(second).hexdigest()
+    liar.blobs[xd] = second
+    plain = zlib.decompress(second, 31)
+    assert gzip.decompress(second) == plain
+    cfg["rootfs"]["diff_ids"].append("sha256:" + hashlib.sha256(plain).hexdigest())
+    cfg_bytes = json.dumps(cfg).encode()
+    cd = "sha256:" + hashlib.sha256(cfg_bytes).hexdigest()
+    liar.blobs[cd] = cfg_bytes
+    man["config"] = {**man["config"], "digest": cd, "size": len(cfg_bytes)}
+    man["layers"].append({"mediaType": man["layers"][0]["mediaType"], "digest": xd, "size": len(second)})
+    liar.manifest = json.dumps(man).encode()
+    return xd
+
+
+def _small_layer() -> bytes:
+    import gzip
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        data = b"second layer\n" * 1000
+        info = tarfile.TarInfo("etc/second")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    return gzip.compress(buf.getvalue(), mtime=0)
+
+
+@pytest.mark.parametrize("mode", ["wrong", "regzip"])
+def test_lie_in_second_layer_drops_the_first_unpacked_layer(liar_setup: tuple[Liar, ImageService],
+                                                            mode: str) -> None:
+    """Layer 1 is honest and already extracted and committed (it streamed first) when layer 2
+    turns out to lie: the failed pull removes layer 1's snapshot too."""
+    liar, dst = liar_setup
+    liar.layer = _two_layer_image(liar, _small_layer())
+    liar.mode = mode
+    with pytest.raises(InvalidArgument, match=f"filesystem layer verification failed for digest {liar.layer}"):
+        asyncio.run(_serve(liar, lambda host: pull(Distribution(), dst, f"{host}/lie/app:1")))
+    _clean(dst)
+
+
+def test_two_layers_stream_into_one_image(liar_setup: tuple[Liar, ImageService]) -> None:
+    """The honest two-layer image: both layers unpacked in order, the second on the first."""
+    liar, dst = liar_setup
+    second = _two_layer_image(liar, _small_layer())
+    res = asyncio.run(_serve(liar, lambda host: pull(Distribution(), dst, f"{host}/lie/app:1")))
+    img = dst.get(res.image_id)
+    assert [x.digest for x in img.layer_blobs][1] == second
+    [m] = dst.image_mounts(res.image_id)  # overlay, read-only: the two layers as lowerdirs
+    lower = next(o for o in m.options if o.startswith("lowerdir=")).split("=", 1)[1].split(":")
+    assert len(lower) == 2
+    assert (Path(lower[0]) / "etc/second").read_bytes() == b"second layer\n" * 1000  # top first
+    assert (Path(lower[1]) / "bin/busybox").exists()
+    assert not (Path(lower[1]) / "etc/second").exists()

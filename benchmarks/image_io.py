@@ -128,12 +128,12 @@ def floors(base: Path, tar: Path, run: int) -> dict[str, float]:
 class Engine:
     """A private daemon on its own socket and roots; ``docker`` CLI calls against it."""
 
-    def __init__(self, name: str, cmd: list[str], root: Path) -> None:
+    def __init__(self, name: str, cmd: list[str], root: Path, env: dict[str, str] | None = None) -> None:
         self.name, self.root = name, root
         root.mkdir(parents=True)
         self.env = {**os.environ, "DOCKER_HOST": f"unix://{root}/d.sock"}
         self._log = open(root / "log", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=self._log)
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=self._log, env={**os.environ, **(env or {})})
         for _ in range(300):
             if self.docker("version", check=False).returncode == 0:
                 return
@@ -177,15 +177,27 @@ class Engine:
         self._log.close()
 
 
-def engines(base: Path, archive: Path, runs: int) -> dict[str, list[float]]:
-    """docker load/save through the CLI: private dockyardd and (if installed) dockerd."""
+def engines(base: Path, archive: Path, runs: int, baseline: str | None = None) -> dict[str, list[float]]:
+    """docker load/save through the CLI: private dockyardd, dockyardd as of git revision
+    ``baseline`` (a worktree of it first on PYTHONPATH: before/after in one run) and (if
+    installed) dockerd."""
     started: list[Engine] = []
     results: dict[str, list[float]] = {}
+    repo = Path(__file__).resolve().parent.parent
+    tree = base / "baseline-src"
     try:
         ours = base / "eng-ours"
         started.append(Engine("dockyardd", [str(Path(sys.executable).parent / "dockyardd"), "--host",
                                             f"unix://{ours}/d.sock", "--data-root", str(ours / "data"),
                                             "--exec-root", str(ours / "exec")], ours))
+        if baseline:
+            subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), baseline],
+                           check=True, capture_output=True)
+            old = base / "eng-base"
+            started.append(Engine(f"dockyardd@{baseline}", [
+                sys.executable, "-c", "from dockyard.daemon.main import main; main()", "--host",
+                f"unix://{old}/d.sock", "--data-root", str(old / "data"), "--exec-root", str(old / "exec")],
+                old, env={"PYTHONPATH": str(tree / "src")}))
         dockerd = shutil.which("dockerd")
         if dockerd:
             ref = base / "eng-ref"
@@ -201,6 +213,8 @@ def engines(base: Path, archive: Path, runs: int) -> dict[str, list[float]]:
     finally:
         for e in started:
             e.stop()
+        if tree.exists():
+            subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], check=False)
     return results
 
 
@@ -211,6 +225,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--snapshotter", default="auto")
     ap.add_argument("--no-engines", action="store_true", help="skip docker load/save through the CLI")
+    ap.add_argument("--baseline", metavar="REV", help="also run dockyardd as of git revision REV (before/after)")
     a = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="dockyard-bench-", dir="/var/tmp"))
     try:
@@ -236,7 +251,7 @@ def main() -> None:
                     svc.save(["bench:plain"], f)
             finally:
                 svc.close()
-            for k, v in engines(base, archive, a.runs).items():
+            for k, v in engines(base, archive, a.runs, a.baseline).items():
                 results[k] = v
         print(f"layer: {mb:.0f} MB in {a.files} files, snapshotter {a.snapshotter}, {a.runs} runs")
         for k, v in results.items():

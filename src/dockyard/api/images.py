@@ -133,8 +133,8 @@ async def create(request: web.Request) -> web.StreamResponse:
 
 async def load(request: web.Request) -> web.StreamResponse:
     s = services(request)
-    reader = streams.BodyReader(request.content, asyncio.get_running_loop())
-    lines = await _run(s.images.load, reader)
+    async with streams.PrefetchReader(request.content) as reader:
+        lines = await _run(s.images.load, reader)
     quiet = qbool(request, "quiet")
     body = b"".join(json.dumps({"stream": line + "\n"}).encode() + b"\n" for line in lines) if not quiet else \
         b"".join(json.dumps({"stream": line + "\n"}).encode() + b"\n" for line in lines)

@@ -9,6 +9,7 @@ Client -> monitor: raw stdin, framed for the monitor; the client's half-close be
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import threading
@@ -149,6 +150,105 @@ class BodyReader:
                 break
             out += chunk
         return bytes(out)
+
+    def readable(self) -> bool:
+        return True
+
+
+class PrefetchReader:
+    """A blocking file-like view of a big request body (``docker load``) that reads ahead.
+
+    :class:`BodyReader` asks the event loop for every read and waits for it: the socket is read
+    only while the worker thread waits, and aiohttp buffers just 128 KiB. Here a task on the
+    loop keeps reading the body into a queue of at most ``limit`` bytes while the worker
+    thread consumes it, so receiving overlaps storing and unpacking. Lifecycle: ``async with
+    PrefetchReader(request.content) as r: await run_in_thread(fn, r)``; leaving the block
+    cancels the task, and a worker still reading then gets ``ConnectionResetError`` (it never
+    waits forever). A body error (client gone) reaches the worker as the same exception."""
+
+    def __init__(self, content: Any, limit: int = 16 << 20) -> None:
+        self._content = content
+        self._limit = limit
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._buffered = 0
+        self._eof = False
+        self._error: BaseException | None = None
+        self._cv = threading.Condition()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._room = asyncio.Event()
+        self._want = 0  # a read waiting for more than ``limit`` bytes raises the budget
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> PrefetchReader:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.ensure_future(self._pump())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(BaseException):
+            await self._task
+
+    async def _pump(self) -> None:
+        try:
+            while True:
+                if self._buffered >= max(self._limit, self._want):  # the worker lags: wait
+                    self._room.clear()
+                    if self._buffered >= max(self._limit, self._want):
+                        await self._room.wait()
+                    continue
+                data = await self._content.readany()
+                with self._cv:
+                    if data:
+                        self._chunks.append(data)
+                        self._buffered += len(data)
+                    else:
+                        self._eof = True
+                    self._cv.notify_all()
+                if not data:
+                    return
+        except BaseException as e:
+            with self._cv:
+                self._error = e if isinstance(e, Exception) else ConnectionResetError("request ended")
+                self._cv.notify_all()
+            raise
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (all that is left if ``n`` < 0); fewer only at the end."""
+        with self._cv:
+            while not self._eof and (n < 0 or self._buffered < n):
+                if self._error is not None:
+                    raise self._error
+                if (n < 0 or n > self._limit) and self._loop is not None:
+                    self._want = n if n >= 0 else 1 << 62
+                    self._loop.call_soon_threadsafe(self._room.set)
+                self._cv.wait()
+            self._want = 0
+            if not self._chunks:
+                if self._error is not None:
+                    raise self._error
+                return b""
+            before = self._buffered
+            if n < 0 or n >= self._buffered:
+                out = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
+                self._chunks.clear()
+            elif len(self._chunks[0]) == n:
+                out = self._chunks.popleft()
+            else:
+                parts, need = [], n
+                while need:
+                    c = self._chunks.popleft()
+                    if len(c) > need:
+                        self._chunks.appendleft(c[need:])
+                        c = c[:need]
+                    parts.append(c)
+                    need -= len(c)
+                out = b"".join(parts)
+            self._buffered -= len(out)
+            if before >= self._limit > self._buffered and self._loop is not None:
+                self._loop.call_soon_threadsafe(self._room.set)
+            return out
 
     def readable(self) -> bool:
         return True

@@ -98,3 +98,27 @@ def test_library_stdio_fds_and_signals(bundle, tmp_path):
         return 0
 
     assert _run_in_child(scenario) == 0
+
+
+
+def test_created_init_holds_none_of_its_creators_fds(bundle, tmp_path):
+    """An init waiting at the barrier keeps none of its creator's fds (in the engine: the
+    monitor's listening socket, other containers' log files), only stdio and exec.fifo."""
+    root = str(tmp_path / "state")
+    bundle.write(args=["/bin/true"])
+
+    def scenario() -> int:
+        r, w = os.pipe()  # CLOEXEC, as Python makes every fd: fork copies it all the same
+        pid = create.create(root, "fds", str(bundle.path))
+        try:
+            held = {int(fd): os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        finally:
+            delete.delete(root, "fds", force=True)
+            os.close(r)
+            os.close(w)
+        extra = {fd: target for fd, target in held.items() if fd > 2 and not target.endswith("exec.fifo")}
+        if extra:
+            os.write(2, f"init holds {extra}\n".encode())
+        return 0 if not extra and r not in held and w not in held else 3
+
+    assert _run_in_child(scenario) == 0

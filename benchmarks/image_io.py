@@ -14,6 +14,8 @@ In-process rows (``ImageService``, fresh stores each run, so nothing is skipped)
 Engine rows (``--no-engines`` skips them): ``docker load -i`` / ``docker save -o`` through the
 docker CLI, against a private ``dockyardd`` and, when ``dockerd`` is installed (Debian
 docker.io), a private ``dockerd`` on its own socket and roots, the same archive, alternating.
+``--baseline REV`` adds a ``dockyardd`` as of git revision REV (a temporary worktree first on
+PYTHONPATH): before/after figures from one run, since runs on this shared host differ by 2x.
 
 Floor rows, the same file on the same filesystem in the same run: ``dd`` of the layer tar with
 ``conv=fsync`` (writing each byte once and syncing it), ``cat`` of it (page cache, no sync) and
@@ -194,7 +196,7 @@ def engines(base: Path, archive: Path, runs: int, baseline: str | None = None) -
             subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), baseline],
                            check=True, capture_output=True)
             old = base / "eng-base"
-            started.append(Engine(f"dockyardd@{baseline}", [
+            started.append(Engine(f"dockyardd@{baseline[:10]}", [
                 sys.executable, "-c", "from dockyard.daemon.main import main; main()", "--host",
                 f"unix://{old}/d.sock", "--data-root", str(old / "data"), "--exec-root", str(old / "exec")],
                 old, env={"PYTHONPATH": str(tree / "src")}))

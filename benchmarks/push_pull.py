@@ -15,7 +15,9 @@ Two parts, in the same run:
 
     .venv/bin/python benchmarks/push_pull.py [--size-mb 200] [--repeat 3] [--no-engines]
 
-Prints MB/s (layer bytes / wall time). Needs root. All traffic is on 127.0.0.1. Everything
+Prints MB/s (layer bytes / wall time). Each timed step starts after ``sync``, so the writeback
+of the previous step's 200+ MB of dirty pages is not timed in the next one (the library pull
+runs right after making, importing and pushing the layer). Needs root. All traffic is on 127.0.0.1. Everything
 lives in a temporary directory that is removed at the end; every process it started
 (registries, daemons) is terminated by PID.
 """
@@ -193,10 +195,12 @@ def docker(env: dict[str, str], *args: str) -> None:
 def engine_round(env: dict[str, str], image: str, ref: str, mb: float) -> tuple[float, float]:
     """(push MB/s, pull MB/s) of ``image`` as ``ref`` (a fresh repository)."""
     docker(env, "tag", image, ref)
+    os.sync()  # the previous step's writeback must not land in this one's time
     t = time.perf_counter()
     docker(env, "push", "-q", ref)
     push_rate = mb / (time.perf_counter() - t)
     docker(env, "rmi", image, ref)  # nothing left locally: the pull downloads and unpacks it all
+    os.sync()  # the previous step's writeback must not land in this one's time
     t = time.perf_counter()
     docker(env, "pull", "-q", ref)
     pull_rate = mb / (time.perf_counter() - t)
@@ -299,22 +303,26 @@ def main() -> None:
             reg, host = start_registry(tmp / f"reg{i}")
             regs.append(reg)
             src.tag(image_id, f"{host}/bench/d{i}", "1")
+            os.sync()  # the previous step's writeback must not land in this one's time
             t = time.perf_counter()
             asyncio.run(push(dist, src, f"{host}/bench/d{i}:1"))
             res["dockyard push"].append(mb / (time.perf_counter() - t))
             dst = ImageService(tmp / f"dst{i}", snapshotter="overlay")
             stores.append(dst)
+            os.sync()  # the previous step's writeback must not land in this one's time
             t = time.perf_counter()
             asyncio.run(pull(dist, dst, f"{host}/bench/d{i}:1"))
             res["dockyard pull"].append(mb / (time.perf_counter() - t))
             if skopeo:
                 out = tmp / f"sk{i}"
+                os.sync()  # the previous step's writeback must not land in this one's time
                 t = time.perf_counter()
                 subprocess.run([skopeo, "copy", "-q", "--src-tls-verify=false",
                                 f"docker://{host}/bench/d{i}:1", f"dir:{out}"], check=True)
                 res["skopeo pull"].append(mb / (time.perf_counter() - t))
                 reg2, host2 = start_registry(tmp / f"sreg{i}")
                 regs.append(reg2)
+                os.sync()  # the previous step's writeback must not land in this one's time
                 t = time.perf_counter()
                 subprocess.run([skopeo, "copy", "-q", "--dest-tls-verify=false", f"dir:{out}",
                                 f"docker://{host2}/bench/s{i}:1"], check=True)

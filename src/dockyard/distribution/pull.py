@@ -6,14 +6,23 @@ Order, so that a failure at any step leaves no image record and no unverified by
       index? pick the platform's manifest, GET it by digest (verified)
     config blob          (skipped when present)        -> content store, verified on commit
     layer blobs, 3 at a time (skipped when present: "Already exists"; no layer lines at all
-      when the image itself is present, as dockerd), each streamed into a
-      content-store ingest, hashed as written, committed only if digest and size match;
-      a dropped connection resumes with Range
-    manifest blob        -> content store
+      when the image itself is present, as dockerd), each streamed into a content-store
+      ingest that hashes it on the event loop's thread; a dropped connection resumes with Range
+    at the same time, in ONE executor thread, the layers are unpacked in order, each on the
+      one below (ChainID), while they download: the extractor reads the growing ingest file
+      (feed.py) through ImageService.unpack_stream (gunzip + DiffID hash + the chroot'd
+      child), so the two cores share the work (network + blob write + digest | inflate +
+      DiffID + extraction); at the end of each layer its digest and size (the writer's hash)
+      and DiffID are checked BEFORE its snapshot is committed; a lie discards the snapshot
+    the layer blobs are committed (verified again), then the manifest blob
     ImageService.add_image(manifest, repo_tags=[name:tag], repo_digests=[name@digest])
-      unpacks each layer and verifies its DiffID; the image record is written last
-    on any failure: the blobs this pull added that no image references (and no other pull
-      in progress relies on) are deleted again
+      finds every layer unpacked; the image record is written last
+    on any failure: the layers this pull unpacked that no image uses (and no other pull in
+      progress relies on) and the blobs it added that no image references are removed again
+
+Measured (benchmarks/push_pull.py, 210 MB gzip'd random layer, 2 busy cores): extracting while
+downloading took a pull from ~150 to ~250 MB/s (library); the download (network + blob write +
+sha256) is now the longer side, the extractor waits for it.
 
 ``digest`` (what ``Digest:`` prints and RepoDigests records) is the digest of what the tag
 resolved to: the index when the tag names an index, as docker does.

@@ -4,6 +4,7 @@ as plain functions, with errors from the project's vocabulary (root, real contai
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from runtime_fixtures import bundle_fixture, cgroup_dirs_for  # noqa: F401 - pytest fixture
@@ -111,12 +112,17 @@ def test_created_init_holds_none_of_its_creators_fds(bundle, tmp_path):
         r, w = os.pipe()  # CLOEXEC, as Python makes every fd: fork copies it all the same
         pid = create.create(root, "fds", str(bundle.path))
         try:
-            held = {int(fd): os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+            # the init closes its two sync pipes just after it reports ready: allow it a moment
+            for _ in range(100):
+                held = {int(fd): os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+                extra = {fd: t for fd, t in held.items() if fd > 2 and not t.endswith("exec.fifo")}
+                if not extra:
+                    break
+                time.sleep(0.02)
         finally:
             delete.delete(root, "fds", force=True)
             os.close(r)
             os.close(w)
-        extra = {fd: target for fd, target in held.items() if fd > 2 and not target.endswith("exec.fifo")}
         if extra:
             os.write(2, f"init holds {extra}\n".encode())
         return 0 if not extra and r not in held and w not in held else 3

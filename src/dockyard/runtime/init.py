@@ -306,29 +306,29 @@ def _setup(ctx: InitContext, new_user: bool, new_net: bool) -> None:
         rfs.readonly_paths(linux["readonlyPaths"])
     env = process.env_dict(proc.get("env"))
     ctx.exe = process.lookpath(proc["args"][0], env)
+    if ctx.barrier:  # before "R": once create returns, the waiting init holds nothing more
+        _close_inherited(3 + (ctx.preserve_fds or 0), {ctx.c2p, ctx.p2c, ctx.fifo_fd})
     sync.send(ctx.c2p, "R")
     if ctx.barrier:
         os.close(ctx.c2p)
         os.close(ctx.p2c)
-        _close_inherited(3 + (ctx.preserve_fds or 0), ctx.fifo_fd)
         fd = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
         os.write(fd, b"0")
         os.close(fd)
         os.close(ctx.fifo_fd)
 
 
-def _close_inherited(low: int, keep: int) -> None:
-    """Close every fd from ``low`` up, except ``keep``. A forked init holds all of its
-    creator's fds, CLOEXEC or not, until it execs, and the wait at the barrier can last days.
-    In the engine the creator is the monitor: its listening socket held by a created
+def _close_inherited(low: int, keep: set[int]) -> None:
+    """Close every fd from ``low`` up, except those in ``keep``. A forked init holds all of
+    its creator's fds, CLOEXEC or not, until it execs, and the wait at the barrier can last
+    days. In the engine the creator is the monitor: its listening socket held by a created
     container kept a dead monitor's socket accepting (a restarted daemon hung on it), and
     other containers' log files stayed open. runc's init is a fresh exec and holds nothing."""
     top = os.sysconf("SC_OPEN_MAX")
-    if low <= keep < top:
-        os.closerange(low, keep)
-        os.closerange(keep + 1, top)
-    else:
-        os.closerange(low, top)
+    for fd in sorted(k for k in keep if low <= k < top):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, top)
 
 
 def _after_barrier(ctx: InitContext) -> None:

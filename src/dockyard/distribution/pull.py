@@ -20,9 +20,9 @@ Order, so that a failure at any step leaves no image record and no unverified by
     on any failure: the layers this pull unpacked that no image uses (and no other pull in
       progress relies on) and the blobs it added that no image references are removed again
 
-Measured (benchmarks/push_pull.py, 210 MB gzip'd random layer, 2 busy cores): extracting while
-downloading took a pull from ~150 to ~250 MB/s (library); the download (network + blob write +
-sha256) is now the longer side, the extractor waits for it.
+Measured (210 MB gzip'd random layer, 2 busy cores, library pull from Distribution, runs
+interleaved with the old code): ~200 -> ~245 MB/s. The download (network + blob write +
+sha256) is now the longer side; the extractor waits for it.
 
 ``digest`` (what ``Digest:`` prints and RepoDigests records) is the digest of what the tag
 resolved to: the index when the tag names an index, as docker does.

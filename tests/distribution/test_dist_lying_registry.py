@@ -34,6 +34,7 @@ class Liar:
     mode: str = "honest"
     ranges: list[str] = field(default_factory=list)
     layer_gets: int = 0
+    stalled: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def v2(self, request: web.Request) -> web.Response:
         return web.json_response({})
@@ -77,6 +78,12 @@ class Liar:
             resp.headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
         resp.content_length = len(data) - start
         await resp.prepare(request)
+        if self.mode == "stall":  # half the layer, then nothing until the client goes away
+            await resp.write(data[: len(data) // 2])
+            self.stalled.set()
+            while request.transport is not None and not request.transport.is_closing():
+                await asyncio.sleep(0.05)
+            return resp
         cut = self.mode == "truncated" or (self.mode in ("drop-once", "drop-then-no-range")
                                            and self.layer_gets == 1)
         if cut:
@@ -318,3 +325,23 @@ def test_two_layers_stream_into_one_image(liar_setup: tuple[Liar, ImageService])
     assert (Path(lower[0]) / "etc/second").read_bytes() == b"second layer\n" * 1000  # top first
     assert (Path(lower[1]) / "bin/busybox").exists()
     assert not (Path(lower[1]) / "etc/second").exists()
+
+
+def test_cancelled_pull_mid_layer_leaves_nothing(liar_setup: tuple[Liar, ImageService]) -> None:
+    """A pull cancelled (the client went away) while its layer is half downloaded and half
+    extracted: the extractor thread, blocked waiting for bytes, is woken and ends; its
+    snapshot, the ingest file and the config blob go."""
+    liar, dst = liar_setup
+    liar.mode = "stall"
+
+    async def cancel_midway(host: str) -> None:
+        liar.stalled = asyncio.Event()
+        task = asyncio.create_task(pull(Distribution(), dst, f"{host}/lie/app:1"))
+        await asyncio.wait_for(liar.stalled.wait(), 30)
+        await asyncio.sleep(0.2)  # the extractor has read what came and waits for more
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 30)
+
+    asyncio.run(_serve(liar, cancel_midway))
+    _clean(dst)

@@ -302,15 +302,16 @@ async def _extract_all(images: Any, layers: list[Descriptor], diff_ids: list[str
                     verify()
             parent = chain_ids([parent, diff_id])[-1] if parent else diff_id
 
+    fut = asyncio.get_running_loop().run_in_executor(None, run)
     try:
-        await _in_thread(run)
-    except asyncio.CancelledError:
-        stop.set()
-        raise
+        await asyncio.shield(fut)
     except BaseException:
+        # Failed, or cancelled (a download failed, the client went away): wake the thread if
+        # it waits for bytes that will not come, and let it end before the caller cleans up.
         stop.set()
-        for _, feed in feeds.values():  # the downloads are cancelled; nobody reads on
-            feed.fail(asyncio.CancelledError())
+        for _, feed in feeds.values():
+            feed.fail(FeedFailed("the pull stopped"))
+        await asyncio.wait([fut])
         raise
 
 

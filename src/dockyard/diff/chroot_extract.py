@@ -265,9 +265,20 @@ def consume(src: Source, m: Member, out: int | None) -> None:
         src.skip(pad, what)
 
 
-def _clean(name: bytes) -> bytes:
-    """A member name as an absolute path inside the chroot (``..`` cannot climb above /)."""
-    return os.path.normpath(b"/" + name.lstrip(b"/"))
+def _climbs(rel: bytes) -> bool:
+    """Does a relative path climb above where it starts (``../x``, ``a/../../x``)?"""
+    norm = os.path.normpath(rel) if rel else b"."
+    return norm == b".." or norm.startswith(b"../")
+
+
+def _clean(name: bytes, what: str = "") -> bytes:
+    """A member name as an absolute path inside the chroot. A name that climbs above the
+    layer's root is refused, as moby refuses it ("is outside of"): the chroot would confine
+    it anyway, but a layer that tries is hostile or broken, and docker would not take it."""
+    rel = name.lstrip(b"/")
+    if _climbs(rel):
+        raise BadTar(f"{what}{name.decode(errors='replace')!r} is outside of the layer root")
+    return os.path.normpath(b"/" + rel)
 
 
 def _remove(path: bytes) -> None:
@@ -320,11 +331,16 @@ def _create(src: Source, m: Member, path: bytes) -> int:
         os.chmod(path, m.mode)
         return 0
     if t == b"2":
+        # a relative target that climbs above the root from where the link sits: moby's
+        # breakout check (absolute targets resolve inside the container's root at run time)
+        if not m.linkname.startswith(b"/") and _climbs(os.path.join(os.path.dirname(path).lstrip(b"/"), m.linkname)):
+            raise BadTar(f"symlink {path.decode(errors='replace')!r} -> "
+                         f"{m.linkname.decode(errors='replace')!r} is outside of the layer root")
         os.symlink(m.linkname, path)
         _set_attrs(path, m)
         return len(m.linkname)
     if t == b"1":
-        target = _clean(m.linkname)
+        target = _clean(m.linkname, "hard link target ")
         try:
             # No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink (as docker does).
             os.link(target, path, follow_symlinks=False)

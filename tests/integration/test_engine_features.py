@@ -94,12 +94,17 @@ def test_pause_top_stats_rename_logs(engine: Any) -> None:
         assert "sleep 60" in out(engine.docker("top", "ops"))
         stats = json.loads(out(engine.docker("stats", "--no-stream", "--format", "{{json .}}", "ops")))
         assert stats["Name"] == "ops" and stats["PIDs"] == "1"
+        assert engine.docker("create", "--name", "taken", "busybox", "true").returncode == 0
+        clash = engine.docker("rename", "ops", "taken")
+        assert clash.returncode == 1
+        assert b"Error when allocating new name: Conflict. The container name \"/taken\" is already in use" \
+            in clash.stderr
         assert engine.docker("rename", "ops", "ops2").returncode == 0
         assert out(engine.docker("logs", "--tail", "2", "ops2")) == "line4\nline5\n"
         stamped = out(engine.docker("logs", "-t", "ops2")).splitlines()[0]
         assert stamped.endswith(" line1") and stamped[4] == "-" and "T" in stamped
     finally:
-        engine.docker("rm", "-f", "ops", "ops2")
+        engine.docker("rm", "-f", "ops", "ops2", "taken")
 
 
 def test_publish_and_user_network_dns(engine: Any) -> None:

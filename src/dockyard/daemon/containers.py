@@ -883,8 +883,10 @@ class ContainerService:
         if new == rec.name:
             raise errors.InvalidArgument("Renaming a container with the same name as its current name")
         if new in self.names:
-            raise errors.Conflict(f'Conflict. The container name "/{new}" is already in use by container '
-                                  f'"{self.names[new]}". You have to remove (or rename) that container to be able to reuse that name.')
+            # moby wraps the name reservation's error: "Error when allocating new name: Conflict. ..."
+            raise errors.Conflict(f'Error when allocating new name: Conflict. The container name "/{new}" is '
+                                  f'already in use by container "{self.names[new]}". You have to remove (or '
+                                  'rename) that container to be able to reuse that name.')
         old = rec.name
         self.names.pop(old, None)
         self.names[new] = rec.id

@@ -74,25 +74,35 @@ def test_restarting_never_shows_exited_in_between(engine: Any) -> None:
         engine.docker("rm", "-f", "audit-rp")
 
 
-def test_attach_over_websocket(engine: Any) -> None:
+@pytest.mark.parametrize(("version", "kind"), [("1.50", aiohttp.WSMsgType.BINARY), ("1.27", aiohttp.WSMsgType.TEXT)])
+def test_attach_over_websocket(engine: Any, version: str, kind: aiohttp.WSMsgType) -> None:
+    """Raw output, binary frames from API 1.28 on and text frames before (dockerd's rule)."""
     out(engine.docker("run", "-d", "-i", "--name", "audit-ws", "busybox", "sh", "-c",
                       "echo hello; while read l; do echo got-$l; echo err-$l >&2; done"))
+
+    kinds: set[aiohttp.WSMsgType] = set()
+
+    async def receive(ws: aiohttp.ClientWebSocketResponse) -> bytes:
+        msg = await asyncio.wait_for(ws.receive(), 20)
+        kinds.add(msg.type)
+        return msg.data.encode() if isinstance(msg.data, str) else msg.data
 
     async def session() -> list[bytes]:
         got: list[bytes] = []
         conn = aiohttp.UnixConnector(path=engine.sock)
         async with aiohttp.ClientSession(connector=conn) as s, s.ws_connect(
-                "http://d/v1.50/containers/audit-ws/attach/ws?logs=1&stream=1&stdin=1&stdout=1&stderr=1") as ws:
+                f"http://d/v{version}/containers/audit-ws/attach/ws?logs=1&stream=1&stdin=1&stdout=1&stderr=1") as ws:
             while b"hello\n" not in b"".join(got):
-                got.append((await asyncio.wait_for(ws.receive(), 20)).data)
+                got.append(await receive(ws))
             await ws.send_str("abc\n")
             while not all(x in b"".join(got) for x in (b"got-abc\n", b"err-abc\n")):
-                got.append((await asyncio.wait_for(ws.receive(), 20)).data)
+                got.append(await receive(ws))
         return got
 
     try:
         data = b"".join(asyncio.run(session()))
         assert data.startswith(b"hello\n") and b"\x01\x00\x00\x00" not in data  # raw, not multiplexed
+        assert kinds == {kind}
         assert b"got-abc\n" in out(engine.docker("logs", "audit-ws")).encode()
     finally:
         engine.docker("rm", "-f", "audit-ws")

@@ -2,8 +2,8 @@
 
 As dockerd's: the query takes ``logs``, ``stream``, ``stdin``, ``stdout``, ``stderr`` (all off
 unless given) and ``detachKeys``; output is never multiplexed (a WebSocket has no stream ids),
-each chunk of the container's stdout/stderr is one message (binary here: dockerd's x/net
-websocket sends text frames of the same bytes); each message the client sends (text or
+each chunk of the container's stdout/stderr is one message, in binary frames from API 1.28 on
+and text frames (the same bytes, unchecked) before, as dockerd keeps for old clients; each message the client sends (text or
 binary) is written to the container's stdin. The session ends when the output ends (the
 process exited), the client closes, or the client sends the detach keys.
 """
@@ -16,7 +16,7 @@ import logging
 from aiohttp import WSMsgType, web
 
 from dockyard.api import streams
-from dockyard.api.common import qbool, services
+from dockyard.api.common import api_version, qbool, services
 from dockyard.daemon import logs
 from dockyard.daemon.state import Status
 
@@ -26,8 +26,9 @@ log = logging.getLogger("dockyard.api")
 class WebSocketStream:
     """The two calls :func:`streams.pump` makes on a client connection, over a WebSocket."""
 
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    def __init__(self, ws: web.WebSocketResponse, text: bool = False) -> None:
         self.ws = ws
+        self.opcode = WSMsgType.TEXT if text else WSMsgType.BINARY
 
     async def read(self) -> bytes | None:
         while True:
@@ -41,7 +42,7 @@ class WebSocketStream:
 
     async def write(self, data: bytes) -> None:
         if not self.ws.closed:
-            await self.ws.send_bytes(data)
+            await self.ws.send_frame(data, self.opcode)
 
 
 async def attach_ws(request: web.Request) -> web.StreamResponse:
@@ -51,7 +52,7 @@ async def attach_ws(request: web.Request) -> web.StreamResponse:
     want_stdin, want_out, want_err = (qbool(request, k) for k in ("stdin", "stdout", "stderr"))
     ws = web.WebSocketResponse()
     await ws.prepare(request)
-    client = WebSocketStream(ws)
+    client = WebSocketStream(ws, text=api_version(request) < (1, 28))
     # logs+stream on a running container: the monitor replays the log and subscribes in one
     # step (as the hijacked attach: reading the file first would lose lines written between)
     replay = (qbool(request, "logs") and qbool(request, "stream") and s.containers.monitor.version >= 3

@@ -58,3 +58,31 @@ def make_busybox_rootfs(dest: Path) -> Path:
 def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A read-only-by-convention busybox rootfs shared by the session's tests."""
     return make_busybox_rootfs(tmp_path_factory.mktemp("busybox") / "rootfs")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_empty_parent_cgroups() -> object:
+    """The daemons and runtimes the tests start nest containers and builds under ``dockyard/``
+    and ``dockyard-build/`` below this process's cgroup, and leave those parents behind as
+    dockerd leaves ``docker/``. At the end of the session remove them when empty: rmdir of a
+    cgroup fails while it has children or tasks, so one still in use is left alone."""
+    yield
+    if os.geteuid() != 0:
+        return
+    from dockyard.linux import cgroups
+
+    try:
+        bases = [os.path.dirname(os.path.dirname(d)) for d in cgroups.resolve("dockyard/x", "x").dirs.values()]
+    except OSError:
+        return
+    # on a hybrid host runc (compared against in some tests) also uses the cgroup2 "unified" tree
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            if line.startswith("0::") and os.path.isdir("/sys/fs/cgroup/unified"):
+                bases.append(os.path.normpath("/sys/fs/cgroup/unified/" + line[3:].strip()))
+    for base in bases:
+        for name in ("dockyard", "dockyard-build"):
+            try:
+                os.rmdir(os.path.join(base, name))
+            except OSError:
+                pass

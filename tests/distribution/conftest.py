@@ -9,15 +9,13 @@ busybox rootfs as ``busybox:latest`` and returns the image id.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+import registry_procs
 from dockyard.images.service import ImageService
 from dockyard.snapshots import _mount
 
@@ -35,29 +33,12 @@ def registry(tmp_path: Path) -> Iterator[Callable[..., str]]:
 
     def start(*flags: str) -> str:
         n = len(procs) + 1
-        cmd = [sys.executable, "-m", "dockyard.registry", "serve", "--addr", "127.0.0.1:0",
-               "--root", str(tmp_path / f"reg{n}"), *flags]
-        with open(tmp_path / f"reg{n}.log", "w") as err:
-            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+        p, line = registry_procs.spawn(tmp_path / f"reg{n}", tmp_path / f"reg{n}.log", *flags)
         procs.append(p)
-        assert p.stdout is not None
-        line = p.stdout.readline()
-        if "listening on" not in line:
-            p.wait(timeout=10)
-            raise AssertionError(f"registry did not start: {line} {(tmp_path / f'reg{n}.log').read_text()}")
-        return line.strip().rsplit("/", 1)[1]
+        return line.rsplit("/", 1)[1]
 
     yield start
-    for p in procs:
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGTERM)
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait()
-        if p.stdout is not None:
-            p.stdout.close()
+    registry_procs.stop(procs)
 
 
 def _unmount_under(path: Path) -> None:

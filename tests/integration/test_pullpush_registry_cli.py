@@ -15,38 +15,19 @@ Every registry process, daemon, bridge and certs.d entry made here is removed at
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from pullpush_support import DOCKER, Engine, _start, _teardown, make_image_tar
 
-
-def _integration_conftest() -> ModuleType:
-    """tests/integration/conftest.py by path: ``from conftest import`` picks whichever
-    directory's conftest was imported last when several test directories are collected."""
-    spec = importlib.util.spec_from_file_location("_pullpush_conftest", Path(__file__).with_name("conftest.py"))
-    assert spec is not None and spec.loader is not None
-    if spec.name in sys.modules:  # the other test_pullpush_* module loaded it
-        return sys.modules[spec.name]
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_c = _integration_conftest()
-DOCKER, Engine, _start, _teardown, make_image_tar = (_c.DOCKER, _c.Engine, _c._start, _c._teardown,
-                                                     _c.make_image_tar)
+import registry_procs
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")]
@@ -75,27 +56,12 @@ def registry(tmp_path: Path) -> Iterator[Callable[..., str]]:
 
     def start(bind: str, *flags: str) -> str:
         n = len(procs) + 1
-        cmd = [sys.executable, "-m", "dockyard.registry", "serve", "--addr", f"{bind}:0",
-               "--root", str(tmp_path / f"reg{n}"), *flags]
-        with open(tmp_path / f"reg{n}.log", "w") as err:
-            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+        p, line = registry_procs.spawn(tmp_path / f"reg{n}", tmp_path / f"reg{n}.log", *flags, addr=f"{bind}:0")
         procs.append(p)
-        assert p.stdout is not None
-        line = p.stdout.readline()
-        assert "listening on" in line, (tmp_path / f"reg{n}.log").read_text()
-        return line.strip().rsplit("/", 1)[1]
+        return line.rsplit("/", 1)[1]
 
     yield start
-    for p in procs:
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGTERM)
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait()
-        if p.stdout is not None:
-            p.stdout.close()
+    registry_procs.stop(procs)
 
 
 @pytest.fixture

@@ -10,39 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from pullpush_support import DOCKER, Engine, _start, _teardown, make_image_tar
 
-
-def _integration_conftest() -> ModuleType:
-    """tests/integration/conftest.py by path: ``from conftest import`` picks whichever
-    directory's conftest was imported last when several test directories are collected."""
-    spec = importlib.util.spec_from_file_location("_pullpush_conftest", Path(__file__).with_name("conftest.py"))
-    assert spec is not None and spec.loader is not None
-    if spec.name in sys.modules:  # the other test_pullpush_* module loaded it
-        return sys.modules[spec.name]
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_c = _integration_conftest()
-DOCKER, Engine, _start, _teardown, make_image_tar = (_c.DOCKER, _c.Engine, _c._start, _c._teardown,
-                                                     _c.make_image_tar)
+import registry_procs
 
 pytestmark = pytest.mark.root
 
@@ -123,31 +105,23 @@ class CuttingProxy:
 def setup(busybox_rootfs: Path, tmp_path: Path) -> Iterator[tuple[Engine, str, subprocess.Popen[str]]]:
     if os.geteuid() != 0 or DOCKER is None:
         pytest.skip("needs root and the docker CLI")
-    reg = subprocess.Popen([sys.executable, "-m", "dockyard.registry", "serve", "--addr", "127.0.0.1:0",
-                            "--root", str(tmp_path / "reg")], stdout=subprocess.PIPE,
-                           stderr=subprocess.DEVNULL, text=True)
+    reg, line = registry_procs.spawn(tmp_path / "reg", tmp_path / "reg.log")
     root = Path(tempfile.mkdtemp(prefix="dyt-pp-", dir="/tmp"))
     eng: Engine | None = None
     try:
-        assert reg.stdout is not None
-        line = reg.stdout.readline()
-        assert "listening on" in line, line
         eng = Engine(root, str(root / "d.sock"), _start(root, str(root / "d.sock"), []), "default", [])
         # a layer big enough to be cut: busybox plus 1 MiB of incompressible bytes
         shutil.copytree(busybox_rootfs, root / "ctx", symlinks=True)
         (root / "ctx" / "blob").write_bytes(os.urandom(1 << 20))
         out = eng.docker("import", str(make_image_tar(root / "ctx", root / "big.tar")), "big:1")
         assert out.returncode == 0, out.stderr
-        yield eng, line.strip().rsplit("/", 1)[1], reg
+        yield eng, line.rsplit("/", 1)[1], reg
     finally:
         if eng is not None:
             _teardown(eng)
         else:
             shutil.rmtree(root, ignore_errors=True)
-        reg.terminate()
-        reg.wait(10)
-        if reg.stdout is not None:
-            reg.stdout.close()
+        registry_procs.stop([reg])
 
 
 def _layer_digest(reghost: str, repo: str, tag: str) -> str:

@@ -7,16 +7,15 @@ started is terminated by its PID at teardown; storage lives under pytest's tmp_p
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from regtest_support import Reg
+
+import registry_procs
 
 
 @pytest.fixture
@@ -27,32 +26,13 @@ def registry_factory(tmp_path: Path) -> Iterator[Any]:
     def start(*flags: str, root: Path | None = None) -> Reg:
         counter[0] += 1
         root = root or tmp_path / f"reg{counter[0]}"
-        cmd = [sys.executable, "-m", "dockyard.registry", "serve", "--addr", "127.0.0.1:0",
-               "--root", str(root), *flags]
-        # stderr (the access log) goes to a file: an unread pipe would fill and stall the server.
-        log = tmp_path / f"reg{counter[0]}.log"
-        with open(log, "w") as err:
-            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+        p, line = registry_procs.spawn(root, tmp_path / f"reg{counter[0]}.log", *flags)
         procs.append(p)
-        assert p.stdout is not None
-        line = p.stdout.readline()
-        if "listening on" not in line:
-            p.wait(timeout=10)
-            raise AssertionError(f"registry did not start: {line} {log.read_text()}")
-        url = line.strip().rsplit(" ", 1)[1]
+        url = line.rsplit(" ", 1)[1]
         return Reg(url, root, p.pid)
 
     yield start
-    for p in procs:
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGTERM)
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait()
-        if p.stdout is not None:
-            p.stdout.close()
+    registry_procs.stop(procs)
 
 
 @pytest.fixture

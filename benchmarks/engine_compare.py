@@ -175,17 +175,10 @@ def main() -> None:  # noqa: PLR0915 - one linear script
                    check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
     tmp = Path(tempfile.mkdtemp(prefix="dyc-", dir="/tmp"))
     sock = str(tmp / "d.sock")
-    log = open(tmp / "daemon.log", "wb")  # noqa: SIM115
-    daemon = subprocess.Popen([str(BIN / "dockyardd"), "--host", f"unix://{sock}", "--data-root",
-                               str(tmp / "data"), "--exec-root", str(tmp / "exec")], stdout=log, stderr=log)
-    env = {**os.environ, "DOCKER_HOST": f"unix://{sock}"}
+    daemon, env = engine_run.start_ours(tmp)
     ours_marker = f"{tmp}/"
     ref_marker = f"{tmp}/ref"
     try:
-        for _ in range(200):
-            if subprocess.run(["docker", "version"], env=env, capture_output=True).returncode == 0:
-                break
-            time.sleep(0.05)
         make_busybox_rootfs(tmp / "bb")
         subprocess.run(["tar", "-C", str(tmp / "bb"), "-cf", str(tmp / "bb.tar"), "."], check=True)
         time.sleep(2)  # let start-up settle

@@ -76,6 +76,32 @@ def stop_reference(tmp: Path) -> None:
             p.wait()
 
 
+def start_ours(tmp: Path, extra: list[str] | None = None) -> tuple[subprocess.Popen, dict[str, str]]:
+    """A private dockyardd on ``tmp`` (socket, data root, exec root; log in tmp/daemon.log),
+    answering ``docker version``; its process and the environment that points docker at it."""
+    sock = tmp / "d.sock"
+    cmd = [str(Path(sys.executable).parent / "dockyardd"), "--host", f"unix://{sock}", "--data-root",
+           str(tmp / "data"), "--exec-root", str(tmp / "exec"), *(extra or [])]
+    log = open(tmp / "daemon.log", "wb")  # noqa: SIM115 - the daemon holds it
+    daemon = subprocess.Popen(cmd, stdout=log, stderr=log)
+    env = {**os.environ, "DOCKER_HOST": f"unix://{sock}"}
+    for _ in range(200):
+        if subprocess.run(["docker", "version"], env=env, capture_output=True).returncode == 0:
+            break
+        time.sleep(0.05)
+    return daemon, env
+
+
+def import_busybox(tmp: Path, env: dict[str, str]) -> None:
+    """``busybox:latest`` from busybox-static (tests/conftest.py's rootfs), through docker import."""
+    from conftest import make_busybox_rootfs
+
+    make_busybox_rootfs(tmp / "bb")
+    subprocess.run(["tar", "-C", str(tmp / "bb"), "-cf", str(tmp / "bb.tar"), "."], check=True)
+    subprocess.run(["docker", "import", str(tmp / "bb.tar"), "busybox:latest"], env=env, check=True,
+                   capture_output=True)
+
+
 def stop_ours(tmp: Path, daemon: subprocess.Popen, env: dict[str, str]) -> None:
     """Remove the private dockyardd's containers, stop it and its monitor, unmount, delete tmp."""
     import json
@@ -107,26 +133,10 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=20)
     ap.add_argument("--runtime", default=None)
     args = ap.parse_args()
-    from conftest import make_busybox_rootfs
-
     tmp = Path(tempfile.mkdtemp(prefix="dyb-", dir="/tmp"))
-    sock = tmp / "d.sock"
-    cmd = [str(Path(sys.executable).parent / "dockyardd"), "--host", f"unix://{sock}", "--data-root",
-           str(tmp / "data"), "--exec-root", str(tmp / "exec")]
-    if args.runtime:
-        cmd += ["--default-runtime", args.runtime]
-    log = open(tmp / "daemon.log", "wb")  # noqa: SIM115
-    daemon = subprocess.Popen(cmd, stdout=log, stderr=log)
-    env = {**os.environ, "DOCKER_HOST": f"unix://{sock}"}
+    daemon, env = start_ours(tmp, ["--default-runtime", args.runtime] if args.runtime else [])
     try:
-        for _ in range(200):
-            if subprocess.run(["docker", "version"], env=env, capture_output=True).returncode == 0:
-                break
-            time.sleep(0.05)
-        make_busybox_rootfs(tmp / "bb")
-        subprocess.run(["tar", "-C", str(tmp / "bb"), "-cf", str(tmp / "bb.tar"), "."], check=True)
-        subprocess.run(["docker", "import", str(tmp / "bb.tar"), "busybox:latest"], env=env, check=True,
-                       capture_output=True)
+        import_busybox(tmp, env)
         ref_env, have_ref = start_reference(tmp, env)
         for _ in range(3):
             timed(env)

@@ -4,6 +4,15 @@
 (a fresh interpreter, new session, so it survives the daemon). ``request`` maps the monitor's
 error kinds to the error vocabulary; ``open_stream`` returns the connection of an
 ``attach``/``exec`` request; ``subscribe`` yields exit records forever (reconnecting).
+
+Every request waits for its reply line at most ``REPLY_TIMEOUTS[op]`` seconds (connect included),
+so a monitor that is alive but stuck (stopped, spinning, blocked in the kernel) fails the daemon's
+request with ``MonitorTimeout`` (an ``Unavailable``: HTTP 503, "... context deadline exceeded",
+as dockerd answers when containerd does not) instead of hanging it forever. Ops the monitor
+answers from memory (ping, kill, list, ...) get a few seconds; ops that run the OCI runtime or
+wait for a process (create, start, delete, exec) get minutes. Only the reply is timed: the
+stream of an ``attach``/``exec``/``events`` after it legitimately lasts as long as the process.
+A timed-out request may still be carried out later by the monitor (it is not cancelled there).
 """
 
 from __future__ import annotations
@@ -36,6 +45,21 @@ class RuntimeFailure(errors.DockyardError):
     """The OCI runtime refused (its message is what the user sees)."""
 
 
+class MonitorTimeout(errors.Unavailable):
+    """The monitor accepted (or did not accept) a request but gave no reply in time."""
+
+
+# Seconds to wait for the reply line of each op. The short ones are answered by the monitor's
+# loop without waiting on anything; the long ones run the OCI runtime (hooks included) or wait
+# for a killed process and its output to drain (op delete: DRAIN_TIMEOUT, then runtime delete).
+REPLY_TIMEOUTS: dict[str, float] = {
+    "ping": 5.0, "list": 10.0, "kill": 10.0, "resize": 10.0, "forget": 10.0, "shutdown": 10.0,
+    "attach": 10.0, "events": 10.0,
+    "create": 120.0, "start": 120.0, "delete": 120.0, "runtime": 120.0, "exec": 120.0,
+}
+DEFAULT_REPLY_TIMEOUT = 30.0  # an op not listed above (a newer one)
+
+
 def _listener_dead(path: str) -> bool:
     """Is the process that listens on ``path`` gone? SO_PEERCRED of a connected unix socket
     names the process that called listen(), even when other processes hold the socket."""
@@ -65,10 +89,17 @@ class MonitorClient:
         # the protocol version of the monitor we talk to: an older one kept because it
         # supervises containers may lack newer requests (attach with logs: version 3)
         self.version = protocol.VERSION
+        # per instance, so a test can shorten one op's wait without touching others
+        self.timeouts: dict[str, float] = dict(REPLY_TIMEOUTS)
 
     async def _ping(self) -> dict[str, Any] | None:
+        """The ping's reply, or None when no monitor answers (none listens, or it hung up).
+        A monitor that accepts but does not answer raises ``MonitorTimeout``: it is alive
+        (maybe stopped), so starting a second one beside it would orphan its containers."""
         try:
             return await self.request({"op": "ping"})
+        except MonitorTimeout:
+            raise
         except (OSError, errors.DockyardError):
             return None
 
@@ -113,9 +144,21 @@ class MonitorClient:
         proc.returncode = 0
 
     async def _open(self, msg: dict[str, Any]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, dict[str, Any]]:
-        reader, writer = await asyncio.open_unix_connection(self.sock, limit=1 << 20)
-        writer.write(protocol.encode(msg))
-        line = await reader.readline()
+        op = str(msg.get("op"))
+        limit = self.timeouts.get(op, DEFAULT_REPLY_TIMEOUT)
+        writer: asyncio.StreamWriter | None = None
+        try:
+            async with asyncio.timeout(limit):
+                reader, writer = await asyncio.open_unix_connection(self.sock, limit=1 << 20)
+                writer.write(protocol.encode(msg))
+                line = await reader.readline()
+        except BaseException as e:
+            if writer is not None:
+                writer.close()
+            if isinstance(e, TimeoutError):
+                raise MonitorTimeout(f"the container monitor ({self.sock}) did not answer {op!r} "
+                                     f"within {limit:g}s: context deadline exceeded") from None
+            raise
         if not line:
             writer.close()
             raise errors.Unavailable("the monitor closed the connection")
@@ -140,7 +183,11 @@ class MonitorClient:
                 reader, writer, _ = await self._open({"op": "events"})
             except (OSError, errors.DockyardError):
                 await asyncio.sleep(0.5)
-                await self.connect()
+                try:
+                    await self.connect()
+                except (OSError, errors.DockyardError) as e:
+                    # keep trying: this generator is the daemon's only source of exit events
+                    log.warning("reconnecting to the monitor: %s", e)
                 continue
             yield {"reconnected": True}  # the caller reconciles: exits may have happened meanwhile
             while True:

@@ -45,6 +45,7 @@ def test_throttle_reports_start_steps_and_end() -> None:
     due = [n for n in range(0, (10 << 20) + 1, 64 << 10) if t.due(n)]
     assert due[0] == 0 and due[-1] == 10 << 20
     assert 10 <= len(due) <= 25
+    assert not t.due(10 << 20)  # the end reported again (a stream's last chunk, then EOF): one line
 
 
 def test_registry_auth_header() -> None:

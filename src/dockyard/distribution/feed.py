@@ -11,7 +11,8 @@ Lifecycle::
 
     feed = Feed(path)                    # path: the ingest file, already created by its writer
     download:  write+flush n bytes -> feed.advance(n) ... feed.finish() | feed.fail(exc)
-    extractor: with feed.reader() as r: r.read(n) ... b"" at the end (or raises the failure)
+    extractor: with feed.reader(on_read) as r: r.read(n) ... b"" at the end (or raises the failure)
+               on_read(position) after each read: the pull's "Extracting" progress
 
 Several readers may read one feed (a manifest that lists the same layer twice), each from
 the start. The file itself belongs to the writer (committed into the store or aborted).
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -69,15 +71,17 @@ class Feed:
                     return self._written - pos
                 self._cond.wait()
 
-    def reader(self) -> FeedReader:
-        return FeedReader(self)
+    def reader(self, on_read: Callable[[int], None] | None = None) -> FeedReader:
+        """A reader from the start; ``on_read(position)`` after every read that got bytes."""
+        return FeedReader(self, on_read)
 
 
 class FeedReader:
     """A blocking, read-only file object over a :class:`Feed` (what ``apply_layer`` reads)."""
 
-    def __init__(self, feed: Feed) -> None:
+    def __init__(self, feed: Feed, on_read: Callable[[int], None] | None = None) -> None:
         self._feed = feed
+        self._on_read = on_read
         self._fd = os.open(feed.path, os.O_RDONLY | os.O_CLOEXEC)
         self._pos = 0
 
@@ -90,6 +94,8 @@ class FeedReader:
         if not data:  # the writer flushed what it announced: a short file is a bug, not EOF
             raise FeedFailed(f"{self._feed.path.name}: file shorter than announced")
         self._pos += len(data)
+        if self._on_read is not None:
+            self._on_read(self._pos)
         return data
 
     def readable(self) -> bool:

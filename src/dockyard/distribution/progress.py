@@ -83,9 +83,13 @@ class Throttle:
         self.total = total
         self.step = max(512 * 1024, total // 100)
         self.next = 0
+        self.last = -1
 
     def due(self, current: int) -> bool:
+        if current == self.last:  # e.g. the end, reported twice: one line is enough
+            return False
         if current >= self.next or current >= self.total:
             self.next = current + self.step
+            self.last = current
             return True
         return False

@@ -45,6 +45,7 @@ from dockyard.distribution.auth import ANONYMOUS, Credentials
 from dockyard.distribution.client import RepoClient, RepositoryUnknown
 from dockyard.distribution.endpoints import Endpoint
 from dockyard.distribution.feed import Feed, FeedFailed
+from dockyard.distribution.pullprogress import ExtractionReport
 from dockyard.distribution.service import Distribution
 from dockyard.distribution.tasks import run_all
 from dockyard.errors import InvalidArgument, NotFound, PermissionDenied
@@ -144,13 +145,11 @@ async def pull(
         fresh = {d for d in needed if not store.exists(d)}  # what this pull may add
         with dist.claiming(images, needed) as sole:
             try:
-                image_id, todo, before = await _fetch_and_record(
+                image_id, before = await _fetch_and_record(
                     dist, images, rc, parsed, config, layers, body, digest, top_digest, wanted, emit)
             except BaseException:
                 _drop_new_blobs(images, fresh, sole)
                 raise
-        for layer in todo:
-            await emit(pg.layer("Pull complete", pg.short_id(layer.digest)))
         shown = parsed.familiar()
         up_to_date = before == image_id
         await emit(pg.status(f"Digest: {top_digest}"))
@@ -164,10 +163,10 @@ async def pull(
 async def _fetch_and_record(dist: Distribution, images: Any, rc: RepoClient, parsed: reference.Reference, config: Descriptor,
                             layers: list[Descriptor], body: bytes, digest: str, top_digest: str,
                             wanted: tuple[str, str, str] | None, emit: pg.Emit,
-                            ) -> tuple[str, list[Descriptor], str | None]:
+                            ) -> tuple[str, str | None]:
     """Config, layers (verified), manifest into the store, then the image record.
 
-    Returns (image id, the layers downloaded, the image the reference named before)."""
+    Returns (image id, the image the reference named before)."""
     store = images.content
     if not store.exists(config.digest):
         await rc.fetch_blob(store, config.digest, config.size, kind="image config")
@@ -219,9 +218,11 @@ async def _fetch_and_record(dist: Distribution, images: Any, rc: RepoClient, par
         for layer in todo:
             w = undo.enter_context(store.writer())  # aborted unless committed
             feeds[layer.digest] = (w, Feed(w.path))
-        await run_all([*(_download(rc, layer, *feeds[layer.digest], sem, emit)
+        report = ExtractionReport(asyncio.get_running_loop(), todo, emit)
+        await run_all([*(_download(rc, layer, *feeds[layer.digest], sem, emit, report)
                          for layer in todo),
-                       _extract_all(images, layers, diff_ids, feeds, committed)])
+                       _extract_all(images, layers, diff_ids, feeds, committed, report),
+                       report.run()])
 
         def commit_blobs() -> None:  # verified again (the extractor checked them already)
             for layer in todo:
@@ -233,12 +234,10 @@ async def _fetch_and_record(dist: Distribution, images: Any, rc: RepoClient, par
         tag_ref = str(parsed) if parsed.tag is not None and parsed.digest is None else None
         repo_digest = str(name.with_digest(top_digest))
         before = _current(images, tag_ref or repo_digest)
-        for layer in todo:
-            await emit(pg.transfer("Extracting", pg.short_id(layer.digest), layer.size, layer.size))
         image_id = await _in_thread(lambda: images.add_image(
             digest, repo_tags=[tag_ref] if tag_ref else [], repo_digests=[repo_digest]))
         undo.pop_all()
-    return image_id, todo, before
+    return image_id, before
 
 
 async def _in_thread(fn: Callable[[], T]) -> T:
@@ -253,7 +252,7 @@ async def _in_thread(fn: Callable[[], T]) -> T:
 
 
 async def _download(rc: RepoClient, layer: Descriptor, writer: Writer, feed: Feed,
-                    sem: asyncio.Semaphore, emit: pg.Emit) -> None:
+                    sem: asyncio.Semaphore, emit: pg.Emit, extraction: ExtractionReport) -> None:
     """Stream one layer blob into its ingest file, telling the extractor of every chunk."""
     ident = pg.short_id(layer.digest)
     throttle = pg.Throttle(layer.size)
@@ -276,10 +275,12 @@ async def _download(rc: RepoClient, layer: Descriptor, writer: Writer, feed: Fee
     feed.finish()
     await emit(pg.layer("Verifying Checksum", ident))
     await emit(pg.layer("Download complete", ident))
+    extraction.downloaded(layer.digest)  # its Extracting lines may follow now
 
 
 async def _extract_all(images: Any, layers: list[Descriptor], diff_ids: list[str],
-                       feeds: dict[str, tuple[Writer, Feed]], committed: list[str]) -> None:
+                       feeds: dict[str, tuple[Writer, Feed]], committed: list[str],
+                       report: ExtractionReport) -> None:
     """Unpack the layers in order, each on the one below, in one thread, while they download:
     a layer being downloaded is read from its feed as it arrives, one already stored from the
     store. Digest, size and DiffID are verified before a snapshot is committed."""
@@ -291,7 +292,8 @@ async def _extract_all(images: Any, layers: list[Descriptor], diff_ids: list[str
             if stop.is_set():
                 raise FeedFailed("the pull was cancelled")
             entry = feeds.get(layer.digest)
-            with entry[1].reader() if entry else images.content.open(layer.digest) as src:
+            on_read = report.counter(layer.digest)
+            with entry[1].reader(on_read) if entry else images.content.open(layer.digest) as src:
                 # A stored blob was verified when it was committed; a downloading one is hashed
                 # by its writer on the event loop's thread (the other core), checked at its end.
                 verify = functools.partial(_verify, src, layer, entry[0]) if entry else _nothing
@@ -300,6 +302,7 @@ async def _extract_all(images: Any, layers: list[Descriptor], diff_ids: list[str
                     committed.append(chain_ids([parent, diff_id])[-1] if parent else diff_id)
                 elif entry:  # unpacked already (another image): the download is still verified
                     verify()
+                report.extracted(layer.digest)
             parent = chain_ids([parent, diff_id])[-1] if parent else diff_id
 
     fut = asyncio.get_running_loop().run_in_executor(None, run)

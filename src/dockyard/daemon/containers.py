@@ -102,6 +102,8 @@ class ContainerService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.started_at: dict[str, float] = {}  # id -> monotonic time of the last start
         self.backoff: dict[str, float] = {}  # id -> the restart policy's last delay
+        # id -> pid of a half-made init discarded at restore: its exit is none of the container's
+        self.discarded: dict[str, int] = {}
         self.health = HealthMonitor(self)
 
     # lookup -------------------------------------------------------------------------------------
@@ -173,6 +175,8 @@ class ContainerService:
                         ready.set_result(None)
                 elif ev.get("kind") == "exec":
                     self._exec_exited(ev["id"], int(ev["exit_code"]))
+                elif self.discarded.get(ev["id"]) == int(ev.get("pid") or 0):
+                    del self.discarded[ev["id"]]
                 else:
                     self.spawn(self._on_exit(ev["id"], int(ev["exit_code"]), ev.get("exited_at", "")))
             except Exception:  # noqa: BLE001 - keep following whatever one record does
@@ -188,9 +192,12 @@ class ContainerService:
             if m is not None and m["running"]:
                 if rec.status is Status.RESTARTING:
                     # the daemon died in the middle of a policy restart, between the runtime's
-                    # create and start (its network half made): kill it; its exit re-runs the policy
-                    with contextlib.suppress(errors.DockyardError):
-                        await self.monitor.request({"op": "kill", "id": rec.id, "signal": int(sigmod.SIGKILL)})
+                    # create and start (its network half made): discard that task and resume the
+                    # restart. Its SIGKILL is no exit of the container's: recorded, it read
+                    # "exited (137)" (and a "die" event) in place of the exit that made the
+                    # policy restart, as dockerd never shows
+                    self.discarded[rec.id] = int(m.get("pid") or 0)
+                    self.spawn(self._discard_and_restart(rec))
                 continue
             if rec.status is Status.RESTARTING and m is None:
                 # the daemon stopped while a restart policy waited out its back-off (or began
@@ -651,6 +658,12 @@ class ContainerService:
         delay = 0.1 if prev == 0 else min(prev * 2, 60.0)
         self.backoff[rec.id] = delay
         return delay
+
+    async def _discard_and_restart(self, rec: ContainerRecord) -> None:
+        async with self.lock(rec.id):
+            with contextlib.suppress(errors.DockyardError):  # kill, wait, runtime delete, forget
+                await self.monitor.request({"op": "delete", "id": rec.id, "runtime": self.runtime_argv(rec)})
+        await self._resume_restart(rec)
 
     async def _resume_restart(self, rec: ContainerRecord) -> None:
         async with self.lock(rec.id):

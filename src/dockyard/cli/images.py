@@ -90,11 +90,14 @@ def push(g: Globals, argv: list[str]) -> int:
     help_requested(o)
     need(args, "push", exactly=1)
     name, tag, implied = _split_ref(args[0])
-    if implied and not o["all_tags"]:
+    if implied and not o["all_tags"] and not o["quiet"]:
         out(f"Using default tag: {tag}")
     resp = g.client.request("POST", f"/images/{name}/push", {"tag": None if o["all_tags"] else tag},
                             headers=_auth_header(args[0]))
-    return display(resp, sys.stdout, quiet=o["quiet"])
+    rc = display(resp, sys.stdout, quiet=o["quiet"])
+    if rc == 0 and o["quiet"]:  # docker push -q prints the full reference it pushed
+        out(_canonical(name if o["all_tags"] else f"{name}:{tag}"))
+    return rc
 
 
 IMAGES_DEFAULT = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"

@@ -2,7 +2,8 @@
 
 On a terminal each layer id owns a line, redrawn in place (cursor up/down, clear line) with
 docker's bar ``[=====>     ]  1.2MB/3.4MB``; elsewhere progress updates are dropped and
-status lines printed plainly, as docker does. Returns 1 if an ``error`` message came.
+status lines printed plainly, as docker does (byte for byte what docker CLI 28's jsonmessage
+writes for the same stream). Returns 1 at an ``error`` message, which ends the display.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ def display(resp: Any, stream: TextIO, quiet: bool = False) -> int:
     except (OSError, ValueError):
         tty, width = False, 80
     ids: dict[str, int] = {}
-    rc = 0
     for raw in resp:
         if not raw.strip():
             continue
@@ -44,12 +44,11 @@ def display(resp: Any, stream: TextIO, quiet: bool = False) -> int:
             msg = json.loads(raw)
         except ValueError:
             continue
-        if msg.get("error"):
+        if msg.get("error"):  # the end of the stream for docker's CLI: nothing after it is shown
             stream.flush()
             import sys
             sys.stderr.write(msg["error"].rstrip("\n") + "\n")
-            rc = 1
-            continue
+            return 1
         if "aux" in msg or quiet:
             continue
         mid = msg.get("id") or ""
@@ -67,17 +66,24 @@ def display(resp: Any, stream: TextIO, quiet: bool = False) -> int:
                 stream.write(f"\x1b[{diff}A")
         else:
             ids = {}
-        if msg.get("stream") is not None:
-            stream.write(msg["stream"])
-        elif tty and has_progress:
-            text = bar(detail or {}, width)
-            stream.write(f"\x1b[2K\r{mid + ': ' if mid else ''}{status} {text}\r" if text else
-                         f"\x1b[2K\r{mid + ': ' if mid else ''}{status}\r")
-        elif has_progress and bar(detail or {}, width):
-            pass  # non-terminal: progress updates are not printed
+        # jsonmessage.Display: a progress message on a terminal clears its line and ends in
+        # "\r" (the cursor stays on it); elsewhere a drawn bar is not printed at all.
+        endl = ""
+        if tty and not msg.get("stream") and detail is not None:
+            stream.write("\x1b[2K\r")
+            endl = "\r"
+        elif detail is not None and bar(detail, width):
+            continue
+        prefix = f"{mid}: " if mid else ""
+        if detail is not None and tty:
+            stream.write(f"{prefix}{status} {bar(detail, width)}{endl}")
+        elif msg.get("progress"):
+            stream.write(f"{prefix}{status} {msg['progress']}{endl}")
+        elif msg.get("stream"):
+            stream.write(f"{prefix}{msg['stream']}{endl}")
         else:
-            stream.write(f"{mid + ': ' if mid else ''}{status}\n")
+            stream.write(f"{prefix}{status}{endl}\n")
         if mid and tty and diff:
             stream.write(f"\x1b[{diff}B")
         stream.flush()
-    return rc
+    return 0

@@ -137,10 +137,12 @@ async def pull(
     """Pull ``ref`` (``busybox``, ``host:port/repo:tag``, ``repo@sha256:...``) into ``images``."""
     parsed = reference.parse_normalized(ref)
     wanted = parse_platform(platform) if platform else None
-    tag_or_digest = parsed.digest or parsed.tag or reference.DEFAULT_TAG
+    # dockerd's id of the "Pulling from" line: the tag, else the whole reference (familiar)
+    shown_id = parsed.tag if parsed.tag is not None else (
+        parsed.familiar() if parsed.digest else reference.DEFAULT_TAG)
     async with dist.pulling(images, str(parsed), platform), dist.session() as session:
         rc, body, media_type, digest = await resolve(dist, session, parsed, creds)
-        await emit(pg.status(f"Pulling from {parsed.path}", tag_or_digest))
+        await emit(pg.status(f"Pulling from {parsed.path}", shown_id))
         top_digest = digest
         if media_type in mt.INDEX_TYPES:
             desc = select_manifest(json.loads(body), platform)

@@ -9,6 +9,8 @@ Modules, one idea each::
     certs.py       certs.d/<host:port> CAs and client certs (dockerd's /etc/docker/certs.d)
     client.py      one repository on one endpoint: ping, manifests, blobs (Range resume), uploads
     pull.py        pull(ref) -> blobs verified into the content store -> ImageService.add_image
+    feed.py        a file one side writes while another reads it (extract while downloading)
+    pullprogress.py  a pull's per-layer Extracting/Pull complete lines, in dockerd's order
     push.py        push(ref) -> HEAD/mount/upload stored blobs as they are -> manifest PUT
     login.py       check credentials against a registry (POST /auth)
     inspect.py     descriptor + platforms of a remote reference (GET /distribution/{name}/json)

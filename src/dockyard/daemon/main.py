@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
+from dockyard.atomicfile import write_atomic
 from dockyard.daemon.config import DaemonConfig, parse_args
 from dockyard.daemon.containers import ContainerService
 from dockyard.daemon.events import EventBus
@@ -85,9 +86,7 @@ def _daemon_id(cfg: DaemonConfig) -> str:
         return p.read_text().strip()
     except FileNotFoundError:
         ident = secrets.token_hex(16)
-        tmp = p.with_suffix(".tmp")
-        tmp.write_text(ident)
-        os.replace(tmp, p)
+        write_atomic(p, ident.encode())
         return ident
 
 

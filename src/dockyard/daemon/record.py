@@ -13,13 +13,13 @@ records of containers whose process died meanwhile are reconciled with the monit
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dockyard.atomicfile import write_atomic
 from dockyard.daemon.state import Status, check_transition
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -96,9 +96,7 @@ class RecordStore:
     def save(self, rec: ContainerRecord) -> None:
         d = self.dir(rec.id)
         d.mkdir(exist_ok=True)
-        tmp = d / f".config.v2.json.{os.getpid()}"
-        tmp.write_text(json.dumps(rec.to_json()))
-        os.replace(tmp, d / "config.v2.json")
+        write_atomic(d / "config.v2.json", json.dumps(rec.to_json()).encode())
 
     def load_all(self) -> list[ContainerRecord]:
         """Every record; at daemon start only. Also sweeps what a killed daemon left: the

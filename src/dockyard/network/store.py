@@ -12,30 +12,20 @@ a torn file. Layout under the state dir the engine hands to :class:`NetworkManag
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from dockyard.atomicfile import write_atomic
+
 
 def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` to ``path`` atomically (temp file + rename).
+    """Write ``data`` to ``path`` atomically and durably (``dockyard.atomicfile``).
 
-    No fsync: it cost ~2 ms per container start, and what it guards against (power loss)
-    also wipes every bridge, veth and rule, which restore()/reconcile() rebuild from the
-    records anyway; a killed daemon cannot tear a file written this way."""
+    Durable (fdatasync'ed, about 0.5 ms here): a power loss wipes every bridge, veth and rule,
+    which restore()/reconcile() rebuild from these records, but only if a record is not the
+    empty file a rename committed before its data leaves (the network would be lost)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode(), mode=0o600)
 
 
 def read_json(path: Path) -> Any:

@@ -39,6 +39,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from dockyard.atomicfile import write_atomic
 from dockyard.shim import loop as aio
 from dockyard.shim import protocol, runner
 from dockyard.shim.logfile import JsonLog, replay, rfc3339_nano
@@ -51,13 +52,6 @@ class RequestError(Exception):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def exit_code_of(status: int) -> int:
@@ -265,7 +259,9 @@ class Monitor:
 
     # records ------------------------------------------------------------------------------------
     def save_record(self, p: Proc) -> None:
-        write_atomic(os.path.join(self.state_dir, f"{p.id}.json"), json.dumps(p.record()).encode())
+        # not durable: the exec root (normally /run) and these processes end with a reboot
+        write_atomic(os.path.join(self.state_dir, f"{p.id}.json"), json.dumps(p.record()).encode(),
+                     durable=False)
 
     def drop_record(self, pid_id: str) -> None:
         try:
@@ -318,7 +314,7 @@ class Monitor:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             rec.update(running=False, exit_code=137 if ours else 255, exited_at=rfc3339_nano(time.time_ns()))
-            write_atomic(path, json.dumps(rec).encode())
+            write_atomic(path, json.dumps(rec).encode(), durable=False)
 
     def process_finished(self, p: Proc) -> None:
         self.save_record(p)

@@ -57,7 +57,9 @@ class MetaStore:
     def __init__(self, path: Path) -> None:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        # FULL: a commit is durable before a container record naming the snapshot is (its
+        # fdatasync'ed write, dockyard.atomicfile); NORMAL could lose the row to a power loss
+        self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self.lock = threading.RLock()
 

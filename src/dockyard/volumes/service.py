@@ -43,6 +43,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dockyard.atomicfile import write_atomic
 from dockyard.errors import Conflict, InvalidArgument, NotFound
 from dockyard.volumes import copyup, local
 from dockyard.volumes.model import (
@@ -65,14 +66,7 @@ _FALSE = ("0", "false", "f", "FALSE", "False", "F")
 
 
 def _write_json(path: Path, data: object) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    try:
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode())
 
 
 def _parse_bool(key: str, v: str) -> bool:

@@ -21,7 +21,7 @@ def inputs(tmp_path: Path, config: dict, host_config: dict, **kw: object) -> oci
 def test_defaults_like_docker(tmp_path: Path) -> None:
     spec = oci_spec.build_spec(inputs(tmp_path, {"Cmd": ["sh"], "Env": ["A=1"]}, {}))
     proc = spec["process"]
-    assert proc["args"] == ["sh"] and proc["cwd"] == "/" and proc["user"] == {"uid": 0, "gid": 0}
+    assert proc["args"] == ["sh"] and proc["cwd"] == "/" and proc["user"] == {"uid": 0, "gid": 0, "additionalGids": [0]}
     assert "A=1" in proc["env"] and any(e.startswith("PATH=") for e in proc["env"]) and "HOME=/root" in proc["env"]
     assert set(proc["capabilities"]["bounding"]) == set(oci_spec.DEFAULT_CAPS)
     assert "CAP_SYS_ADMIN" not in proc["capabilities"]["effective"]
@@ -49,7 +49,7 @@ def test_options_map_to_spec(tmp_path: Path) -> None:
     caps = spec["process"]["capabilities"]["bounding"]
     assert "CAP_SYS_ADMIN" in caps and "CAP_NET_RAW" not in caps
     assert spec["root"]["readonly"] and spec["process"]["noNewPrivileges"]
-    assert spec["process"]["user"] == {"uid": 65534, "gid": 65534, "additionalGids": [10]}
+    assert spec["process"]["user"] == {"uid": 65534, "gid": 65534, "additionalGids": [10, 65534]}
     assert spec["process"]["cwd"] == "/tmp"
     assert {"type": "RLIMIT_NOFILE", "hard": 20, "soft": 10} in spec["process"]["rlimits"]
     assert "network" not in {n["type"] for n in spec["linux"]["namespaces"]}

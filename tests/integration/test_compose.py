@@ -10,31 +10,18 @@ service aliases before starting it: the path a stopped container's network confi
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import secrets
-import shutil
 import socket
 import subprocess
-import sys
-import tempfile
-import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-# the integration conftest's daemon helpers (not importable by module name: two conftests)
-_spec = importlib.util.spec_from_file_location("dyc_integration_conftest", Path(__file__).with_name("conftest.py"))
-assert _spec is not None and _spec.loader is not None
-_ic = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(_ic)
-DOCKER, Engine, _start, _teardown, make_image_tar = (_ic.DOCKER, _ic.Engine, _ic._start, _ic._teardown,
-                                                     _ic.make_image_tar)
+from compose_support import Engine, compose_engine, free_port, links, nft_ruleset, wait_for
+from compose_support import compose as _compose_p
 
 pytestmark = pytest.mark.root
-COMPOSE = shutil.which("docker-compose")
+__all__ = ["compose_engine"]  # the fixture, imported for pytest
 
 COMPOSE_FILE = """\
 version: "3.8"
@@ -65,63 +52,13 @@ volumes:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def compose_engine(busybox_rootfs: Path) -> Iterator[Engine]:
-    if DOCKER is None or COMPOSE is None:
-        pytest.skip("needs the docker CLI and docker-compose")
-    root = Path(tempfile.mkdtemp(prefix="dyc-", dir="/tmp"))
-    # an instance name of our own: the bridge, veth and nft names below are this daemon's only
-    args = ["--default-runtime", "dockyard-runtime", "--network-instance", "c" + secrets.token_hex(1)]
-    eng = Engine(root, str(root / "d.sock"), _start(root, str(root / "d.sock"), args), "dockyard-runtime", args)
-    try:
-        www = root / "rootfs"
-        shutil.copytree(busybox_rootfs, www, symlinks=True)
-        (www / "var" / "www" / "index.html").write_text("compose-ok\n")
-        out = eng.docker("import", str(make_image_tar(www, root / "busybox.tar")), "busybox:latest")
-        assert out.returncode == 0, out.stderr
-        yield eng
-    finally:
-        # user networks left by a failed test would keep the daemon from purging its bridges
-        ids = eng.docker("ps", "-aq").stdout.decode().split()
-        if ids:
-            eng.docker("rm", "-f", *ids)
-        eng.docker("network", "prune", "-f")
-        eng.docker("volume", "prune", "-af")
-        _teardown(eng)
-
-
-def _compose(eng: Engine, project: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    assert COMPOSE is not None
-    return subprocess.run([COMPOSE, "-p", "dyc", "-f", str(project / "docker-compose.yml"), *args],
-                          env=eng.env(), capture_output=True, text=True, timeout=timeout)
-
-
-def _links() -> set[str]:
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
-    return {line.split(": ")[1].split("@")[0] for line in out.splitlines()}
-
-
-def _nft_ruleset(table: str) -> str:
-    return subprocess.run(["nft", "list", "table", "ip", table], capture_output=True, text=True).stdout
-
-
-def _wait_for(fn, what: str, tries: int = 100) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(tries):
-        if fn():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+def _compose(eng: Engine, project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return _compose_p(eng, project, *args)
 
 
 def test_compose_up_works_and_down_removes_everything(compose_engine: Engine) -> None:
     eng = compose_engine
-    port = _free_port()
+    port = free_port()
     project = eng.root / "project"
     project.mkdir()
     (project / "docker-compose.yml").write_text(COMPOSE_FILE.format(port=port))
@@ -142,13 +79,13 @@ def test_compose_up_works_and_down_removes_everything(compose_engine: Engine) ->
                     return b"compose-ok" in r.read()
             except OSError:
                 return False
-        _wait_for(web_answers, f"web on 127.0.0.1:{port}")
+        wait_for(web_answers, f"web on 127.0.0.1:{port}")
 
         # client reached "web" by service name and wrote to the shared named volume
         def fetched() -> bool:
             out = eng.docker("exec", "dyc_writer_1", "cat", "/data/out", "/data/fetched")
             return out.returncode == 0 and b"stored" in out.stdout and b"compose-ok" in out.stdout
-        _wait_for(fetched, "client's fetch from web stored in the volume")
+        wait_for(fetched, "client's fetch from web stored in the volume")
 
         # the network compose made: labelled, three endpoints, aliases from the file
         net = json.loads(eng.docker("network", "inspect", "dyc_appnet").stdout)[0]
@@ -161,20 +98,20 @@ def test_compose_up_works_and_down_removes_everything(compose_engine: Engine) ->
         nslookup = eng.docker("exec", "dyc_writer_1", "nslookup", "fetcher")
         assert client["NetworkSettings"]["Networks"]["dyc_appnet"]["IPAddress"] in nslookup.stdout.decode()
 
-        bridges = {n for n in _links() if n.startswith(f"dy{instance}-") and n != f"dy{instance}-default"}
+        bridges = {n for n in links() if n.startswith(f"dy{instance}-") and n != f"dy{instance}-default"}
         assert len(bridges) == 1, bridges
-        veths = {n for n in _links() if n.startswith(f"dy{instance}v")}
+        veths = {n for n in links() if n.startswith(f"dy{instance}v")}
         assert len(veths) == 3, veths
-        assert str(port) in _nft_ruleset(table)
+        assert str(port) in nft_ruleset(table)
 
         down = _compose(eng, project, "down", "-v", "-t", "1")
         assert down.returncode == 0, down.stderr
         assert eng.docker("ps", "-aq").stdout.strip() == b""
         assert b"dyc_appnet" not in eng.docker("network", "ls").stdout
         assert b"dyc_appdata" not in eng.docker("volume", "ls", "-q").stdout
-        assert not (bridges & _links()), "the project network's bridge is still there"
-        _wait_for(lambda: not any(n.startswith(f"dy{instance}v") for n in _links()), "veths to go")
-        rules = _nft_ruleset(table)
+        assert not (bridges & links()), "the project network's bridge is still there"
+        wait_for(lambda: not any(n.startswith(f"dy{instance}v") for n in links()), "veths to go")
+        rules = nft_ruleset(table)
         assert str(port) not in rules and next(iter(bridges)) not in rules, rules
         with socket.socket() as s:  # the host port is free again
             s.bind(("127.0.0.1", port))
@@ -185,7 +122,7 @@ def test_compose_up_works_and_down_removes_everything(compose_engine: Engine) ->
 def test_compose_rerun_and_stopped_service_keeps_its_network(compose_engine: Engine) -> None:
     """``stop`` then ``start`` (the same containers) and ``up -d`` again (nothing to recreate)."""
     eng = compose_engine
-    port = _free_port()
+    port = free_port()
     project = eng.root / "project2"
     project.mkdir()
     (project / "docker-compose.yml").write_text(COMPOSE_FILE.format(port=port))

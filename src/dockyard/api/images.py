@@ -58,7 +58,8 @@ async def list_(request: web.Request) -> web.StreamResponse:
 
 async def inspect(request: web.Request) -> web.StreamResponse:
     img = await _run(services(request).images.get, request.match_info["name"])
-    return reply(versions.image_inspect(wire.image_inspect(img), api_version(request)))
+    legacy = versions.legacy_image_fields(request.headers.get("User-Agent", ""))
+    return reply(versions.image_inspect(wire.image_inspect(img), api_version(request), legacy))
 
 
 async def history(request: web.Request) -> web.StreamResponse:

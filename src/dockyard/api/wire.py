@@ -6,6 +6,7 @@ import calendar
 import time
 from typing import Any
 
+from dockyard.daemon.oci_spec import MASKED_PATHS, READONLY_PATHS
 from dockyard.daemon.record import ZERO_TIME, ContainerRecord
 from dockyard.daemon.state import Status
 from dockyard.units import human_duration
@@ -113,6 +114,41 @@ def container_summary(rec: ContainerRecord, size: bool = False) -> dict[str, Any
     return out
 
 
+# What dockerd's inspect shows for a field the create request left out (docker-py and so
+# docker-compose send only what they set; the docker CLI sends every field): dockerd stores the
+# defaulted HostConfig, scripts read e.g. ``attrs["HostConfig"]["ShmSize"]``.
+_HOST_CONFIG_DEFAULTS: dict[str, Any] = {
+    "AutoRemove": False, "Binds": None, "BlkioDeviceReadBps": None, "BlkioDeviceReadIOps": None,
+    "BlkioDeviceWriteBps": None, "BlkioDeviceWriteIOps": None, "BlkioWeight": 0, "BlkioWeightDevice": None,
+    "CapAdd": None, "CapDrop": None, "Cgroup": "", "CgroupParent": "", "ConsoleSize": [0, 0],
+    "ContainerIDFile": "", "CpuCount": 0, "CpuPercent": 0, "CpuPeriod": 0, "CpuQuota": 0,
+    "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpuShares": 0, "CpusetCpus": "", "CpusetMems": "",
+    "DeviceCgroupRules": None, "DeviceRequests": None, "Devices": None, "Dns": None, "DnsOptions": None,
+    "DnsSearch": None, "ExtraHosts": None, "GroupAdd": None, "IOMaximumBandwidth": 0, "IOMaximumIOps": 0,
+    "IpcMode": "private", "Isolation": "", "Links": None, "Memory": 0, "MemoryReservation": 0,
+    "MemorySwappiness": None, "NanoCpus": 0, "OomKillDisable": False, "OomScoreAdj": 0, "PidMode": "",
+    "PidsLimit": None, "PortBindings": {}, "Privileged": False, "PublishAllPorts": False,
+    "ReadonlyRootfs": False, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "SecurityOpt": None,
+    "UTSMode": "", "Ulimits": None, "UsernsMode": "", "VolumeDriver": "", "VolumesFrom": None,
+}
+
+
+def _host_config(stored: dict[str, Any]) -> dict[str, Any]:
+    hc = {**_HOST_CONFIG_DEFAULTS, **stored}
+    hc.pop("ExtraMounts", None)
+    if not hc.get("ShmSize"):
+        hc["ShmSize"] = 64 << 20  # what /dev/shm gets
+    if not hc.get("MemorySwap") and hc.get("Memory"):
+        hc["MemorySwap"] = 2 * hc["Memory"]  # the limit the cgroup gets, as dockerd records it
+    hc.setdefault("MemorySwap", 0)
+    if not hc.get("Privileged"):
+        if hc.get("MaskedPaths") is None:
+            hc["MaskedPaths"] = list(MASKED_PATHS)
+        if hc.get("ReadonlyPaths") is None:
+            hc["ReadonlyPaths"] = list(READONLY_PATHS)
+    return hc
+
+
 def container_inspect(rec: ContainerRecord, log_path: str, data_dir: str) -> dict[str, Any]:
     st = rec.state
     health = st.health
@@ -125,8 +161,7 @@ def container_inspect(rec: ContainerRecord, log_path: str, data_dir: str) -> dic
     }
     if health is not None:
         state["Health"] = health
-    hc = dict(rec.host_config)
-    hc.pop("ExtraMounts", None)
+    hc = _host_config(rec.host_config)
     return {
         "Id": rec.id, "Created": rec.created, "Path": rec.path, "Args": rec.args, "State": state,
         "Image": rec.image_id, "ResolvConfPath": f"{data_dir}/resolv.conf",

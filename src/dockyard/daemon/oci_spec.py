@@ -169,7 +169,9 @@ def resolve_user(rootfs: Path, user: str, group_add: list[str]) -> dict[str, Any
             gid = int(group)
         else:
             raise InvalidArgument(f"unable to find group {group}: no matching entries in group file")
-    extra: list[int] = []
+    # dockerd lists the primary group among the supplementary ones too (``id`` in a container
+    # prints ``groups=<gid>``; files owned by that group stay reachable after setgroups)
+    extra: list[int] = [gid]
     if uname:
         for e in groups:
             if len(e) >= 4 and uname in e[3].split(",") and int(e[2]) != gid:
@@ -182,10 +184,7 @@ def resolve_user(rootfs: Path, user: str, group_add: list[str]) -> dict[str, Any
             extra.append(int(g_name))
         else:
             raise InvalidArgument(f"unable to find group {g_name}: no matching entries in group file")
-    out: dict[str, Any] = {"uid": uid, "gid": gid, "home": home}
-    if extra:
-        out["additionalGids"] = sorted(set(extra))
-    return out
+    return {"uid": uid, "gid": gid, "home": home, "additionalGids": sorted(set(extra))}
 
 
 def merge_env(*layers: list[str] | None) -> list[str]:

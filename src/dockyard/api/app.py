@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import errors
-from dockyard.api import containers, execs, hijack, images, system
+from dockyard.api import containers, execs, hijack, images, swarm, system
 from dockyard.api.common import SERVICES, experimental
 from dockyard.api.status import status_of
 
@@ -91,7 +91,7 @@ def build_app(services: Any) -> web.Application:
         for prefix in ("", "/v{api_version:[0-9]+\\.[0-9]+}"):
             app.router.add_route(method, prefix + path, handler)
 
-    for module in (system, containers, execs, images):
+    for module in (system, containers, execs, images, swarm):
         module.routes(add)
     for module in _optional_modules(services):
         module.routes(add)

@@ -35,6 +35,9 @@ async def start(request: web.Request) -> web.StreamResponse:
         return web.Response(status=200)
     svc.exec_check(eid)  # refuse before the 101: errors after it can only go into the stream
     keys = streams.parse_detach_keys(ex.config.get("DetachKeys") or None)
+    # The process gets a terminal if the exec was CREATED with Tty; the start's Tty only picks
+    # the stream format, as in dockerd: docker-py's exec_start(tty=False) of a Tty exec reads
+    # the terminal's output (CRLF, stderr merged) from stdout frames.
     is_tty = bool(ex.config.get("Tty") if tty is None else tty)
     # Answer 101 before the process starts, as dockerd does: clients (docker-py) that read the
     # response head through a buffer would lose output that arrives together with it.

@@ -731,8 +731,13 @@ class ContainerService:
             raise errors.Conflict(f"Cannot kill container: {ref}: Container {rec.id} is not running")
         if sig in (sigmod.SIGKILL, sigmod.SIGTERM) or True:
             rec.manually_stopped = sig == sigmod.SIGKILL and rec.manually_stopped
+        done = self.exits.get(rec.id)
         await self._signal(rec, sig)
         self.events.emit("container", "kill", rec.id, {**self._attrs(rec), "signal": str(sig)})
+        if sig == sigmod.SIGKILL and done is not None:
+            # dockerd's Kill waits for the exit a SIGKILL causes before answering: clients
+            # inspect (or remove without force) right after a kill and expect it stopped
+            await self._killed(rec, done)
 
     async def _signal(self, rec: ContainerRecord, sig: int) -> None:
         if rec.status is Status.PAUSED and sig == sigmod.SIGKILL:
@@ -1023,9 +1028,7 @@ class ContainerService:
 
     async def exec_open(self, eid: str, detach: bool, tty: bool | None) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         ex, rec = self.exec_check(eid)
-        cfg = ex.config
-        if tty is not None:
-            cfg["Tty"] = tty
+        cfg = ex.config  # its Tty (from create) decides the terminal; ``tty`` (the start's) does not
         bundle = self.bundles / rec.id
         spec = json.loads((bundle / "config.json").read_text())
         proc = oci_spec.exec_process(spec, bundle / "rootfs", cfg)
@@ -1090,6 +1093,9 @@ def merge_config(body: dict[str, Any], image_cfg: dict[str, Any]) -> dict[str, A
             "Labels", "StopSignal", "StopTimeout", "Shell")
     cfg: dict[str, Any] = {k: body.get(k) for k in keys}
     cfg["Env"] = oci_spec.merge_env(image_cfg.get("Env"), body.get("Env"))
+    # dockerd keeps a bare "NAME" of the request in Config.Env (docker-py sends {"Foo": None} so);
+    # the process never sees it: merge_env drops it again when the spec's env is made
+    cfg["Env"] += [e for e in body.get("Env") or [] if "=" not in e and e not in cfg["Env"]]
     if not body.get("Entrypoint") and body.get("Entrypoint") != [""]:
         if body.get("Entrypoint") is None:
             cfg["Entrypoint"] = image_cfg.get("Entrypoint")

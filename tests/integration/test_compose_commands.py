@@ -226,6 +226,12 @@ def test_scale_and_recreate_keep_volume_data(compose_engine: Any) -> None:
         look = eng.docker("exec", "dyc_store_1", "nslookup", "web")
         assert look.returncode == 0, look.stderr
         assert {ln.split()[-1] for ln in look.stdout.decode().splitlines()[2:] if ln.startswith("Address")} == ips
+        # round robin, as dockerd's resolver: the order changes between answers (all 15 alike: p=3e-7)
+        firsts = set()
+        for _ in range(15):
+            out = eng.docker("exec", "dyc_store_1", "nslookup", "web").stdout.decode().splitlines()[2:]
+            firsts.add(next(ln.split()[-1] for ln in out if ln.startswith("Address")))
+        assert len(firsts) > 1, firsts
 
         first = inspect(eng, "dyc_store_1")
         wait_for(lambda: eng.docker("exec", "dyc_store_1", "test", "-f", "/anon/first").returncode == 0,

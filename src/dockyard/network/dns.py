@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 import struct
 from collections.abc import Callable, Iterable
@@ -193,6 +194,8 @@ class DnsServer:
                 return dnswire.build_ptr_response(q, target)
         addrs = self.resolve(key, q.name) if q.qclass == dnswire.CLASS_IN else None
         if addrs is not None:
+            if len(addrs) > 1:  # round robin over a service's replicas, as dockerd's resolver shuffles
+                addrs = random.sample(addrs, len(addrs))
             return dnswire.build_response(q, addrs)
         upstreams = self._upstreams.get(key, self.upstreams)
         return (await self.forward(data, upstreams)

@@ -19,10 +19,7 @@ Usage: .venv/bin/python benchmarks/cli_start.py [N]
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,21 +28,12 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+import daemon_procs  # noqa: E402 - tests/daemon_procs.py: the one private-dockyardd start/stop
+
 BIN = Path(sys.executable).parent
 DOCKYARD = str(BIN / "dockyard")
-
-
-def _ping(sock: str) -> bool:
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.settimeout(1)
-        s.connect(sock)
-        s.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")
-        return s.recv(64).startswith(b"HTTP/1.1 200")
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
@@ -61,18 +49,10 @@ def main() -> None:
     if not docker or not busybox:
         sys.exit("needs the docker CLI and busybox-static")
     root = Path(tempfile.mkdtemp(prefix="dy-clibench-"))
-    sock = str(root / "d.sock")
-    log = open(root / "d.log", "wb")  # noqa: SIM115 - the daemon holds it
-    daemon = subprocess.Popen([str(BIN / "dockyardd"), "--host", f"unix://{sock}", "--data-root", str(root / "data"),
-                               "--exec-root", str(root / "exec")], stdout=log, stderr=log)
-    env = {**os.environ, "DOCKER_HOST": f"unix://{sock}"}
+    daemon = None
     try:
-        for _ in range(200):
-            if _ping(sock):
-                break
-            time.sleep(0.05)
-        else:
-            sys.exit("dockyardd did not start")
+        daemon = daemon_procs.spawn(root)
+        env = daemon_procs.docker_env(root)
         with tarfile.open(root / "img.tar", "w") as tf:
             tf.add(busybox, arcname="bin/busybox")
         subprocess.run([DOCKYARD, "import", str(root / "img.tar"), "bench:latest"], env=env, check=True,
@@ -94,29 +74,7 @@ def main() -> None:
             a, b = statistics.median(ours), statistics.median(theirs)
             print(f"{' '.join(args)[:13]:<14}{a:>12.1f}{b:>12.1f}{a / b:>8.2f}")
     finally:
-        subprocess.run([DOCKYARD, "rm", "-f", "bench0", "bench1", "bench2"], env=env, capture_output=True)
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(20)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
-        log.close()
-        # the monitor outlives a daemon by design; this benchmark's must not outlive it
-        s = socket.socket(socket.AF_UNIX)
-        try:
-            s.connect(str(root / "exec" / "monitor.sock"))
-            s.sendall(b'{"op": "shutdown", "if_idle": false}\n')
-            s.recv(4096)
-        except OSError:
-            pass
-        finally:
-            s.close()
-        with open("/proc/mounts") as f:
-            mounts = [line.split()[1] for line in f if f" {root}" in line]
-        for m in sorted(mounts, reverse=True):
-            subprocess.run(["umount", "-l", m], check=False)
-        shutil.rmtree(root, ignore_errors=True)
+        daemon_procs.stop(root, daemon)
 
 
 if __name__ == "__main__":

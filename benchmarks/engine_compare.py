@@ -41,7 +41,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-import engine_run  # noqa: E402 - the shared daemon set-up lives there
+import engine_run  # noqa: E402 - busybox import and the reference dockerd live there
+
+import daemon_procs  # noqa: E402 - tests/daemon_procs.py: the one private-dockyardd start/stop
+import registry_procs  # noqa: E402 - tests/registry_procs.py: the one `dockyard registry serve` start/stop
 
 BIN = Path(sys.executable).parent
 
@@ -136,23 +139,16 @@ def session_workload(tmp: Path, env: dict[str, str]) -> None:
     ctx.mkdir()
     (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo built > /built\nCOPY Dockerfile /\n")
     cli(env, "build", "-q", "-t", "bench-built:1", str(ctx))
-    reg = subprocess.Popen([sys.executable, "-m", "dockyard.registry", "serve", "--addr", "127.0.0.1:0",
-                            "--root", str(tmp / "registry")], stdout=subprocess.PIPE,
-                           stderr=subprocess.DEVNULL, text=True)
+    reg, first = registry_procs.spawn(tmp / "registry", tmp / "registry.log")
     try:
-        assert reg.stdout is not None
-        first = reg.stdout.readline()
-        if "listening on" not in first:
-            raise RuntimeError(f"registry did not start: {first!r}")
-        ref = f"{first.strip().rsplit('/', 1)[1]}/bench/built:1"
+        ref = f"{first.rsplit('/', 1)[1]}/bench/built:1"
         cli(env, "tag", "bench-built:1", ref)
         cli(env, "push", ref)
         cli(env, "rmi", ref, "bench-built:1")
         cli(env, "pull", ref)
         cli(env, "rmi", ref)
     finally:
-        reg.terminate()
-        reg.wait(10)
+        registry_procs.stop([reg])
 
 
 def line(what: str, ours: float, ref: float | None, unit: str = "ms") -> None:
@@ -175,7 +171,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script
                    check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
     tmp = Path(tempfile.mkdtemp(prefix="dyc-", dir="/tmp"))
     sock = str(tmp / "d.sock")
-    daemon, env = engine_run.start_ours(tmp)
+    daemon = daemon_procs.spawn(tmp)
+    env = daemon_procs.docker_env(tmp)
     ours_marker = f"{tmp}/"
     ref_marker = f"{tmp}/ref"
     try:
@@ -270,7 +267,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
              rss_kb(engine_pids(ref_marker)) / 1024 if have_ref else None, "MB")
     finally:
         engine_run.stop_reference(tmp)
-        engine_run.stop_ours(tmp, daemon, env)
+        daemon_procs.stop(tmp, daemon)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,6 @@ daemon's) with 0 and N `sleep` containers, through the real docker CLI.
 from __future__ import annotations
 
 import argparse
-import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,17 +29,15 @@ def main() -> None:
     args = ap.parse_args()
     import engine_run
 
+    import daemon_procs
+
     tmp = Path(tempfile.mkdtemp(prefix="dym-", dir="/tmp"))
-    daemon, env = engine_run.start_ours(tmp)
-    mon_sock = tmp / "exec" / "monitor.sock"
+    daemon = daemon_procs.spawn(tmp)
+    env = daemon_procs.docker_env(tmp)
     try:
         engine_run.import_busybox(tmp, env)
         subprocess.run(["docker", "run", "--rm", "--network", "none", "busybox", "true"], env=env, check=True)
-        s = socket.socket(socket.AF_UNIX)
-        s.connect(str(mon_sock))
-        s.sendall(b'{"op":"ping"}\n')
-        mon_pid = json.loads(s.makefile("rb").readline())["pid"]
-        s.close()
+        mon_pid = int(daemon_procs.monitor_request(tmp, {"op": "ping"})["pid"])
         base_mon, base_d = rss_kb(mon_pid), rss_kb(daemon.pid)
         for _ in range(args.n):
             subprocess.run(["docker", "run", "-d", "--network", "none", "busybox", "sleep", "600"], env=env,
@@ -51,7 +47,7 @@ def main() -> None:
               f"-> {(mon - base_mon) / args.n:.1f} kB per container (containerd-shim: ~12900 kB each)")
         print(f"dockyardd: {base_d} kB -> {d} kB")
     finally:
-        engine_run.stop_ours(tmp, daemon, env)
+        daemon_procs.stop(tmp, daemon)
 
 
 if __name__ == "__main__":

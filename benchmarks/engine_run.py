@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
+
+import daemon_procs  # noqa: E402 - tests/daemon_procs.py: the one private-dockyardd start/stop
 
 
 def timed(env: dict[str, str]) -> float:
@@ -68,28 +69,7 @@ def start_reference(tmp: Path, env: dict[str, str]) -> tuple[dict[str, str], boo
 
 def stop_reference(tmp: Path) -> None:
     for p in REF:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-def start_ours(tmp: Path, extra: list[str] | None = None) -> tuple[subprocess.Popen, dict[str, str]]:
-    """A private dockyardd on ``tmp`` (socket, data root, exec root; log in tmp/daemon.log),
-    answering ``docker version``; its process and the environment that points docker at it."""
-    sock = tmp / "d.sock"
-    cmd = [str(Path(sys.executable).parent / "dockyardd"), "--host", f"unix://{sock}", "--data-root",
-           str(tmp / "data"), "--exec-root", str(tmp / "exec"), *(extra or [])]
-    log = open(tmp / "daemon.log", "wb")  # noqa: SIM115 - the daemon holds it
-    daemon = subprocess.Popen(cmd, stdout=log, stderr=log)
-    env = {**os.environ, "DOCKER_HOST": f"unix://{sock}"}
-    for _ in range(200):
-        if subprocess.run(["docker", "version"], env=env, capture_output=True).returncode == 0:
-            break
-        time.sleep(0.05)
-    return daemon, env
+        daemon_procs.stop_daemon(p, wait=30)
 
 
 def import_busybox(tmp: Path, env: dict[str, str]) -> None:
@@ -102,39 +82,14 @@ def import_busybox(tmp: Path, env: dict[str, str]) -> None:
                    capture_output=True)
 
 
-def stop_ours(tmp: Path, daemon: subprocess.Popen, env: dict[str, str]) -> None:
-    """Remove the private dockyardd's containers, stop it and its monitor, unmount, delete tmp."""
-    import json
-    import socket
-
-    ids = subprocess.run(["docker", "ps", "-aq"], env=env, capture_output=True, text=True).stdout.split()
-    for i in range(0, len(ids), 200):
-        subprocess.run(["docker", "rm", "-f", *ids[i:i + 200]], env=env, capture_output=True)
-    daemon.send_signal(signal.SIGTERM)
-    daemon.wait(30)
-    mon = tmp / "exec" / "monitor.sock"
-    if mon.exists():  # the monitor outlives daemons by design; this one must not outlive the run
-        s = socket.socket(socket.AF_UNIX)
-        try:
-            s.connect(str(mon))
-            s.sendall(json.dumps({"op": "shutdown", "if_idle": False}).encode() + b"\n")
-            s.recv(100)
-        except OSError:
-            pass
-        s.close()
-    for line in reversed(open("/proc/mounts").read().splitlines()):
-        if f" {tmp}" in line:
-            subprocess.run(["umount", "-l", line.split()[1]], check=False)
-    shutil.rmtree(tmp, ignore_errors=True)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=20)
     ap.add_argument("--runtime", default=None)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="dyb-", dir="/tmp"))
-    daemon, env = start_ours(tmp, ["--default-runtime", args.runtime] if args.runtime else [])
+    daemon = daemon_procs.spawn(tmp, *(["--default-runtime", args.runtime] if args.runtime else []))
+    env = daemon_procs.docker_env(tmp)
     try:
         import_busybox(tmp, env)
         ref_env, have_ref = start_reference(tmp, env)
@@ -154,7 +109,7 @@ def main() -> None:
             print("dockerd: not available (apt-get install docker.io); PLATFORM-NOTES: ~290-340 ms")
     finally:
         stop_reference(tmp)
-        stop_ours(tmp, daemon, env)
+        daemon_procs.stop(tmp, daemon)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -33,7 +30,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
-VENV_BIN = Path(sys.executable).parent
+
+import daemon_procs  # noqa: E402 - tests/daemon_procs.py: the one private-dockyardd start/stop
 
 # Runs inside the container's namespace (nsenter --net): N DNS queries to 127.0.0.11 for
 # argv[2], then N UDP round trips to an echo server at argv[3]:argv[4]; prints both lists (ms).
@@ -69,21 +67,6 @@ def docker(env: dict[str, str], *args: str) -> str:
     if cp.returncode != 0:
         raise SystemExit(f"docker {' '.join(args)} failed: {cp.stderr}")
     return cp.stdout
-
-
-def start_daemon(root: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
-    sock = root / "d.sock"
-    log = open(root / "daemon.log", "ab")  # noqa: SIM115 - the daemon holds it
-    proc = subprocess.Popen([str(VENV_BIN / "dockyardd"), "--host", f"unix://{sock}", "--data-root",
-                             str(root / "data"), "--exec-root", str(root / "exec"),
-                             "--network-instance", "bn"], stdout=log, stderr=log)
-    env = {**os.environ, "DOCKER_HOST": f"unix://{sock}"}
-    for _ in range(300):
-        if subprocess.run(["docker", "version"], env=env, capture_output=True).returncode == 0:
-            return proc, env
-        time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("dockyardd did not start: " + (root / "daemon.log").read_text()[-2000:])
 
 
 def http_get(addr: tuple[str, int], path: str) -> int:
@@ -191,7 +174,8 @@ def main() -> None:
         rootfs = make_busybox_rootfs(root / "rootfs")
         with tarfile.open(root / "bb.tar", "w") as tf:
             tf.add(rootfs, arcname=".")
-        proc, env = start_daemon(root)
+        proc = daemon_procs.spawn(root, "--network-instance", "bn")
+        env = daemon_procs.docker_env(root)
         docker(env, "import", str(root / "bb.tar"), "busybox:latest")
         start = bench_start(env, n)
         print(f"docker run --rm busybox true (N={n}, median ms):")
@@ -208,33 +192,7 @@ def main() -> None:
         for k, v in d.items():
             print(f"  {k:32s} {med(v):6.3f}   (p90 {sorted(v)[int(len(v) * 0.9)]:6.3f}, N={len(v)})")
     finally:
-        if proc is not None:
-            env = {**os.environ, "DOCKER_HOST": f"unix://{root / 'd.sock'}"}
-            ids = subprocess.run(["docker", "ps", "-aq"], env=env, capture_output=True, text=True).stdout.split()
-            if ids:
-                subprocess.run(["docker", "rm", "-f", *ids], env=env, capture_output=True)
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            mon = root / "exec" / "monitor.sock"
-            if mon.exists():
-                s = socket.socket(socket.AF_UNIX)
-                try:
-                    s.connect(str(mon))
-                    s.sendall(json.dumps({"op": "shutdown", "if_idle": False}).encode() + b"\n")
-                    s.recv(4096)
-                except OSError:
-                    pass
-                finally:
-                    s.close()
-        with open("/proc/mounts") as f:
-            mounts = [ln.split()[1] for ln in f if f" {root}" in ln]
-        for m in sorted(mounts, reverse=True):
-            subprocess.run(["umount", "-l", m], check=False)
-        shutil.rmtree(root, ignore_errors=True)
+        daemon_procs.stop(root, proc)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -38,6 +37,11 @@ import tempfile
 import time
 import zlib
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+import daemon_procs  # noqa: E402 - tests/daemon_procs.py: the one private-dockyardd start/stop
+import registry_procs  # noqa: E402 - tests/registry_procs.py: the one `dockyard registry serve` start/stop
 
 
 def make_layer(path: Path, size: int) -> None:
@@ -62,13 +66,9 @@ def make_layer(path: Path, size: int) -> None:
 
 
 def start_registry(root: Path) -> tuple[subprocess.Popen[str], str]:
-    p = subprocess.Popen([sys.executable, "-m", "dockyard.registry", "serve", "--addr", "127.0.0.1:0",
-                          "--root", str(root)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert p.stdout is not None
-    line = p.stdout.readline()
-    if "listening on" not in line:
-        raise SystemExit(f"registry did not start: {line!r}")
-    return p, line.strip().rsplit("/", 1)[1]
+    """A ``dockyard registry serve`` on a free loopback port (tests/registry_procs.py); its host:port."""
+    p, line = registry_procs.spawn(root, root.with_name(f"{root.name}.log"))
+    return p, line.rsplit("/", 1)[1]
 
 
 DISTRIBUTION_CONFIG = """version: 0.1
@@ -134,13 +134,7 @@ def wait_docker(env: dict[str, str], proc: subprocess.Popen[bytes], what: str) -
 
 def start_dockyardd(d: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
     d.mkdir()
-    sock = d / "d.sock"
-    log = open(d / "log", "wb")  # noqa: SIM115 - closed with the process
-    p = subprocess.Popen([str(Path(sys.executable).parent / "dockyardd"), "--host", f"unix://{sock}",
-                          "--data-root", str(d / "data"), "--exec-root", str(d / "exec")], stdout=log, stderr=log)
-    env = {**os.environ, "DOCKER_HOST": f"unix://{sock}"}
-    wait_docker(env, p, "dockyardd")
-    return p, env
+    return daemon_procs.spawn(d), daemon_procs.docker_env(d)
 
 
 def start_dockerd(d: Path, insecure: list[str]) -> tuple[subprocess.Popen[bytes], dict[str, str]] | None:
@@ -160,30 +154,8 @@ def start_dockerd(d: Path, insecure: list[str]) -> tuple[subprocess.Popen[bytes]
     return p, env
 
 
-def stop_dockyardd(p: subprocess.Popen[bytes], d: Path) -> None:
-    stop(p)
-    mon = d / "exec" / "monitor.sock"  # the monitor outlives the daemon by design: ask it to go
-    if mon.exists():
-        import json
-
-        s = socket.socket(socket.AF_UNIX)
-        try:
-            s.connect(str(mon))
-            s.sendall(json.dumps({"op": "shutdown", "if_idle": False}).encode() + b"\n")
-            s.recv(100)
-        except OSError:
-            pass
-        s.close()
-
-
 def stop(p: subprocess.Popen) -> None:  # type: ignore[type-arg]
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(60)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+    daemon_procs.stop_daemon(p, wait=60)
 
 
 def docker(env: dict[str, str], *args: str) -> None:
@@ -256,7 +228,7 @@ def engines(tmp: Path, layer: Path, mb: float, repeat: int, distribution: str | 
     finally:
         for p, d in reversed(daemons_procs):
             if d is not None:
-                stop_dockyardd(p, d)
+                daemon_procs.stop(d, p)
             else:
                 stop(p)
     return res
@@ -334,11 +306,7 @@ def main() -> None:
             if v:
                 print(f"  {k:34s} {statistics.median(v):7.1f}   ({', '.join(f'{x:.0f}' for x in v)})")
     finally:
-        for reg in regs:
-            os.kill(reg.pid, signal.SIGTERM)
-            reg.wait(timeout=30)
-            if reg.stdout:
-                reg.stdout.close()
+        registry_procs.stop(regs)
         unmount_under(tmp)
         for s in stores:
             s.close()

@@ -28,12 +28,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -47,7 +45,9 @@ from pathlib import Path
 from dockyard.daemon.config import _instance_of
 from dockyard.metadata.check import check
 
-VENV_BIN = Path(sys.executable).parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import daemon_procs  # noqa: E402 - tests/daemon_procs.py: the one private-dockyardd start/stop
+
 DOCKER = shutil.which("docker") or "docker"
 
 
@@ -62,19 +62,6 @@ class Report:
         self.problems.append(f"[{where}] {what}")
 
 
-def _ping(sock: str) -> bool:
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.settimeout(1)
-        s.connect(sock)
-        s.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")
-        return s.recv(64).startswith(b"HTTP/1.1 200")
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
 class Daemon:
     """A private dockyardd under ``root``; its monitor is found through the monitor's ping."""
 
@@ -86,23 +73,7 @@ class Daemon:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        with open(self.root / "daemon.log", "ab") as log:
-            self.proc = subprocess.Popen(
-                [str(VENV_BIN / "dockyardd"), "--host", f"unix://{self.sock}", "--data-root", str(self.data),
-                 "--exec-root", str(self.exec)], stdout=log, stderr=log)
-        for _ in range(600):
-            if _ping(self.sock):
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        tail = (self.root / "daemon.log").read_text()[-3000:]
-        spy = shutil.which("py-spy") or str(VENV_BIN / "py-spy")
-        if self.proc.poll() is None and os.path.exists(spy):  # where it hangs
-            tail += subprocess.run([spy, "dump", "--pid", str(self.proc.pid)], capture_output=True,
-                                   text=True).stdout
-        self.kill()
-        raise RuntimeError(f"dockyardd did not start:\n{tail}")
+        self.proc = daemon_procs.spawn(self.root)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -110,23 +81,8 @@ class Daemon:
         if self.proc is not None:
             self.proc.wait()
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
     def monitor(self, msg: dict) -> dict:
-        s = socket.socket(socket.AF_UNIX)
-        try:
-            s.settimeout(5)
-            s.connect(str(self.exec / "monitor.sock"))
-            s.sendall(json.dumps(msg).encode() + b"\n")
-            return json.loads(s.makefile("rb").readline())
-        finally:
-            s.close()
+        return daemon_procs.monitor_request(self.root, msg, timeout=5)
 
     def monitor_pid(self) -> int | None:
         with contextlib.suppress(OSError, ValueError):
@@ -502,16 +458,8 @@ def run(rounds: int, seed: int, *, big_mb: int = 24, keep: bool = False, run_sam
 
 
 def _teardown(d: Daemon, keep: bool) -> None:
-    with contextlib.suppress(Exception):
-        ids = d.docker("ps", "-aq", timeout=20).stdout.split()
-        if ids:
-            d.docker("rm", "-f", *ids, timeout=60)
-    d.stop()
-    with contextlib.suppress(Exception):
-        d.monitor({"op": "shutdown", "if_idle": False})
+    daemon_procs.stop(d.root, d.proc, rmtree=False)
     _kill_leftover_containers(d)
-    for m in sorted(_mounts_under(d.root), reverse=True):
-        subprocess.run(["umount", "-l", m], check=False)
     if not keep:
         shutil.rmtree(d.root, ignore_errors=True)
 

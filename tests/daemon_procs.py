@@ -95,7 +95,8 @@ def monitor_request(root: Path, msg: dict[str, Any], timeout: float = 10) -> dic
 
 
 def stop_daemon(proc: subprocess.Popen[bytes], wait: float = 20) -> None:
-    """SIGTERM, then SIGKILL after ``wait`` seconds; the daemon's monitor is left running."""
+    """Stop a process this caller started (a daemon, a reference dockerd, a registry): SIGTERM,
+    then SIGKILL after ``wait`` seconds. A dockyardd's monitor is left running (see ``stop``)."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:

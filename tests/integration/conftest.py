@@ -7,22 +7,19 @@ delete the temp tree, even if a test failed.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+import daemon_procs
 
 VENV_BIN = Path(sys.executable).parent
 DOCKER = shutil.which("docker")
@@ -58,13 +55,7 @@ class Engine:
                               timeout=timeout)
 
     def monitor_request(self, msg: dict) -> dict:
-        s = socket.socket(socket.AF_UNIX)
-        try:
-            s.connect(str(self.root / "exec" / "monitor.sock"))
-            s.sendall(json.dumps(msg).encode() + b"\n")
-            return json.loads(s.makefile("rb").readline())
-        finally:
-            s.close()
+        return daemon_procs.monitor_request(self.root, msg)
 
     def kill9_and_restart(self) -> None:
         self.proc.kill()
@@ -72,56 +63,13 @@ class Engine:
         self.proc = _start(self.root, self.sock, self.args)
 
 
-def _ping(sock: str) -> bool:
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.settimeout(1)
-        s.connect(sock)
-        s.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")
-        return s.recv(64).startswith(b"HTTP/1.1 200")
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
 def _start(root: Path, sock: str, args: list[str]) -> subprocess.Popen[bytes]:
-    log = open(root / "daemon.log", "ab")  # noqa: SIM115 - the daemon holds it
-    proc = subprocess.Popen([str(VENV_BIN / "dockyardd"), "--host", f"unix://{sock}", "--data-root",
-                             str(root / "data"), "--exec-root", str(root / "exec"), *args],
-                            stdout=log, stderr=log)
-    log.close()
-    for _ in range(300):
-        if _ping(sock):
-            return proc
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait()
-    raise RuntimeError(f"dockyardd did not start: {(root / 'daemon.log').read_text()[-2000:]}")
+    assert sock == daemon_procs.sock_of(root)
+    return daemon_procs.spawn(root, *args)
 
 
 def _teardown(engine: Engine) -> None:
-    with contextlib.suppress(Exception):
-        ids = engine.docker("ps", "-aq", timeout=20).stdout.decode().split()
-        if ids:
-            engine.docker("rm", "-f", *ids, timeout=60)
-    if engine.proc.poll() is None:
-        engine.proc.send_signal(signal.SIGTERM)
-        try:
-            engine.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            engine.proc.kill()
-            engine.proc.wait()
-    # The monitor outlives daemons by design; this test's monitor must not outlive the test.
-    with contextlib.suppress(Exception):
-        engine.monitor_request({"op": "shutdown", "if_idle": False})
-    with open("/proc/mounts") as f:
-        mounts = [line.split()[1] for line in f if f" {engine.root}" in line]
-    for m in sorted(mounts, reverse=True):
-        subprocess.run(["umount", "-l", m], check=False)
-    shutil.rmtree(engine.root, ignore_errors=True)
+    daemon_procs.stop(engine.root, engine.proc)
 
 
 def make_image_tar(rootfs: Path, dest: Path) -> Path:

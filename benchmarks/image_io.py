@@ -24,6 +24,17 @@ copies then syncfs: a load writes each byte twice (the blob in the content store
 the snapshot), hashes it, and syncs both before recording the image, so that is its floor.
 Each operation starts after a sync(2). Everything lives in a temp dir removed at the end,
 daemons stopped and mounts unmounted.
+
+Paired rows (``--paired N`` rounds, 0 skips them): the disk here is shared and its speed
+drifts by 2-3x within minutes, so a load is judged only against its FAIR FLOOR timed next to
+it in the same round: what a C tool must do to land the same result durably, ``tar -x`` of
+the layer (the 2000 files) + ``cat`` of it to a blob file + one ``sync -f``. Each round times
+every subject (``load (in-process)``, ``docker load`` through the CLI against each engine)
+right after or right before (alternating) its own floor, and the table shows the per-round
+ratios load/floor (median and range) beside the median times. Before every timed step the
+previous step's data is deleted (store, image, extracted tree) and the disk settled
+(two sync(2): ext4 mounted with ``discard`` trims freed blocks at the journal commit that the
+first one forces), so no step pays for an earlier one's writeback or trims.
 """
 
 from __future__ import annotations
@@ -58,7 +69,7 @@ def make_tree(root: Path, total_mb: int, files: int) -> None:
 def timed(fn: Callable[..., object], *args: object) -> float:
     # Every operation starts with nothing dirty: a store's syncfs would otherwise also wait for
     # the writes of the operation (or the other engine) before it.
-    os.sync()
+    settle()
     t = time.perf_counter()
     fn(*args)
     return time.perf_counter() - t
@@ -127,6 +138,71 @@ def floors(base: Path, tar: Path, run: int) -> dict[str, float]:
     return r
 
 
+def settle() -> None:
+    """Nothing of earlier steps left for the disk: dirty pages written, deletions committed
+    and their discards (``discard`` mount option: issued at the journal commit) done."""
+    os.sync()
+    os.sync()
+
+
+def fair_floor(base: Path, src: Path) -> float:
+    """What landing ``src`` durably costs a C tool: extract it, write it as one blob file,
+    one syncfs. The tree and the blob are deleted and the disk settled afterwards."""
+    d = base / "floor"
+    (d / "fs").mkdir(parents=True)
+    settle()
+    t = time.perf_counter()
+    subprocess.run(f"tar -C {d}/fs -xf {src} && cat {src} > {d}/blob && sync -f {d}", shell=True, check=True)
+    t = time.perf_counter() - t
+    shutil.rmtree(d)
+    settle()
+    return t
+
+
+def inproc_load(base: Path, archive: Path, snapshotter: str) -> float:
+    """``ImageService.load`` of ``archive`` into a fresh store, which is removed afterwards."""
+    root = base / "paired-store"
+    svc = ImageService(root, snapshotter=snapshotter)
+    try:
+        settle()
+        with open(archive, "rb") as f:
+            t = time.perf_counter()
+            svc.load(f)
+            t = time.perf_counter() - t
+    finally:
+        svc.close()
+        shutil.rmtree(root)
+        settle()
+    return t
+
+
+def paired(base: Path, archive: Path, rounds: int, subjects: dict[str, Callable[[], float]]) -> None:
+    """Each subject timed next to its own fair floor in every round (the order of the two
+    alternates by round and subject); prints the per-round ratios."""
+    ratios: dict[str, list[float]] = {k: [] for k in subjects}
+    times: dict[str, list[float]] = {k: [] for k in subjects}
+    floors_: dict[str, list[float]] = {k: [] for k in subjects}
+    for r in range(rounds):
+        for i, (name, fn) in enumerate(subjects.items()):
+            if (r + i) % 2 == 0:
+                fl = fair_floor(base, archive)
+                t = fn()
+            else:
+                t = fn()
+                fl = fair_floor(base, archive)
+            ratios[name].append(t / fl)
+            times[name].append(t)
+            floors_[name].append(fl)
+            print(f"  round {r}: {name:24s} {t * 1000:6.0f} ms  floor {fl * 1000:6.0f} ms  ratio {t / fl:5.2f}",
+                  flush=True)
+    print("paired with the fair floor (tar -x + blob + sync -f), per-round ratio load/floor:")
+    for name in subjects:
+        rs = ratios[name]
+        print(f"{name:26s} ratio {statistics.median(rs):5.2f} (range {min(rs):.2f}-{max(rs):.2f})  "
+              f"load {statistics.median(times[name]) * 1000:6.0f} ms  "
+              f"floor {statistics.median(floors_[name]) * 1000:6.0f} ms")
+
+
 class Engine:
     """A private daemon on its own socket and roots; ``docker`` CLI calls against it."""
 
@@ -156,6 +232,17 @@ class Engine:
         out.unlink()
         return r
 
+    def timed_load(self, archive: Path) -> float:
+        """``docker load -i`` into an engine without the image; it is removed afterwards."""
+        self.docker("rmi", "-f", "bench:plain", check=False)
+        settle()
+        t = time.perf_counter()
+        self.docker("load", "-i", str(archive))
+        t = time.perf_counter() - t
+        self.docker("rmi", "-f", "bench:plain")
+        settle()
+        return t
+
     def stop(self) -> None:
         mon = self.root / "exec" / "monitor.sock"
         if mon.exists():  # dockyardd's monitor outlives daemons by design: not this one
@@ -179,15 +266,21 @@ class Engine:
         self._log.close()
 
 
-def engines(base: Path, archive: Path, runs: int, baseline: str | None = None) -> dict[str, list[float]]:
+def engines(base: Path, archive: Path, runs: int, baseline: str | None = None, *, use_engines: bool = True,
+            paired_rounds: int = 0, snapshotter: str = "auto") -> dict[str, list[float]]:
     """docker load/save through the CLI: private dockyardd, dockyardd as of git revision
     ``baseline`` (a worktree of it first on PYTHONPATH: before/after in one run) and (if
-    installed) dockerd."""
+    installed) dockerd, ``runs`` times each; then ``paired_rounds`` rounds of :func:`paired`
+    (the in-process load and each engine's ``docker load``, each next to its floor)."""
     started: list[Engine] = []
     results: dict[str, list[float]] = {}
     repo = Path(__file__).resolve().parent.parent
     tree = base / "baseline-src"
     try:
+        if not use_engines:
+            if paired_rounds:
+                paired(base, archive, paired_rounds, {"load (in-process)": lambda: inproc_load(base, archive, snapshotter)})
+            return results
         ours = base / "eng-ours"
         started.append(Engine("dockyardd", [str(Path(sys.executable).parent / "dockyardd"), "--host",
                                             f"unix://{ours}/d.sock", "--data-root", str(ours / "data"),
@@ -212,6 +305,14 @@ def engines(base: Path, archive: Path, runs: int, baseline: str | None = None) -
             for e in (started if run % 2 == 0 else started[::-1]):
                 for k, v in e.load_save(archive, base / f"eng-save-{e.name}.tar").items():
                     results.setdefault(k, []).append(v)
+        for e in started:
+            e.docker("rmi", "-f", "bench:plain", check=False)
+        if paired_rounds:
+            subjects: dict[str, Callable[[], float]] = {
+                "load (in-process)": lambda: inproc_load(base, archive, snapshotter)}
+            for e in started:
+                subjects[f"docker load ({e.name})"] = lambda e=e: e.timed_load(archive)  # type: ignore[misc]
+            paired(base, archive, paired_rounds, subjects)
     finally:
         for e in started:
             e.stop()
@@ -228,6 +329,9 @@ def main() -> None:
     ap.add_argument("--snapshotter", default="auto")
     ap.add_argument("--no-engines", action="store_true", help="skip docker load/save through the CLI")
     ap.add_argument("--baseline", metavar="REV", help="also run dockyardd as of git revision REV (before/after)")
+    ap.add_argument("--paired", type=int, default=5, metavar="N",
+                    help="rounds of loads each timed next to its fair floor (0: none)")
+    ap.add_argument("--paired-only", action="store_true", help="only the paired rows")
     a = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="dockyard-bench-", dir="/var/tmp"))
     try:
@@ -240,21 +344,23 @@ def main() -> None:
             shutil.copyfileobj(src, dst, 1 << 20)
         mb = tar.stat().st_size / (1 << 20)
         results: dict[str, list[float]] = {}
-        for run in range(a.runs):
+        for run in range(0 if a.paired_only else a.runs):
             for k, v in one_run(base, run, tar, gz, a.snapshotter).items():
                 results.setdefault(k, []).append(v)
-        if not a.no_engines:
-            archive = base / "archive.tar"
-            svc = ImageService(base / "arch", snapshotter=a.snapshotter)
-            try:
-                with open(tar, "rb") as f:
-                    svc.import_tarball(f, repo_tag="bench:plain")
-                with open(archive, "wb") as f:
-                    svc.save(["bench:plain"], f)
-            finally:
-                svc.close()
-            for k, v in engines(base, archive, a.runs, a.baseline).items():
-                results[k] = v
+        archive = base / "archive.tar"
+        svc = ImageService(base / "arch", snapshotter=a.snapshotter)
+        try:
+            with open(tar, "rb") as f:
+                svc.import_tarball(f, repo_tag="bench:plain")
+            with open(archive, "wb") as f:
+                svc.save(["bench:plain"], f)
+        finally:
+            svc.close()
+        shutil.rmtree(base / "arch")
+        for k, v in engines(base, archive, 0 if a.paired_only else a.runs, a.baseline,
+                            use_engines=not a.no_engines, paired_rounds=a.paired,
+                            snapshotter=a.snapshotter).items():
+            results[k] = v
         print(f"layer: {mb:.0f} MB in {a.files} files, snapshotter {a.snapshotter}, {a.runs} runs")
         for k, v in results.items():
             med = statistics.median(v)

@@ -30,9 +30,48 @@ def _layer(*members: tuple) -> io.BytesIO:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
         for ti, f in members:
+            if f is not None:
+                f.seek(0)  # a parametrized member is used again by the next run
             tf.addfile(ti, f)
     buf.seek(0)
     return buf
+
+
+class _Blob:
+    """A file sink like the content store's Writer (what ``blob=`` takes)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._f = open(path, "wb")  # noqa: SIM115 - closed by the fixture
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._f.write(data)
+
+    def flush(self) -> None:
+        self._f.flush()
+
+
+@pytest.fixture(autouse=True, params=["pipe", "blob"])
+def via(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+        monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs twice: the layer piped to the extractor, and stored to a blob
+    file that the extractor follows (``apply_layer(..., blob=...)``, what a load or an import
+    does); the blob must then hold the input exactly."""
+    if request.param == "blob":
+        real = apply_layer
+
+        def through_blob(src, target, mode, **kw):  # type: ignore[no-untyped-def]
+            blob = _Blob(tmp_path_factory.mktemp("blob") / "ingest")
+            try:
+                applied = real(src, target, mode, blob=blob, **kw)
+            finally:
+                blob._f.close()
+            if isinstance(src, io.BytesIO):
+                assert blob.path.read_bytes() == src.getvalue()
+            return applied
+
+        monkeypatch.setitem(globals(), "apply_layer", through_blob)
+    return str(request.param)
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from dockyard.diff.decompress import GZIP, NONE, ZSTD, Decompressor, detect, read_head
 from dockyard.errors import InvalidArgument, PermissionDenied
@@ -59,26 +59,45 @@ class Applied:
     sink_size: int
 
 
+class BlobFile(Protocol):
+    """A sink that is a file the extractor may read back: the content store's ``Writer``."""
+
+    path: Path
+
+    def write(self, data: bytes | memoryview) -> None: ...
+
+    def flush(self) -> None: ...
+
+
 def apply_layer(
     src: BinaryIO,
     target: Path,
     mode: str,
     *,
     sink: Callable[[bytes], None] | None = None,
+    blob: BlobFile | None = None,
 ) -> Applied:
     """Apply the layer read from ``src`` onto ``target`` (``mode``: ``overlay`` or ``naive``).
 
-    ``sink`` (the content store writer) receives the input as it is when it is uncompressed,
-    gzip or zstd (the layer media types OCI knows) and decompressed otherwise (xz, bzip2), so
-    a stored blob is always one a registry and ``docker load`` accept."""
+    ``sink`` (or ``blob``, at most one of the two: the content store writer) receives the input
+    as it is when it is uncompressed, gzip or zstd (the layer media types OCI knows) and
+    decompressed otherwise (xz, bzip2), so a stored blob is always one a registry and ``docker
+    load`` accept. With ``blob`` and an uncompressed layer, the extractor reads the blob file as
+    it grows instead of a pipe (see chroot_extract.py's ``--follow``)."""
     if os.geteuid() != 0:
         raise PermissionDenied("unpacking a layer needs root (chroot)")
+    if sink is not None and blob is not None:
+        raise ValueError("apply_layer: sink and blob are exclusive")
     h = hashlib.sha256()
     size = 0
     head = read_head(src, _BUF)
     if not head:
         raise InvalidArgument("layer is empty (0 bytes): not a tar archive")
     dec = Decompressor(detect(head))
+    if blob is not None:
+        if dec.kind == NONE:
+            return _apply_following(src, head, target, mode, blob)
+        sink = blob.write
     raw_sink = sink if dec.kind in RAW_KINDS else None
     plain_sink = sink if raw_sink is None else None
     # Uncompressed input: what the sink gets is what is hashed for the DiffID already.
@@ -123,16 +142,7 @@ def apply_layer(
                 proc.stdin.close()  # type: ignore[union-attr]
             except BrokenPipeError:
                 pass
-        rc = proc.wait()
-        if rc != 0:
-            err.seek(0)
-            msg = err.read().decode(errors="replace").strip().splitlines()
-            raise InvalidArgument(msg[-1] if msg else f"layer extraction failed (status {rc})")
-        out.seek(0)
-        try:
-            content_size = int(out.read().decode().strip() or 0)
-        except ValueError:
-            content_size = 0
+        content_size = _result(proc, out, err)
     diff_id = "sha256:" + h.hexdigest()
     if raw_h is not None:
         sink_digest, sink_size = "sha256:" + raw_h.hexdigest(), raw_size
@@ -143,6 +153,62 @@ def apply_layer(
     )
 
 
+def _apply_following(src: BinaryIO, head: bytes, target: Path, mode: str, blob: BlobFile) -> Applied:
+    """An uncompressed layer stored to ``blob`` while the extractor reads that file behind us.
+
+    Each chunk is written to the blob and flushed, then its new total goes down the control
+    pipe (8 bytes), then it is hashed while the child copies it file to file. Closing the
+    control pipe tells the child the blob is complete; a child that stopped early (error)
+    closes its end and we keep storing and hashing, as with the pipe."""
+    h = hashlib.sha256()
+    size = 0
+    with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out, _Flusher(target) as flusher:
+        ctl_r, ctl_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            with open(blob.path, "rb") as data:
+                proc = _spawn(target, mode, out, err, data=data.fileno(), ctl=ctl_r)
+        finally:
+            os.close(ctl_r)
+        ctl_open = True
+        try:
+            chunk = head
+            while chunk:
+                blob.write(chunk)
+                blob.flush()
+                size += len(chunk)
+                if ctl_open:
+                    try:
+                        _write_all(ctl_w, size.to_bytes(8, "little"))
+                    except BrokenPipeError:
+                        ctl_open = False
+                h.update(chunk)
+                flusher.progress(size)
+                chunk = src.read(_BUF)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            os.close(ctl_w)
+        content_size = _result(proc, out, err)
+    diff_id = "sha256:" + h.hexdigest()
+    return Applied(diff_id, size, content_size, NONE, NONE, diff_id, size)
+
+
+def _result(proc: subprocess.Popen[bytes], out: BinaryIO, err: BinaryIO) -> int:
+    """The extractor's exit: its content size, or ``InvalidArgument`` with its error line."""
+    rc = proc.wait()
+    if rc != 0:
+        err.seek(0)
+        msg = err.read().decode(errors="replace").strip().splitlines()
+        raise InvalidArgument(msg[-1] if msg else f"layer extraction failed (status {rc})")
+    out.seek(0)
+    try:
+        return int(out.read().decode().strip() or 0)
+    except ValueError:
+        return 0
+
+
 def _write_all(fd: int, data: bytes) -> None:
     """All of ``data``: a write to a pipe can be cut short when a signal reaches this thread
     (SIGCHLD, a profiler's), and the rest must follow, or the layer stream is corrupt."""
@@ -151,10 +217,18 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _spawn(target: Path, mode: str, out: BinaryIO, err: BinaryIO) -> subprocess.Popen[bytes]:
+def _spawn(
+    target: Path, mode: str, out: BinaryIO, err: BinaryIO, *, data: int | None = None, ctl: int | None = None
+) -> subprocess.Popen[bytes]:
     """The chroot'd extractor, reading a pipe of ``_PIPE`` bytes (``_BUF`` where the kernel
     refuses a pipe that big), so a stall of this side's input (the API body) does not starve
-    it at once."""
+    it at once; or, given ``data`` (a read-only fd of the blob file) and ``ctl`` (the control
+    pipe's read end), following that file."""
+    if data is not None and ctl is not None:
+        return subprocess.Popen(
+            [sys.executable, "-I", "-S", _EXTRACTOR, str(target), mode, "--follow", str(ctl)],
+            stdin=data, stdout=out, stderr=err, close_fds=True, pass_fds=(ctl,),
+        )
     for size in (_PIPE, _BUF):
         try:
             return subprocess.Popen(

@@ -320,7 +320,7 @@ class ImageService:
         try:
             with self.content.writer(hashed=False) as w:
                 applied = apply_layer(
-                    src, self.snapshots.writable_dir(key), self.snapshots.apply_mode, sink=w.write
+                    src, self.snapshots.writable_dir(key), self.snapshots.apply_mode, blob=w
                 )
                 if expect_digest is not None and applied.sink_compression != applied.compression:
                     raise InvalidArgument(

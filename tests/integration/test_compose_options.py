@@ -6,8 +6,9 @@ One daemon for the module (compose_support.compose_engine). Two projects:
 - ``options`` (file format 2.4): ``healthcheck`` + ``depends_on: condition: service_healthy`` and
   ``service_completed_successfully``, env_file/environment, port ranges, expose, tmpfs, ulimits,
   cap_add/cap_drop, mem_limit/cpus, read_only, user, working_dir, labels, logging options,
-  restart, init, stop_signal/stop_grace_period, extra_hosts, dns, a network with an ipam subnet
-  and a fixed address, aliases, volumes_from, relative bind mounts;
+  restart, init, stop_signal/stop_grace_period, extra_hosts, dns, hostname (a DNS name on the
+  network, as dockerd), mac_address, a network with an ipam subnet and a fixed address, aliases,
+  volumes_from, relative bind mounts;
 - ``netmodes`` (3.8): external network and volume, ``network_mode: service:x|host|none``,
   file-based secrets (bind mounts; compose 1.29 leaves ``configs`` to swarm, against dockerd too).
 
@@ -45,6 +46,8 @@ services:
     command: sh -c 'echo db-data > /dbdata/x; sleep 1; touch /tmp/ready /shared/db-ready; exec sleep 600'
     volumes: ["/dbdata", "./shared:/shared"]
     stop_signal: SIGKILL
+    hostname: dbhost
+    mac_address: "02:42:c0:a8:e7:63"
     healthcheck:
       test: ["CMD", "test", "-f", "/tmp/ready"]
       interval: 1s
@@ -185,6 +188,11 @@ def test_service_options_land_in_the_container(compose_engine: Any) -> None:
         ep = app["NetworkSettings"]["Networks"]["dyc_back"]
         assert ep["IPAddress"] == "192.168.231.10" and "theapp" in ep["Aliases"]
         assert "192.168.231.10" in _sh(eng, "dyc_db_1", "nslookup theapp")
+        # hostname: resolvable on the project network; mac_address (the legacy Config.MacAddress)
+        db_ip = db["NetworkSettings"]["Networks"]["dyc_back"]["IPAddress"]
+        assert db_ip in _sh(eng, "dyc_app_1", "nslookup dbhost") and db["Config"]["Hostname"] == "dbhost"
+        assert _sh(eng, "dyc_db_1", "cat /sys/class/net/eth0/address") == "02:42:c0:a8:e7:63\n"
+        assert db["NetworkSettings"]["Networks"]["dyc_back"]["MacAddress"] == "02:42:c0:a8:e7:63"
         # volumes_from: db's anonymous volume; the relative bind mount is the project's ./shared
         assert _sh(eng, "dyc_app_1", "cat /dbdata/x") == "db-data\n"
         assert (project / "shared" / "init").read_text() == "done\n"

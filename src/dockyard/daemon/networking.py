@@ -89,9 +89,9 @@ class Networking:
         spec = ContainerNetworkSpec(
             container_id=rec.id, name=rec.name, hostname=rec.config.get("Hostname") or rec.id[:12],
             domainname=rec.config.get("Domainname") or "",
-            networks=tuple(NetworkRequest(net, tuple(ep.get("Aliases") or ()),
+            networks=tuple(NetworkRequest(net, _start_aliases(rec, net, ep),
                                           ((ep.get("IPAMConfig") or {}).get("IPv4Address") or None),
-                                          ep.get("MacAddress") or None)
+                                          ep.get("MacAddress") or _legacy_mac(rec, net))
                            for net, ep in wanted.items()),
             ports=tuple(from_port_bindings(_port_bindings(rec))),
             dns=tuple(hc.get("Dns") or ()), dns_search=tuple(hc.get("DnsSearch") or ()),
@@ -295,6 +295,23 @@ def _port_bindings(rec: ContainerRecord) -> dict[str, Any]:
 def _endpoint_json(e: Any, net_name: str) -> dict[str, Any]:
     return {"network": e.network_id, "ip": e.ip, "prefixlen": e.prefixlen, "mac": e.mac,
             "gateway": e.gateway or "", "endpoint": e.id, "name": net_name, "aliases": list(e.aliases)}
+
+
+def _start_aliases(rec: ContainerRecord, net: str, ep: dict[str, Any]) -> tuple[str, ...]:
+    """The endpoint's aliases plus, on a user-defined network, a hostname the user chose (compose's
+    ``hostname:``): dockerd makes it resolvable there too (an alias up to 20.10, a DNSName after)."""
+    aliases = tuple(ep.get("Aliases") or ())
+    host = rec.config.get("Hostname") or ""
+    if net != "bridge" and host and host not in (rec.name, rec.id[:12]) and host not in aliases:
+        aliases += (host,)
+    return aliases
+
+
+def _legacy_mac(rec: ContainerRecord, net: str) -> str | None:
+    """The deprecated container-wide ``Config.MacAddress`` (docker-py and so compose's
+    ``mac_address:`` still send it), which dockerd applies to the primary network's endpoint."""
+    mode = rec.host_config.get("NetworkMode") or "default"
+    return (rec.config.get("MacAddress") or None) if net == ("bridge" if mode == "default" else mode) else None
 
 
 def desired_networks(rec: ContainerRecord) -> dict[str, dict[str, Any]]:

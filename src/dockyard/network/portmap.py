@@ -86,6 +86,25 @@ def _bind(proto: str, ip: str, port: int, reuse: bool) -> socket.socket:
     return s
 
 
+def _only_time_wait(port: int) -> bool:
+    """Whether every TCP socket on local ``port`` in this thread's namespace is in TIME_WAIT
+    (state 06): what a server that closed its connections first leaves behind for 60 s."""
+    found = False
+    for name in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/thread-self/net/{name}") as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 3 and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                if fields[3] != "06":
+                    return False
+                found = True
+    return found
+
+
 def _in_use(ip: str, ports: str) -> Conflict:
     return Conflict(f"Bind for {ip}:{ports} failed: port is already allocated")
 
@@ -118,6 +137,21 @@ class PortReserver:
 
         return Reservation(pp, sock, forget)
 
+    def _take(self, proto: str, ip: str, port: int) -> socket.socket:
+        """Bind; a TCP port that only TIME_WAIT entries hold (a server on it closed connections
+        first: ``compose down && up`` right after serving) is taken with SO_REUSEADDR, as
+        dockerd's bindings and docker-proxy do, then the option is cleared so that the
+        reservation stays exclusive for later binds."""
+        try:
+            return _bind(proto, ip, port, self.reuse_addr)
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE or self.reuse_addr or proto != "tcp" or not port \
+                    or not _only_time_wait(port):
+                raise
+        s = _bind(proto, ip, port, True)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+        return s
+
     def reserve(self, binding: PortBinding, container_ip: str) -> Reservation:
         """Bind the host port(s) asked for by ``binding``; raise Conflict if taken."""
         ip = binding.host_ip or "0.0.0.0"
@@ -132,7 +166,7 @@ class PortReserver:
             if port and self._taken_by_us(binding.proto, ip, port):
                 continue
             try:
-                s = _bind(binding.proto, ip, port, self.reuse_addr)
+                s = self._take(binding.proto, ip, port)
             except OSError as e:
                 if e.errno == errno.EADDRINUSE:
                     continue
@@ -155,7 +189,7 @@ class PortReserver:
         if self._taken_by_us(port.proto, port.host_ip, port.host_port):
             raise _in_use(port.host_ip, str(port.host_port))
         try:
-            return self._track(_bind(port.proto, port.host_ip, port.host_port, self.reuse_addr), port)
+            return self._track(self._take(port.proto, port.host_ip, port.host_port), port)
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
                 raise _in_use(port.host_ip, str(port.host_port)) from None

@@ -3,7 +3,7 @@
 One daemon for the module (compose_support.compose_engine); each test brings up its own project
 and takes it down with ``down -v --rmi local``, asserting nothing of the project is left.
 
-- ``build`` (context, dockerfile, args, target, labels) with ``image:`` naming the result;
+- ``build`` (context, dockerfile, args, target, labels, extra_hosts) with ``image:`` naming the result;
   ``down --rmi local`` removing a built image without an ``image:`` name only;
 - ``run --rm`` (exit code passthrough, ``-T`` with stdin, ``-e``, ``--entrypoint``), ``exec``
   with and without a tty, ``logs --tail`` / ``-f``, ``ps``, ``top``, ``port``, ``images``,
@@ -60,7 +60,9 @@ services:
     image: dyc-app:v1
     command: sh -c 'cat /greeting /stage'
   plain:
-    build: ./plain
+    build:
+      context: ./plain
+      extra_hosts: ["buildhost:10.7.7.7"]
     command: cat /built
 """
 
@@ -81,7 +83,8 @@ def test_build_tags_and_targets_and_down_rmi_local(compose_engine: Any) -> None:
     (project / "ctx").mkdir()
     (project / "ctx" / "Dockerfile.custom").write_text(DOCKERFILE)
     (project / "plain").mkdir()
-    (project / "plain" / "Dockerfile").write_text("FROM busybox:latest\nRUN echo plain-built > /built\n")
+    (project / "plain" / "Dockerfile").write_text(
+        "FROM busybox:latest\nRUN echo plain-built > /built && grep buildhost /etc/hosts >> /built\n")
     try:
         build = _ok(compose(eng, project, "build"))
         assert "Successfully tagged dyc-app:v1" in build.stdout, build.stdout
@@ -92,7 +95,9 @@ def test_build_tags_and_targets_and_down_rmi_local(compose_engine: Any) -> None:
         assert _ok(compose(eng, project, "run", "--rm", "app")).stdout.split() == ["hello-compose", "dev"]
         up = _ok(compose(eng, project, "up", "-d"))
         assert "dyc_plain_1" in up.stderr
-        wait_for(lambda: eng.docker("logs", "dyc_plain_1").stdout == b"plain-built\n", "plain's output")
+        # build.extra_hosts: in the RUN step's /etc/hosts
+        wait_for(lambda: eng.docker("logs", "dyc_plain_1").stdout == b"plain-built\n10.7.7.7\tbuildhost\n",
+                 "plain's output")
         assert inspect(eng, "dyc_app_1")["Image"] == img["Id"]
         images = _ok(compose(eng, project, "images")).stdout
         assert "dyc-app" in images and "dyc_plain" in images

@@ -2,8 +2,8 @@
 
 ``/build``: the body is the context as a tar (chunked, maybe gzip'd); query: ``t``
 (repeatable), ``dockerfile``, ``buildargs`` / ``labels`` (JSON objects), ``nocache``, ``target``,
-``q``, ``networkmode``, ``squash``, ``pull`` (pull FROM images even when present),
-``platform``; ``rm``, ``forcerm``, ``cachefrom`` are accepted and ignored (intermediate
+``q``, ``networkmode``, ``extrahosts`` (``name:ip`` for RUN's /etc/hosts), ``squash``, ``pull``
+(pull FROM images even when present), ``platform``; ``rm``, ``forcerm``, ``cachefrom`` are accepted and ignored (intermediate
 containers never outlive a step). A ``FROM`` image
 missing from the store is pulled (its progress in the stream, as dockerd's classic builder)
 with the credentials ``X-Registry-Config`` gives for its registry (``docker build`` sends every
@@ -73,6 +73,21 @@ def _json_map(request: web.Request, name: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items() if v is not None}
 
 
+def _extra_hosts(request: web.Request) -> tuple[str, ...]:
+    """``extrahosts``: ``name:ip`` entries, repeated (docker-py, so compose's ``build.extra_hosts``)
+    or comma-separated (the docker CLI's ``--add-host``)."""
+    out: list[str] = []
+    for raw in request.query.getall("extrahosts", []):
+        for h in raw.split(","):
+            name, sep, ip = h.strip().partition(":")
+            if not h.strip():
+                continue
+            if not sep or not name or not ip:
+                raise InvalidArgument(f"extrahosts: invalid host entry {h!r}: expected name:ip")
+            out.append(f"{name}:{ip}")
+    return tuple(out)
+
+
 def options_from(request: web.Request) -> BuildOptions:
     from dockyard.builder.executor import BuildOptions
 
@@ -90,6 +105,7 @@ def options_from(request: web.Request) -> BuildOptions:
         no_cache=qbool(request, "nocache"),
         labels=_json_map(request, "labels"),
         network=network,
+        extra_hosts=_extra_hosts(request),
         squash=qbool(request, "squash"),
         quiet=qbool(request, "q"),
         platform=q.get("platform") or None,

@@ -88,6 +88,7 @@ class BuildOptions:
     no_cache: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
     network: str = "default"
+    extra_hosts: tuple[str, ...] = ()  # "name:ip" lines for the RUN steps' /etc/hosts (--add-host)
     squash: bool = False
     quiet: bool = False
     platform: str | None = None
@@ -546,7 +547,8 @@ class Builder:
             bundle = rootfs.parent
             mounts = self._run_mounts(job, instr, stack, shebang)
             spec = RunSpec(cid=cid, argv=tuple(argv), env=tuple(env_list), cwd=config.get("WorkingDir") or "/",
-                           user=config.get("User") or "", network=network, mounts=tuple(mounts))
+                           user=config.get("User") or "", network=network, mounts=tuple(mounts),
+                           extra_hosts=opts.extra_hosts)
             cancel = opts.cancel
             code = run_container(self.runtime, self.state_dir, bundle, spec, out.stream,
                                  cancelled=cancel.is_set if cancel is not None else None,

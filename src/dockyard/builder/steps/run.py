@@ -58,6 +58,7 @@ class RunSpec:
     user: str = ""
     network: str = "default"  # default | none | host
     mounts: tuple[RunMount, ...] = field(default=())
+    extra_hosts: tuple[str, ...] = ()  # "name:ip", appended to /etc/hosts as docker's --add-host
 
 
 def _write(path: Path, text: str) -> None:
@@ -80,7 +81,9 @@ def make_spec(spec: RunSpec, bundle: Path) -> dict[str, Any]:
     rootfs = bundle / "rootfs"
     hostname = spec.cid[:12]
     _write(bundle / "hostname", hostname + "\n")
-    _write(bundle / "hosts", f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{hostname}\n")
+    added = "".join(f"{ip}\t{name}\n" for name, _, ip in (h.partition(":") for h in spec.extra_hosts))
+    _write(bundle / "hosts", f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{added}"
+                             f"127.0.0.1\t{hostname}\n")
     _write(bundle / "resolv.conf", _host_resolv())
     extra = [{"destination": m.target, "type": m.type, "source": m.source, "options": list(m.options)}
              for m in spec.mounts]

@@ -138,7 +138,7 @@ DESELECT=(--deselect tests/integration/api_network_test.py::TestNetworks::test_c
 skipped_swarm=$("$WORK/venv/bin/python" -m pytest -q --collect-only -p no:cacheprovider \
     $(printf 'tests/integration/%s ' "${SKIP_FILES[@]}") 2>/dev/null | grep -c '::' || true)
 set +e
-"$WORK/venv/bin/python" -m pytest -p no:cacheprovider --junitxml="$WORK/junit.xml" -o junit_family=xunit2 \
+"$WORK/venv/bin/python" -m pytest -p no:cacheprovider --durations=5 --junitxml="$WORK/junit.xml" -o junit_family=xunit2 \
     "${DESELECT[@]}" "${FILES[@]}" "$@" 2>&1 | tee "$WORK/pytest.log" | grep -E '^(FAILED|ERROR)|passed|failed'
 set -e
 

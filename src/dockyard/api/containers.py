@@ -242,6 +242,16 @@ async def remove(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204)
 
 
+async def remove_link(request: web.Request) -> web.StreamResponse:
+    """``DELETE /containers/{parent}/{alias}?link=1`` (docker rm --link): dockerd names a legacy
+    link ``/parent/alias``, so without ``link`` the path is a container name that cannot exist."""
+    ref = f"{request.match_info['id']}/{request.match_info['alias']}"
+    if not qbool(request, "link"):
+        raise errors.NotFound(f"No such container: {ref}")
+    await services(request).containers.remove_link(request.match_info["id"], request.match_info["alias"])
+    return web.Response(status=204)
+
+
 async def resize(request: web.Request) -> web.StreamResponse:
     h = qint(request, "h", 0) or 0
     w = qint(request, "w", 0) or 0
@@ -353,7 +363,14 @@ def _archive_ctx(request: web.Request) -> Any:
     if not path:
         raise errors.InvalidArgument("path cannot be empty")
     running = rec.status in (Status.RUNNING, Status.PAUSED)
-    return archive, s, rec, path, archive.mounted_rootfs(s.images, s.containers.bundles, rec.id, running)
+    binds: list[tuple[str, str, bool]] = []
+    if rec.mounts and not running:
+        from dockyard.api.volumes import mount_points
+        binds = [(m["Source"], m["Destination"], not m["RW"])
+                 for m in mount_points(s.containers.mounts.plans(rec), getattr(s, "volumes", None))
+                 if m["Type"] in ("volume", "bind")]
+    return archive, s, rec, path, archive.mounted_rootfs(s.images, s.containers.bundles, rec.id, running,
+                                                         pid=rec.state.pid or 0, binds=binds)
 
 
 async def archive_head(request: web.Request) -> web.StreamResponse:
@@ -403,6 +420,7 @@ def routes(add: Callable[..., None]) -> None:
     add("POST", "/containers/{id}/restart", restart)
     add("POST", "/containers/{id}/kill", kill)
     add("DELETE", "/containers/{id}", remove)
+    add("DELETE", "/containers/{id}/{alias}", remove_link)
     add("POST", "/containers/{id}/resize", resize)
     add("POST", "/containers/{id}/pause", pause)
     add("POST", "/containers/{id}/unpause", unpause)

@@ -12,11 +12,18 @@ from dockyard.api import hijack, streams
 from dockyard.api.common import body_json, qint, reply, services
 from dockyard.shim import protocol
 
+# ExecConfig's fields. dockerd decodes the body with Go's encoding/json, which matches field
+# names case-insensitively: docker-py sends "detachKeys" (lower-case d) and dockerd takes it.
+EXEC_FIELDS = {k.lower(): k for k in ("AttachStdin", "AttachStdout", "AttachStderr", "ConsoleSize",
+                                      "DetachKeys", "Tty", "Env", "Cmd", "Privileged", "User",
+                                      "WorkingDir")}
+
 
 async def create(request: web.Request) -> web.StreamResponse:
     body = await body_json(request)
     if not isinstance(body, dict):
         raise errors.InvalidArgument("exec config cannot be empty")
+    body = {EXEC_FIELDS.get(k.lower(), k): v for k, v in body.items()}
     eid = services(request).containers.exec_create(request.match_info["id"], body)
     return reply({"Id": eid}, status=201)
 

@@ -134,8 +134,15 @@ async def create(request: web.Request) -> web.StreamResponse:
 
 async def load(request: web.Request) -> web.StreamResponse:
     s = services(request)
-    async with streams.PrefetchReader(request.content) as reader:
-        lines = await _run(s.images.load, reader)
+    try:
+        async with streams.PrefetchReader(request.content) as reader:
+            lines = await _run(s.images.load, reader)
+    except errors.DockyardError as e:
+        # dockerd answers 200 and reports a failed load in the JSON stream (docker-py raises
+        # ImageLoadError from it; the docker CLI prints it and exits 1)
+        msg = str(e)
+        return web.Response(status=200, content_type="application/json",
+                            body=json.dumps({"errorDetail": {"message": msg}, "error": msg}).encode() + b"\n")
     quiet = qbool(request, "quiet")
     body = b"".join(json.dumps({"stream": line + "\n"}).encode() + b"\n" for line in lines) if not quiet else \
         b"".join(json.dumps({"stream": line + "\n"}).encode() + b"\n" for line in lines)

@@ -51,6 +51,11 @@ def image_inspect(d: dict[str, Any], v: Version, legacy: bool = False) -> dict[s
     else:
         d.pop("Container", None)
         d.pop("ContainerConfig", None)
+    cfg = d.get("Config")
+    if v < (1, 50) and isinstance(cfg, dict):
+        # before 1.50 the image's Config was a container config without omitempty: OnBuild was
+        # always there (null when empty); docker-py's suite reads info['Config']['OnBuild']
+        cfg.setdefault("OnBuild", None)
     return d
 
 

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -99,17 +99,44 @@ def extract(root: Path, path: str, data: BinaryIO) -> None:
 
 
 @contextlib.contextmanager
-def mounted_rootfs(images: Any, bundles: Path, cid: str, running: bool) -> Iterator[Path]:
+def mounted_rootfs(images: Any, bundles: Path, cid: str, running: bool, pid: int = 0,
+                   binds: Sequence[tuple[str, str, bool]] = ()) -> Iterator[Path]:
+    """The container's filesystem as ``docker cp`` sees it: the rootfs *with* its volumes and
+    binds. A running container's is ``/proc/<pid>/root`` (its own mount namespace, where the
+    volumes are; the bundle's rootfs in ours has none of them). A stopped container's is its
+    snapshot mounted on a temp dir with each ``(source, destination, read_only)`` of ``binds``
+    bind-mounted at its destination, as dockerd mounts a stopped container's volumes for
+    archive requests; all unmounted and removed on exit."""
     if running:
-        yield bundles / cid / "rootfs"
+        yield Path(f"/proc/{pid}/root") if pid > 0 else bundles / cid / "rootfs"
         return
     tmp = Path(tempfile.mkdtemp(prefix=f"cp-{cid[:12]}-", dir=bundles))
     try:
         images.mount_rootfs(cid, tmp)
         try:
-            yield tmp
+            with contextlib.ExitStack() as undo:
+                for source, dest, read_only in binds:
+                    _bind(undo, tmp, source, dest, read_only)
+                yield tmp
         finally:
             images.unmount_rootfs(tmp)
     finally:
         with contextlib.suppress(OSError):
             tmp.rmdir()
+
+
+def _bind(undo: contextlib.ExitStack, root: Path, source: str, dest: str, read_only: bool) -> None:
+    from dockyard.linux import syscalls as s
+    if not source or not os.path.exists(source):
+        return  # a volume that was never created, a bind source gone: nothing to show there
+    target = resolve(root, dest)
+    if not target.exists():  # the container ran with it, so its mount point normally exists
+        if os.path.isdir(source):
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.touch()
+    s.mount(source, str(target), None, s.MS_BIND | s.MS_REC)
+    undo.callback(s.umount2, str(target), s.MNT_DETACH)
+    if read_only:
+        s.mount(None, str(target), None, s.MS_BIND | s.MS_REMOUNT | s.MS_RDONLY)

@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
-from dockyard.daemon import names, oci_spec, sharing, shm
+from dockyard.daemon import links, names, oci_spec, sharing, shm
 from dockyard.daemon.config import DaemonConfig
 from dockyard.daemon.events import EventBus
 from dockyard.daemon.health import HealthMonitor
 from dockyard.daemon.monitor_client import MonitorClient, RuntimeFailure
 from dockyard.daemon.mounts import Mounts
-from dockyard.daemon.networking import Networking
+from dockyard.daemon.networking import Networking, desired_networks
 from dockyard.daemon.record import ZERO_TIME, ContainerRecord, RecordStore, RunState, now_rfc3339
 from dockyard.daemon.state import Status
 
@@ -271,6 +271,8 @@ class ContainerService:
         hc.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
         if not (hc["LogConfig"] or {}).get("Type"):
             hc["LogConfig"] = {"Type": "json-file", "Config": (hc["LogConfig"] or {}).get("Config") or {}}
+        if hc["LogConfig"]["Type"] not in LOG_DRIVERS:
+            raise errors.InvalidArgument(f"logger: no log driver named '{hc['LogConfig']['Type']}' is registered")
         rec = ContainerRecord(id=cid, name=name, created=now_rfc3339(), image=image_ref, image_id=image.id,
                               config=config, host_config=hc, path=cmd[0], args=cmd[1:], runtime=runtime,
                               network_settings={"_request": body.get("NetworkingConfig") or {}})
@@ -420,6 +422,7 @@ class ContainerService:
             for name, attrs in self.mounts.events(rec, "mount"):
                 self.events.emit("volume", "mount", name, attrs)
             join = self._shared_namespaces(rec)
+            linked = links.setup(rec, self.get, "bridge" in desired_networks(rec))
             shm_src = self._shm_source(rec)
             if hc_ipc(rec) == "shareable":
                 undo.append(lambda: shm.unmount(self.store.dir(rec.id)))
@@ -428,14 +431,16 @@ class ContainerService:
             else:
                 rec.network_settings.pop("EtcDir", None)
                 # the namespace now; veths, ports, DNS while the runtime creates (awaited before start)
-                netns, net_ready = await self.networking.begin(rec, self.store.dir(rec.id))
+                netns, net_ready = await self.networking.begin(rec, self.store.dir(rec.id),
+                                                               extra_hosts=linked.hosts)
                 undo.append(lambda: self.spawn(self.networking.teardown(rec)))
             etc = self.etc_dir(rec)
             hc = rec.host_config
             if rec.mounts:  # the volume plans carry --tmpfs too
                 hc = {**hc, "Tmpfs": None, "ExtraMounts": extra}
             spec = oci_spec.build_spec(oci_spec.SpecInputs(
-                cid=rec.id, config=rec.config, host_config=hc, rootfs=rootfs,
+                cid=rec.id, config={**rec.config, "Env": [*linked.env, *(rec.config.get("Env") or [])]},
+                host_config=hc, rootfs=rootfs,
                 hostname_path=etc / "hostname", hosts_path=etc / "hosts", resolv_path=etc / "resolv.conf",
                 cgroups_path=f"dockyard/{rec.id}", netns=netns, init_path=self._init_path(rec),
                 join=tuple(sorted(join.items())), shm=shm_src))
@@ -811,6 +816,17 @@ class ContainerService:
         self.events.emit("container", "restart", rec.id, self._attrs(rec))
 
     # remove -------------------------------------------------------------------------------------
+    async def remove_link(self, parent_ref: str, alias: str) -> None:
+        """Drop the legacy link ``alias`` from ``parent_ref``'s HostConfig.Links (``name:alias``
+        as clients send it, or dockerd's ``/name:/parent/alias``)."""
+        rec = self.get(parent_ref)
+        entries = list(rec.host_config.get("Links") or [])
+        kept = [x for x in entries if x.partition(":")[2].rsplit("/", 1)[-1] != alias]
+        if len(kept) == len(entries):
+            raise errors.NotFound(f"No such container: {parent_ref}/{alias}")
+        rec.host_config["Links"] = kept or None
+        self.store.save(rec)
+
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         rec = self.get(ref)
         if rec.status is Status.RESTARTING and force:
@@ -1045,8 +1061,9 @@ class ContainerService:
         try:
             reader, writer, reply = await self.monitor.open_stream(msg)
         except RuntimeFailure as e:
-            ex.exit_code = 126 if "permission denied" in str(e) else 127 if (
-                "not found" in str(e) or "no such file" in str(e)) else 126
+            # dockerd records 126 for any exec that could not start (not found included: unlike
+            # a container's start, its exec path does not map "not found" to 127)
+            ex.exit_code = 126
             ex.done.set()
             raise errors.InvalidArgument(f"OCI runtime exec failed: {e}: unknown") from None
         finally:
@@ -1083,6 +1100,12 @@ class ContainerService:
                 return
         with contextlib.suppress(errors.Conflict, errors.NotFound):
             await self.monitor.request({"op": "resize", "id": ex.id, "h": h, "w": w})
+
+
+# dockerd's built-in log drivers (etwlogs is Windows-only); any other name is refused at create,
+# as dockerd refuses a driver no plugin provides. Only json-file and local keep logs here.
+LOG_DRIVERS = frozenset({"json-file", "local", "none", "syslog", "journald", "gelf", "fluentd", "awslogs",
+                         "splunk", "gcplogs", "logentries"})
 
 
 def merge_config(body: dict[str, Any], image_cfg: dict[str, Any]) -> dict[str, Any]:

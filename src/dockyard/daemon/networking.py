@@ -65,13 +65,15 @@ class Networking:
             raise
         return path
 
-    async def begin(self, rec: ContainerRecord, etc_dir: Path) -> tuple[str | None, Awaitable[None]]:
+    async def begin(self, rec: ContainerRecord, etc_dir: Path,
+                    extra_hosts: tuple[str, ...] = ()) -> tuple[str | None, Awaitable[None]]:
         """The network step of a start, in two halves so that the second overlaps the
         runtime's create: returns the namespace for the runtime to join ("host", a path, or
         None for a new empty one) once it exists, and an awaitable that finishes when the
         veths, addresses, ports, /etc files and DNS are in place (await it before the
         runtime's start). On any failure, :meth:`teardown` (which first waits for the
-        second half) removes everything."""
+        second half) removes everything. ``extra_hosts`` ("names:ip", legacy links') go into
+        /etc/hosts before HostConfig.ExtraHosts."""
         mode = rec.host_config.get("NetworkMode") or "default"
         if mode == "host":
             return "host", _done()
@@ -95,7 +97,8 @@ class Networking:
                            for net, ep in wanted.items()),
             ports=tuple(from_port_bindings(_port_bindings(rec))),
             dns=tuple(hc.get("Dns") or ()), dns_search=tuple(hc.get("DnsSearch") or ()),
-            dns_options=tuple(hc.get("DnsOptions") or ()), extra_hosts=tuple(hc.get("ExtraHosts") or ()))
+            dns_options=tuple(hc.get("DnsOptions") or ()),
+            extra_hosts=(*extra_hosts, *(hc.get("ExtraHosts") or ())))  # legacy links' lines first
         for req in spec.networks:  # an unknown network fails the start before anything is made
             try:
                 self.mgr.get("bridge" if req.network == "default" else req.network)

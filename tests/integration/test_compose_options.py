@@ -179,6 +179,8 @@ def test_service_options_land_in_the_container(compose_engine: Any) -> None:
         assert hc["Init"] is True
         assert _sh(eng, "dyc_app_1", "cat /proc/1/cmdline").split("\0")[0].endswith("docker-init")
         assert cfg["StopSignal"] == "SIGUSR1"
+        # docker-py sends null for what the file leaves out; dockerd's inspect omits/zeroes those
+        assert "Healthcheck" not in cfg and "Shell" not in cfg and cfg["Domainname"] == ""
         hosts = _sh(eng, "dyc_app_1", "cat /etc/hosts")
         assert "10.1.2.3\tsomehost" in hosts and "192.168.231.10\t" in hosts
         assert hc["Dns"] == ["10.9.9.9"]

@@ -149,6 +149,28 @@ def _host_config(stored: dict[str, Any]) -> dict[str, Any]:
     return hc
 
 
+# Config fields dockerd leaves out when unset (``json:",omitempty"``) and those it always shows
+# as a zero value: docker-py (so compose) sends every key, null where unset.
+_CONFIG_OMITEMPTY = ("ExposedPorts", "Healthcheck", "ArgsEscaped", "NetworkDisabled", "MacAddress",
+                     "StopSignal", "Shell")
+_CONFIG_ZERO: dict[str, Any] = {"Domainname": "", "User": "", "WorkingDir": "", "AttachStdin": False,
+                                "AttachStdout": False, "AttachStderr": False, "Tty": False,
+                                "OpenStdin": False, "StdinOnce": False}
+
+
+def _config(rec: ContainerRecord) -> dict[str, Any]:
+    cfg = {**rec.config, "Hostname": rec.config.get("Hostname") or rec.id[:12]}
+    for k in _CONFIG_OMITEMPTY:
+        if k in cfg and not cfg[k]:
+            del cfg[k]
+    if "StopTimeout" in cfg and cfg["StopTimeout"] is None:  # a pointer: 0 is shown
+        del cfg["StopTimeout"]
+    for k, zero in _CONFIG_ZERO.items():
+        if cfg.get(k) is None:
+            cfg[k] = zero
+    return cfg
+
+
 def container_inspect(rec: ContainerRecord, log_path: str, data_dir: str) -> dict[str, Any]:
     st = rec.state
     health = st.health
@@ -170,7 +192,7 @@ def container_inspect(rec: ContainerRecord, log_path: str, data_dir: str) -> dic
         "Driver": "overlay2", "Platform": "linux", "MountLabel": "", "ProcessLabel": "",
         "AppArmorProfile": "", "ExecIDs": rec.exec_ids or None, "HostConfig": hc,
         "GraphDriver": {"Name": "overlay2", "Data": None}, "Mounts": [],
-        "Config": {**rec.config, "Hostname": rec.config.get("Hostname") or rec.id[:12]},
+        "Config": _config(rec),
         "NetworkSettings": {"Bridge": "", "SandboxID": "", "SandboxKey": rec.network_settings.get("SandboxKey", ""),
                             "Ports": _ports(rec)[1],
                             "HairpinMode": False, "LinkLocalIPv6Address": "",

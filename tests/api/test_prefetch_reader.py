@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from unittest import mock
 
 import pytest
@@ -91,3 +92,34 @@ def test_a_worker_still_reading_after_the_block_ends_is_released() -> None:
             await asyncio.wait_for(fut, 10)
 
     asyncio.run(main())
+
+
+def test_a_big_read_is_woken_once_its_bytes_are_in_not_per_http_chunk() -> None:
+    """docker sends the body in 32 KiB HTTP chunks; a worker waiting for 1 MiB is woken when
+    the MiB is there (or at the end), not 32 times on the way (each wake-up is a futex and a
+    context switch for both threads)."""
+    data = os.urandom(4 << 20)
+    wakes = [0]
+
+    class Counting(threading.Condition):
+        def notify_all(self) -> None:
+            wakes[0] += 1
+            super().notify_all()
+
+    async def main() -> list[bytes]:
+        loop = asyncio.get_running_loop()
+        body = _body(loop)
+        _feed_later(loop, body, data, 32 << 10)
+        async with streams.PrefetchReader(body) as r:
+            r._cv = Counting()
+
+            def consume() -> list[bytes]:
+                out = []
+                while b := r.read(1 << 20):
+                    out.append(b)
+                return out
+
+            return await loop.run_in_executor(None, consume)
+
+    assert b"".join(asyncio.run(main())) == data
+    assert wakes[0] <= 4 + 1  # one per MiB read at most, and the end

@@ -238,3 +238,13 @@ def test_failed_load_is_reported_in_the_stream(client: Any, engine: Any) -> None
         sdk.close()
     res = engine.docker("load", input=b"abc")  # the docker CLI prints it and fails
     assert res.returncode == 1 and b"invalid archive" in res.stderr, res
+
+
+def test_endpoint_links_and_driver_opts_are_shown_back(client: Any) -> None:
+    cid = client.create_container("busybox", "true", host_config=client.create_host_config(network_mode="bridge"),
+                                  networking_config=client.create_networking_config({
+                                      "bridge": client.create_endpoint_config(
+                                          driver_opt={"com.docker-py.setting": "on"}, links=[("up", "bar")])}))["Id"]
+    client.made.append(cid)
+    ep = client.inspect_container(cid)["NetworkSettings"]["Networks"]["bridge"]
+    assert ep["DriverOpts"] == {"com.docker-py.setting": "on"} and ep["Links"] == ["up:bar"]

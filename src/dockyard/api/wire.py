@@ -63,6 +63,8 @@ def _network_settings(rec: ContainerRecord) -> dict[str, Any]:
         return {"Networks": {name: {**blank, "NetworkID": cfg.get("NetworkID", ""),
                                     "IPAMConfig": cfg.get("IPAMConfig") or None,
                                     "Aliases": cfg.get("Aliases") or None,
+                                    "Links": cfg.get("Links") or None,
+                                    "DriverOpts": cfg.get("DriverOpts") or None,
                                     "MacAddress": cfg.get("MacAddress") or ""}
                              for name, cfg in wanted.items()}}
     user = {e["name"]: e for e in eps}
@@ -70,6 +72,9 @@ def _network_settings(rec: ContainerRecord) -> dict[str, Any]:
                                      "Gateway": e["gateway"], "IPAddress": e["ip"],
                                      "IPPrefixLen": e["prefixlen"], "MacAddress": e["mac"],
                                      "IPAMConfig": (wanted.get(name) or {}).get("IPAMConfig") or None,
+                                     # as requested (create or connect): dockerd shows them back
+                                     "Links": (wanted.get(name) or {}).get("Links") or None,
+                                     "DriverOpts": (wanted.get(name) or {}).get("DriverOpts") or None,
                                      "Aliases": e["aliases"] or None,
                                      "DNSNames": list(dict.fromkeys([rec.name, *e["aliases"], rec.id[:12]]))}
                          for name, e in user.items()}}

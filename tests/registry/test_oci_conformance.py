@@ -16,6 +16,10 @@ index, nested index, empty index, artifact, artifact index, artifact without lay
 artifacts and an index with a subject, a missing subject, descriptor ``data``,
 non-distributable layers, custom fields, no layers, sha512 throughout, tag parameters with
 sha256 and sha512 digests, and a manifest whose bytes don't match its digest.
+
+The real suite (its newest, Go-built runner) is built offline and run against a private
+registry by scripts/conformance.sh (Go >= 1.23 and Debian's gocode: not part of CI); this
+module keeps its checks running everywhere.
 """
 
 from __future__ import annotations

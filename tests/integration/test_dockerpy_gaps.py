@@ -248,3 +248,23 @@ def test_endpoint_links_and_driver_opts_are_shown_back(client: Any) -> None:
     client.made.append(cid)
     ep = client.inspect_container(cid)["NetworkSettings"]["Networks"]["bridge"]
     assert ep["DriverOpts"] == {"com.docker-py.setting": "on"} and ep["Links"] == ["up:bar"]
+
+
+@pytest.mark.parametrize("verb", ["ADD", "COPY"])
+def test_dockerignore_exception_inside_an_excluded_directory(client: Any, tmp_path: Any, verb: str) -> None:
+    (tmp_path / "Dockerfile").write_text(f"FROM busybox\n{verb} . /test\n")
+    (tmp_path / ".dockerignore").write_text("ignored\nDockerfile\n.dockerignore\n!ignored/subdir/keep\n")
+    (tmp_path / "ignored" / "subdir").mkdir(parents=True)
+    for f in ("top", "ignored/subdir/keep", "ignored/subdir/drop", "ignored/drop2"):
+        (tmp_path / f).write_text("x")
+    tag = f"dockerpy-ignore-{verb.lower()}"
+    for chunk in client.build(path=str(tmp_path), tag=tag, decode=True, nocache=True):
+        assert "error" not in chunk, chunk
+    cid = client.create_container(tag, ["find", "/test", "-type", "f"])["Id"]
+    client.made.append(cid)
+    client.start(cid)
+    assert client.wait(cid)["StatusCode"] == 0
+    assert sorted(client.logs(cid).decode().split()) == ["/test/ignored/subdir/keep", "/test/top"]
+    client.remove_container(cid)
+    client.made.remove(cid)
+    client.remove_image(tag)

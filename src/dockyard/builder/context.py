@@ -108,6 +108,12 @@ class BuildContext:
             return True
         return bool(self.patterns) and self.matcher.matches(rel)
 
+    def entered_though_excluded(self, rel: str) -> bool:
+        """An excluded directory that an exception pattern (``!dir/file``) may re-include
+        something from: clients' tar walks (moby's TarWithOptions) still enter it."""
+        return (rel not in self._removed and bool(self.patterns) and self.kind(rel) == "dir"
+                and self.matcher.may_reinclude_under(rel))
+
     def resolve(self, path: str, *, follow_final: bool = True) -> str:
         return resolve_rel(path, self.readlink, follow_final=follow_final)
 
@@ -120,6 +126,12 @@ class BuildContext:
 
         def go(r: str) -> None:
             if self.excluded(r):
+                # an excluded directory is still entered when an exception (``!dir/file``) may
+                # re-include something in it, as the clients' tar walk does (moby's
+                # TarWithOptions): the directory itself is not yielded, its kept children are
+                if self.entered_though_excluded(r):
+                    for name in self.listdir(r):
+                        go(f"{r}/{name}")
                 return
             out.append(r)
             if self.kind(r) == "dir":

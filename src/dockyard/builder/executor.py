@@ -666,8 +666,8 @@ class Builder:
                 cur.image = hit
                 return
             def skip_rel(r: str) -> bool:
-                if ctx.excluded(r):
-                    return True
+                if ctx.excluded(r):  # an excluded dir with re-included files inside is entered
+                    return not ctx.entered_though_excluded(r)
                 return excl is not None and any(excl.matches(_below(r, top)) for top in rels)
 
             direct = bool(rels) and isinstance(instr, ins.Copy)  # straight from the context

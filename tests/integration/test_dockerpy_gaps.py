@@ -268,3 +268,20 @@ def test_dockerignore_exception_inside_an_excluded_directory(client: Any, tmp_pa
     client.remove_container(cid)
     client.made.remove(cid)
     client.remove_image(tag)
+
+
+def test_cache_from_images_that_do_not_exist_use_no_cache(client: Any) -> None:
+    import io
+    script = b"FROM busybox\nENV FOO=bar\nRUN touch baz\n"
+
+    def cached(**kw: Any) -> int:
+        out = client.build(fileobj=io.BytesIO(script), decode=True, **kw)
+        return sum("Using cache" in c.get("stream", "") for c in out)
+
+    cached(tag="dockerpy-cache1")
+    try:
+        assert cached(cache_from=["dockerpy-cache1"]) == 2
+        assert cached(cache_from=["dockerpy-nosuchtag"]) == 0
+        assert cached() == 2
+    finally:
+        client.remove_image("dockerpy-cache1")

@@ -3,8 +3,9 @@
 ``/build``: the body is the context as a tar (chunked, maybe gzip'd); query: ``t``
 (repeatable), ``dockerfile``, ``buildargs`` / ``labels`` (JSON objects), ``nocache``, ``target``,
 ``q``, ``networkmode``, ``extrahosts`` (``name:ip`` for RUN's /etc/hosts), ``squash``, ``pull``
-(pull FROM images even when present), ``platform``; ``rm``, ``forcerm``, ``cachefrom`` are accepted and ignored (intermediate
-containers never outlive a step). A ``FROM`` image
+(pull FROM images even when present), ``platform``; ``cachefrom`` (a JSON list: when none of
+its images exists, no step comes from the cache); ``rm``, ``forcerm`` are accepted and ignored
+(intermediate containers never outlive a step). A ``FROM`` image
 missing from the store is pulled (its progress in the stream, as dockerd's classic builder)
 with the credentials ``X-Registry-Config`` gives for its registry (``docker build`` sends every
 registry it has credentials for).
@@ -88,6 +89,23 @@ def _extra_hosts(request: web.Request) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _cache_from_disables_cache(request: web.Request, images: Any) -> bool:
+    """``cachefrom`` (a JSON list): dockerd's classic builder then takes a cached step only from
+    the history of those images. Here the local cache stays in use when one of them exists; when
+    none does there is nothing to take steps from, so nothing is taken from the cache."""
+    raw = request.query.get("cachefrom")
+    if not raw:
+        return False
+    try:
+        refs = json.loads(raw)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid cachefrom JSON: {e}") from None
+    if not isinstance(refs, list):
+        raise InvalidArgument("cachefrom must be a JSON list of image references")
+    refs = [r for r in refs if isinstance(r, str) and r]
+    return bool(refs) and not any(images.exists(r) for r in refs)
+
+
 def options_from(request: web.Request) -> BuildOptions:
     from dockyard.builder.executor import BuildOptions
 
@@ -119,6 +137,8 @@ async def build(request: web.Request) -> web.StreamResponse:
     s = services(request)
     gone = threading.Event()
     opts = dataclasses.replace(options_from(request), cancel=gone)
+    if _cache_from_disables_cache(request, s.images):
+        opts = dataclasses.replace(opts, no_cache=True)
     b = builder_of(s)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()

@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -145,62 +146,86 @@ def settle() -> None:
     os.sync()
 
 
-def fair_floor(base: Path, src: Path) -> float:
+def cpu_children() -> float:
+    """CPU seconds of every child waited for so far (tar, cat, sync, the docker CLI)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def cpu_self() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds of process ``pid`` and of its children it has waited for."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def fair_floor(base: Path, src: Path) -> tuple[float, float]:
     """What landing ``src`` durably costs a C tool: extract it, write it as one blob file,
-    one syncfs. The tree and the blob are deleted and the disk settled afterwards."""
+    one syncfs. (wall, CPU) seconds; the tree and the blob are deleted and the disk settled
+    afterwards."""
     d = base / "floor"
     (d / "fs").mkdir(parents=True)
     settle()
+    c = cpu_children()
     t = time.perf_counter()
     subprocess.run(f"tar -C {d}/fs -xf {src} && cat {src} > {d}/blob && sync -f {d}", shell=True, check=True)
     t = time.perf_counter() - t
+    c = cpu_children() - c
     shutil.rmtree(d)
     settle()
-    return t
+    return t, c
 
 
-def inproc_load(base: Path, archive: Path, snapshotter: str) -> float:
-    """``ImageService.load`` of ``archive`` into a fresh store, which is removed afterwards."""
+def inproc_load(base: Path, archive: Path, snapshotter: str) -> tuple[float, float]:
+    """``ImageService.load`` of ``archive`` into a fresh store, which is removed afterwards.
+    (wall, CPU) seconds, the CPU of this process and of the extractors."""
     root = base / "paired-store"
     svc = ImageService(root, snapshotter=snapshotter)
     try:
         settle()
         with open(archive, "rb") as f:
+            c = cpu_self() + cpu_children()
             t = time.perf_counter()
             svc.load(f)
             t = time.perf_counter() - t
+            c = cpu_self() + cpu_children() - c
     finally:
         svc.close()
         shutil.rmtree(root)
         settle()
-    return t
+    return t, c
 
 
-def paired(base: Path, archive: Path, rounds: int, subjects: dict[str, Callable[[], float]]) -> None:
+def paired(base: Path, archive: Path, rounds: int, subjects: dict[str, Callable[[], tuple[float, float]]]) -> None:
     """Each subject timed next to its own fair floor in every round (the order of the two
-    alternates by round and subject); prints the per-round ratios."""
-    ratios: dict[str, list[float]] = {k: [] for k in subjects}
-    times: dict[str, list[float]] = {k: [] for k in subjects}
-    floors_: dict[str, list[float]] = {k: [] for k in subjects}
+    alternates by round and subject); prints the per-round ratios of wall time and of CPU
+    time (the CPU a load needs is what it loses to other work on a busy host)."""
+    rows: dict[str, list[tuple[float, float, float, float]]] = {k: [] for k in subjects}
     for r in range(rounds):
         for i, (name, fn) in enumerate(subjects.items()):
             if (r + i) % 2 == 0:
-                fl = fair_floor(base, archive)
-                t = fn()
+                fl, flc = fair_floor(base, archive)
+                t, c = fn()
             else:
-                t = fn()
-                fl = fair_floor(base, archive)
-            ratios[name].append(t / fl)
-            times[name].append(t)
-            floors_[name].append(fl)
-            print(f"  round {r}: {name:24s} {t * 1000:6.0f} ms  floor {fl * 1000:6.0f} ms  ratio {t / fl:5.2f}",
-                  flush=True)
-    print("paired with the fair floor (tar -x + blob + sync -f), per-round ratio load/floor:")
-    for name in subjects:
-        rs = ratios[name]
-        print(f"{name:26s} ratio {statistics.median(rs):5.2f} (range {min(rs):.2f}-{max(rs):.2f})  "
-              f"load {statistics.median(times[name]) * 1000:6.0f} ms  "
-              f"floor {statistics.median(floors_[name]) * 1000:6.0f} ms")
+                t, c = fn()
+                fl, flc = fair_floor(base, archive)
+            rows[name].append((t, fl, c, flc))
+            print(f"  round {r}: {name:30s} {t * 1000:6.0f} ms  floor {fl * 1000:6.0f} ms  ratio {t / fl:5.2f}"
+                  f"  cpu {c * 1000:5.0f} / {flc * 1000:4.0f} ms", flush=True)
+    print("paired with the fair floor (tar -x + blob + sync -f), per-round ratios load/floor:")
+    for name, rs in rows.items():
+        wall = [t / fl for t, fl, _, _ in rs]
+        cpu = [c / flc for _, _, c, flc in rs]
+        print(f"{name:32s} wall {statistics.median(wall):5.2f} (range {min(wall):.2f}-{max(wall):.2f})  "
+              f"cpu {statistics.median(cpu):5.2f}  "
+              f"load {statistics.median(x[0] for x in rs) * 1000:6.0f} ms  "
+              f"floor {statistics.median(x[1] for x in rs) * 1000:6.0f} ms  "
+              f"cpu {statistics.median(x[2] for x in rs) * 1000:5.0f} / {statistics.median(x[3] for x in rs) * 1000:4.0f} ms")
 
 
 class Engine:
@@ -232,16 +257,20 @@ class Engine:
         out.unlink()
         return r
 
-    def timed_load(self, archive: Path) -> float:
-        """``docker load -i`` into an engine without the image; it is removed afterwards."""
+    def timed_load(self, archive: Path) -> tuple[float, float]:
+        """``docker load -i`` into an engine without the image; it is removed afterwards.
+        (wall, CPU) seconds, the CPU of the CLI and of the daemon (with the children it
+        waited for: extractors)."""
         self.docker("rmi", "-f", "bench:plain", check=False)
         settle()
+        c = cpu_children() + cpu_of(self.proc.pid)
         t = time.perf_counter()
         self.docker("load", "-i", str(archive))
         t = time.perf_counter() - t
+        c = cpu_children() + cpu_of(self.proc.pid) - c
         self.docker("rmi", "-f", "bench:plain")
         settle()
-        return t
+        return t, c
 
     def stop(self) -> None:
         mon = self.root / "exec" / "monitor.sock"
@@ -308,7 +337,7 @@ def engines(base: Path, archive: Path, runs: int, baseline: str | None = None, *
         for e in started:
             e.docker("rmi", "-f", "bench:plain", check=False)
         if paired_rounds:
-            subjects: dict[str, Callable[[], float]] = {
+            subjects: dict[str, Callable[[], tuple[float, float]]] = {
                 "load (in-process)": lambda: inproc_load(base, archive, snapshotter)}
             for e in started:
                 subjects[f"docker load ({e.name})"] = lambda e=e: e.timed_load(archive)  # type: ignore[misc]

@@ -158,7 +158,7 @@ def test_service_options_land_in_the_container(compose_engine: Any) -> None:
         assert ports["8080/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": str(p0)}]
         assert ports["8081/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": str(p1)}]
         assert int(ports["9000/udp"][0]["HostPort"]) > 0
-        assert "7000/tcp" in cfg["ExposedPorts"]
+        assert "7000/tcp" in cfg["ExposedPorts"] and ports["7000/tcp"] is None  # exposed, unpublished
         mounts = _sh(eng, "dyc_app_1", "cat /proc/mounts").splitlines()
         scratch = next(m.split() for m in mounts if m.split()[1] == "/scratch")
         assert scratch[2] == "tmpfs" and "size=1024k" in scratch[3]

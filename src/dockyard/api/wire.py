@@ -104,6 +104,16 @@ def _ports(rec: ContainerRecord) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return summary, inspect
 
 
+def _inspect_ports(rec: ContainerRecord) -> dict[str, Any]:
+    """Published ports, plus (while the container is on a network) each exposed port that is
+    not published, as null: dockerd's shape, which ``docker port`` and compose's ``port`` read."""
+    ports = _ports(rec)[1]
+    if rec.network_settings.get("Endpoints") and rec.status in (Status.RUNNING, Status.PAUSED):
+        for key in rec.config.get("ExposedPorts") or {}:
+            ports.setdefault(key if "/" in key else f"{key}/tcp", None)
+    return ports
+
+
 def container_summary(rec: ContainerRecord, size: bool = False) -> dict[str, Any]:
     cmd = " ".join([rec.path, *rec.args]).strip()
     out: dict[str, Any] = {
@@ -199,7 +209,7 @@ def container_inspect(rec: ContainerRecord, log_path: str, data_dir: str) -> dic
         "GraphDriver": {"Name": "overlay2", "Data": None}, "Mounts": [],
         "Config": _config(rec),
         "NetworkSettings": {"Bridge": "", "SandboxID": "", "SandboxKey": rec.network_settings.get("SandboxKey", ""),
-                            "Ports": _ports(rec)[1],
+                            "Ports": _inspect_ports(rec),
                             "HairpinMode": False, "LinkLocalIPv6Address": "",
                             "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None,
                             "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "",

@@ -205,3 +205,22 @@ def test_a_truncated_layer_in_a_blob_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument, match="unexpected end of data"):
         apply_layer(io.BytesIO(data[:200_000]), target, "overlay", blob=blob)
     blob.f.close()
+
+
+@pytest.mark.parametrize("offset", [0, 4096])
+def test_a_regular_file_is_read_by_the_extractor_only_from_its_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offset: int
+) -> None:
+    """A stored blob unpacked again: the extractor follows the same file (no pipe); a file
+    handed over at another position is piped as before (the extractor reads from 0)."""
+    argvs = _spawned(monkeypatch)
+    data = _layer(FILES)
+    path = tmp_path / "layer"
+    path.write_bytes(b"\0" * offset + data)
+    target = tmp_path / "t"
+    target.mkdir()
+    with open(path, "rb") as f:
+        f.seek(offset)
+        applied = apply_layer(f, target, "overlay")
+    assert ("--follow" in argvs[0]) == (offset == 0)
+    _check(target, data, applied)

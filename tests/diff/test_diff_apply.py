@@ -51,12 +51,25 @@ class _Blob:
         self._f.flush()
 
 
-@pytest.fixture(autouse=True, params=["pipe", "blob"])
+@pytest.fixture(autouse=True, params=["pipe", "blob", "file"])
 def via(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
         monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test here runs twice: the layer piped to the extractor, and stored to a blob
+    """Every test here runs three times: the layer piped to the extractor; stored to a blob
     file that the extractor follows (``apply_layer(..., blob=...)``, what a load or an import
-    does); the blob must then hold the input exactly."""
+    does; the blob must then hold the input exactly); read from a regular file (a stored blob
+    unpacked again), which the extractor reads too."""
+    if request.param == "file":
+        real_file = apply_layer
+
+        def from_file(src, target, mode, **kw):  # type: ignore[no-untyped-def]
+            if not isinstance(src, io.BytesIO):
+                return real_file(src, target, mode, **kw)
+            path = tmp_path_factory.mktemp("layer") / "layer.tar"
+            path.write_bytes(src.getvalue()[src.tell():])
+            with open(path, "rb") as f:
+                return real_file(f, target, mode, **kw)
+
+        monkeypatch.setitem(globals(), "apply_layer", from_file)
     if request.param == "blob":
         real = apply_layer
 

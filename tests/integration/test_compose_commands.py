@@ -17,6 +17,8 @@ and takes it down with ``down -v --rmi local``, asserting nothing of the project
 
 from __future__ import annotations
 
+import os
+import pty
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,29 @@ def _ok(cp: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str
 def _down(eng: Any, project: Path, name: str = "dyc") -> None:
     _ok(compose(eng, project, "down", "-v", "--rmi", "local", "-t", "1", name=name))
     assert_project_gone(eng, name)
+
+
+def _on_a_terminal(eng: Any, argv: list[str]) -> tuple[int, bytes]:
+    """Run ``argv`` with a pty as its stdin/stdout/stderr; its exit code and all it wrote."""
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=eng.env(),
+                                start_new_session=True)
+    finally:
+        os.close(slave)
+    out = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every holder of the pty's other side is gone
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+    return proc.wait(60), out
 
 
 BUILD_FILE = """\
@@ -142,17 +167,12 @@ def test_run_exec_logs_and_lifecycle_verbs(compose_engine: Any) -> None:
         assert run.stdout == "via-entrypoint\n"
         assert eng.docker("ps", "-aq", "--filter", "label=com.docker.compose.oneoff=True").stdout == b""
 
-        # exec -T and exec with a tty (docker-compose wants a terminal for that: script(1) gives one)
+        # exec -T and exec with a tty (docker-compose wants a terminal for that: a pty of ours)
         ex = compose(eng, project, "exec", "-T", "web", "sh", "-c", "echo in-web; exit 4")
         assert (ex.returncode, ex.stdout) == (4, "in-web\n")
-        # (what the process saw goes through a file: the output of a tty exec that exits at once
-        # is lost now and then on its way through the monitor, ~1 in 40: a known race, open)
-        cmd = " ".join([COMPOSE or "", "-p", "dyc", "-f", str(project / "docker-compose.yml"),
-                        "exec", "web", "sh", "-c", "'tty > /tmp/tty-seen; exit 6'"])
-        tty = subprocess.run(["script", "-eqc", cmd, "/dev/null"], env=eng.env(), capture_output=True,
-                             text=True, timeout=60, stdin=subprocess.DEVNULL)
-        assert tty.returncode == 6, (tty.stdout, tty.stderr)
-        assert eng.docker("exec", "dyc_web_1", "cat", "/tmp/tty-seen").stdout.startswith(b"/dev/pts/")
+        code, seen = _on_a_terminal(eng, [COMPOSE or "", "-p", "dyc", "-f", str(project / "docker-compose.yml"),
+                                          "exec", "web", "sh", "-c", "tty; exit 6"])
+        assert code == 6 and b"/dev/pts/" in seen, seen
 
         # logs --tail and -f
         wait_for(lambda: b"line3" in eng.docker("logs", "dyc_web_1").stdout, "web's output")

@@ -1,9 +1,10 @@
 """Content-addressed blobs shared by all repositories: ``blobs/<alg>/<hex>``.
 
 Lifecycle: bytes arrive in an upload file (``uploads.py``) or in memory (manifests); ``commit_file``
-/ ``put_bytes`` verify digest and size and then ``os.replace`` the file into place, so a blob is
-either absent or complete. Committing the same digest twice (concurrent uploads) is harmless:
-both files hold the same bytes and the last rename wins. Only ``gc`` deletes blobs.
+/ ``put_bytes`` verify digest and size, sync the file and then ``os.replace`` it into place, so a
+blob is either absent or complete, after a power loss too. Committing the same digest twice
+(concurrent uploads) is harmless: both files hold the same bytes and the last rename wins. Only
+``gc`` deletes blobs.
 """
 
 from __future__ import annotations
@@ -60,6 +61,13 @@ class BlobStore:
             raise SizeInvalid(f"size mismatch: got {actual_size} bytes, expected {expected_size}")
         dest = self.layout.blob(d)
         dest.parent.mkdir(parents=True, exist_ok=True)
+        # The data reaches the disk before the name does (Distribution syncs on commit too):
+        # after a power loss a blob is absent or whole, never a valid name over lost pages.
+        fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
         os.replace(src, dest)
 
     def delete(self, d: Digest) -> bool:

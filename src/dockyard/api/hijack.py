@@ -119,13 +119,16 @@ def hijack(request: web.Request, content_type: str, extra_headers: dict[str, str
     return stream
 
 
-async def head_consumed(stream: HijackedStream, limit: float = 0.1) -> None:
+async def head_consumed(stream: HijackedStream, limit: float = 5.0) -> None:
     """Wait (briefly) until the client has read the 101 head off the socket.
 
     Clients that parse the head through a buffer and then take the raw socket (docker-py's
     exec_run and attach) lose output that arrived together with the head; dockerd starts the
     process after the hijack, late enough in practice. We start it in a few ms and replay logs
-    at once, so the stream's first write checks the socket's unread byte count (SIOCOUTQ)."""
+    at once, so the stream's first write checks the socket's unread byte count (SIOCOUTQ).
+    The limit is generous: a Python client on a loaded host can take far more than 100 ms to
+    read its head (compose's ``exec -T`` lost its output that way), and waiting only delays the
+    first output of a client that never reads, it loses nothing."""
     import fcntl
     import struct
     import termios

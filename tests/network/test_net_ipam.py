@@ -86,3 +86,34 @@ def test_host_routes_of_an_empty_route_file(tmp_path) -> None:  # type: ignore[n
     f = tmp_path / "route"
     f.write_text("")
     assert ipam.host_routes(str(f)) == []
+
+
+def test_auxiliary_addresses_are_never_handed_out() -> None:
+    pool = ipam.make_pool("10.213.9.0/29", aux_addresses={"b": "10.213.9.3", "a": "10.213.9.2"})
+    assert pool.aux_addresses == {"a": "10.213.9.2", "b": "10.213.9.3"}
+    got = []
+    for _ in range(3):
+        pool, a = pool.allocate()
+        got.append(str(a))
+    assert got == ["10.213.9.4", "10.213.9.5", "10.213.9.6"]
+    with pytest.raises(Unavailable):
+        pool.allocate()
+    # a static --ip on an auxiliary address is "in use", as with dockerd
+    with pytest.raises(Conflict, match="Address already in use"):
+        ipam.make_pool("10.213.9.0/29", aux_addresses={"a": "10.213.9.2"}).allocate("10.213.9.2")
+    assert ipam.Pool.from_json(pool.to_json()) == pool
+    # a record written before auxiliary addresses existed still loads
+    old = {k: v for k, v in pool.to_json().items() if k != "aux"}
+    assert ipam.Pool.from_json(old).aux == ()
+
+
+@pytest.mark.parametrize("aux, word", [
+    ({"a": "10.213.10.300"}, "auxiliary address a"),
+    ({"a": "10.213.11.5"}, "not a host address of subnet"),
+    ({"a": "10.213.10.255"}, "not a host address of subnet"),
+    ({"a": "10.213.10.1"}, "gateway"),
+    ({"a": "10.213.10.7", "b": "10.213.10.7"}, "given twice"),
+])
+def test_bad_auxiliary_addresses_are_refused(aux: dict[str, str], word: str) -> None:
+    with pytest.raises(InvalidArgument, match=word):
+        ipam.make_pool("10.213.10.0/24", aux_addresses=aux)

@@ -186,7 +186,7 @@ async def commit(request: web.Request) -> web.StreamResponse:
     try:
         image_id = await _run(s.images.commit, rec.id, parent_image_id=rec.image_id, config=config or rec.config,
                               repo_tag=repo_tag, comment=q.get("comment", ""), author=q.get("author", ""),
-                              changes=q.getall("changes", []))
+                              changes=q.getall("changes", []), container=rec.id)
     finally:
         if paused:
             await s.containers.unpause(rec.id)

@@ -43,9 +43,11 @@ def network_json(n: Network, containers: bool = True) -> dict[str, Any]:
     """dockerd's network inspect shape (``containers=False``: the list's, without endpoints)."""
     config = []
     if n.pool is not None:
-        c: dict[str, str] = {"Subnet": str(n.pool.subnet), "Gateway": str(n.pool.gateway)}
+        c: dict[str, Any] = {"Subnet": str(n.pool.subnet), "Gateway": str(n.pool.gateway)}
         if n.pool.ip_range is not None:
             c["IPRange"] = str(n.pool.ip_range)
+        if n.pool.aux:
+            c["AuxiliaryAddresses"] = n.pool.aux_addresses
         config.append(c)
     eps: dict[str, Any] = {}
     if containers:
@@ -135,8 +137,9 @@ def _spec(body: dict[str, Any]) -> NetworkSpec:
     if len(configs) > 1:
         raise errors.NotImplementedYet("more than one IPAM config (subnet) per network is not supported")
     cfg = configs[0] if configs else {}
-    if cfg.get("AuxiliaryAddresses"):
-        raise errors.NotImplementedYet("auxiliary addresses are not supported")
+    aux = cfg.get("AuxiliaryAddresses") or {}
+    if not isinstance(aux, dict) or not all(isinstance(v, str) for v in aux.values()):
+        raise errors.InvalidArgument("IPAM.Config.AuxiliaryAddresses must be an object of name: address")
     if cfg.get("Gateway") and not cfg.get("Subnet"):
         raise errors.InvalidArgument("invalid IPAM config: gateway needs a subnet")
     if (body.get("EnableIPv4") is False):
@@ -146,7 +149,8 @@ def _spec(body: dict[str, Any]) -> NetworkSpec:
             raise errors.InvalidArgument(f"{key} must be an object of strings")
     return NetworkSpec(name=name, driver=str(body.get("Driver") or DRIVER_BRIDGE),
                        subnet=cfg.get("Subnet") or None, gateway=cfg.get("Gateway") or None,
-                       ip_range=cfg.get("IPRange") or None, internal=bool(body.get("Internal")),
+                       ip_range=cfg.get("IPRange") or None, aux_addresses={str(k): v for k, v in aux.items()},
+                       internal=bool(body.get("Internal")),
                        options={str(k): str(v) for k, v in (body.get("Options") or {}).items()},
                        labels={str(k): str(v) for k, v in (body.get("Labels") or {}).items()})
 

@@ -237,6 +237,8 @@ def image_inspect(img: Any) -> dict[str, Any]:
         if cfg.get("history") else "",
         "Created": img.created or "", "DockerVersion": "", "Author": cfg.get("author", ""),
         "Config": img.container_config, "Architecture": img.architecture, "Os": img.os,
+        # the committed container's id (docker commit); versions.image_inspect drops it from 1.45
+        "Container": str(cfg.get("container") or ""),
         "Size": img.size, "VirtualSize": img.size,
         "GraphDriver": {"Name": "overlay2", "Data": None},
         "RootFS": {"Type": "layers", "Layers": list(img.diff_ids)},

@@ -552,7 +552,7 @@ class Builder:
             cancel = opts.cancel
             code = run_container(self.runtime, self.state_dir, bundle, spec, out.stream,
                                  cancelled=cancel.is_set if cancel is not None else None,
-                                 launcher=self._launcher())
+                                 launcher=self._launcher(), error_output=out.stream_err)
             out.stream(f"Removing intermediate container {cid[:12]}\n")
             if code != 0:
                 shown = " ".join(argv)  # docker joins the argv with blanks, exec form included
@@ -771,6 +771,12 @@ class _Output:
     def stream(self, text: str) -> None:
         if not self.quiet:
             self.emit({"stream": text})
+
+    def stream_err(self, text: str) -> None:
+        """A RUN command's stderr: dockerd's classic builder sends it in bright red (SGR 91 ...
+        SGR 0 around each piece it writes); clients print it as it comes (docker-py's suite
+        checks the exact wrapping)."""
+        self.stream(f"\x1b[91m{text}\x1b[0m")
 
 
 def _below(rel: str, top: str) -> str:

@@ -29,11 +29,13 @@ import threading
 
 
 class Run:
-    """One runtime invocation: ``stdout`` is the read end of the output pipe (when asked)."""
+    """One runtime invocation: ``stdout`` is the read end of the output pipe (when asked),
+    ``stderr`` that of a separate error pipe (when asked, else None)."""
 
-    def __init__(self, reply: socket.socket, stdout: int | None) -> None:
+    def __init__(self, reply: socket.socket, stdout: int | None, stderr: int | None = None) -> None:
         self._reply = reply
         self.stdout = os.fdopen(stdout, "rb") if stdout is not None else None
+        self.stderr = os.fdopen(stderr, "rb") if stderr is not None else None
         msg = reply.recv(64)
         self.pid = int(msg.split()[1]) if msg.startswith(b"pid ") else 0
         self.returncode: int | None = None
@@ -77,14 +79,17 @@ class ForkServer:
         self._sock = ours
         return ours
 
-    def spawn(self, argv: list[str], cwd: str, *, stdin: int, capture: bool = True) -> Run:
+    def spawn(self, argv: list[str], cwd: str, *, stdin: int, capture: bool = True,
+              split_stderr: bool = False) -> Run:
         """Start ``dockyard-runtime <argv>`` in ``cwd``; with ``capture`` stdout and stderr go
-        to one pipe, ``Run.stdout``. Raises OSError when no helper can be started."""
+        to one pipe, ``Run.stdout`` (with ``split_stderr`` too, stderr goes to its own pipe,
+        ``Run.stderr``). Raises OSError when no helper can be started."""
         reply, child_reply = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         r, w = os.pipe() if capture else (None, os.open(os.devnull, os.O_WRONLY))
+        er, ew = os.pipe() if capture and split_stderr else (None, None)
         try:
             msg = json.dumps({"argv": argv, "cwd": cwd}).encode()
-            fds = [stdin, w, w, child_reply.fileno()]
+            fds = [stdin, w, ew if ew is not None else w, child_reply.fileno()]
             with self._lock:
                 for attempt in (0, 1):
                     sock = self._sock or self._start()
@@ -96,18 +101,22 @@ class ForkServer:
                         if attempt:
                             raise
         except BaseException:
-            if r is not None:
-                os.close(r)
+            for fd in (r, er):
+                if fd is not None:
+                    os.close(fd)
             reply.close()
             raise
         finally:
             os.close(w)
+            if ew is not None:
+                os.close(ew)
             child_reply.close()
         try:
-            return Run(reply, r)
+            return Run(reply, r, er)
         except BaseException:
-            if r is not None:
-                os.close(r)
+            for fd in (r, er):
+                if fd is not None:
+                    os.close(fd)
             reply.close()
             raise
 

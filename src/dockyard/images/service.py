@@ -993,8 +993,12 @@ class ImageService:
         changes: Iterable[str] = (),
         created_by: str = "",
         consume: bool = False,
+        container: str = "",
     ) -> str:
         """``docker commit``: the snapshot's changes as a new layer on the parent image.
+
+        ``container``: the id of the container committed, kept as the config's ``container``
+        member as dockerd's commit does (image inspect's ``Container`` before API 1.45).
 
         ``config`` is the container config (Cmd, Env, ...) for the new image; ``changes`` are
         applied on top. Returns the new image id.
@@ -1028,6 +1032,8 @@ class ImageService:
         if comment:
             new["comment"] = comment
         new["config"] = cfg
+        if container:
+            new["container"] = container
         new["created"] = created
         hist = list(pcfg.get("history") or [])
         h: dict[str, Any] = {"created": created}

@@ -8,6 +8,8 @@ except :func:`host_routes`, which reads the calling thread's routing table.
 Rules (docker's, libnetwork ipams/defaultipam):
 
 - the network and broadcast addresses and the gateway are never handed out;
+- nor are the auxiliary addresses (``--aux-address name=ip``: hosts the user keeps on the
+  subnet), neither dynamically nor as a static ``--ip`` ("Address already in use");
 - dynamic addresses come from ``ip_range`` (or the whole subnet), lowest free first;
 - a static address (``--ip``) may lie anywhere in the subnet but must be free;
 - two networks' subnets may not overlap: "Pool overlaps with other one on this address space";
@@ -18,7 +20,7 @@ Rules (docker's, libnetwork ipams/defaultipam):
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 
@@ -42,6 +44,12 @@ class Pool:
     ip_range: IPv4Network | None = None
     allocated: frozenset[IPv4Address] = field(default_factory=frozenset)
     user_subnet: bool = False  # static --ip is only allowed on user-configured subnets (docker)
+    aux: tuple[tuple[str, IPv4Address], ...] = ()  # (name, address), sorted by name
+
+    @property
+    def aux_addresses(self) -> dict[str, str]:
+        """What network inspect shows as ``AuxiliaryAddresses``."""
+        return {k: str(v) for k, v in self.aux}
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -50,6 +58,7 @@ class Pool:
             "ip_range": str(self.ip_range) if self.ip_range else None,
             "allocated": sorted(str(a) for a in self.allocated),
             "user_subnet": self.user_subnet,
+            "aux": self.aux_addresses,
         }
 
     @classmethod
@@ -60,6 +69,7 @@ class Pool:
             ip_range=IPv4Network(str(d["ip_range"])) if d.get("ip_range") else None,
             allocated=frozenset(IPv4Address(a) for a in d.get("allocated", []) or []),  # type: ignore[union-attr]
             user_subnet=bool(d.get("user_subnet", False)),
+            aux=tuple((str(k), IPv4Address(str(v))) for k, v in sorted(dict(d.get("aux") or {}).items())),  # type: ignore[call-overload]
         )
 
     def _reserved(self, addr: IPv4Address) -> bool:
@@ -78,11 +88,12 @@ class Pool:
                 raise InvalidArgument(
                     f"no configured subnet or ip-range contain the IP address {addr}"
                 )
-            if addr in self.allocated:
+            if addr in self.allocated or any(addr == a for _, a in self.aux):
                 raise Conflict(f"Address already in use: {addr}")
             return replace(self, allocated=self.allocated | {addr}), addr
+        aux = {a for _, a in self.aux}
         for addr in self._candidates():
-            if addr not in self.allocated and not self._reserved(addr):
+            if addr not in self.allocated and addr not in aux and not self._reserved(addr):
                 return replace(self, allocated=self.allocated | {addr}), addr
         raise Unavailable(f"no available IPv4 addresses on this network's address pools ({self.subnet})")
 
@@ -116,8 +127,11 @@ def make_pool(
     *,
     existing: Iterable[IPv4Network] = (),
     user_subnet: bool = True,
+    aux_addresses: Mapping[str, str] | None = None,
 ) -> Pool:
-    """Validate a user's ``--subnet/--gateway/--ip-range`` against the other networks' subnets."""
+    """Validate a user's ``--subnet/--gateway/--ip-range/--aux-address`` against the other
+    networks' subnets. An auxiliary address must be a host address of the subnet other than
+    the gateway and other than another auxiliary address."""
     net = _parse_net(subnet, "subnet")
     if net.prefixlen > 30:
         raise InvalidArgument(f"subnet {net} is too small: at least a /30 is needed")
@@ -132,7 +146,17 @@ def make_pool(
         rng = _parse_net(ip_range, "ip-range")
         if not rng.subnet_of(net):
             raise InvalidArgument(f"ip-range {rng} is not inside subnet {net}")
-    return Pool(subnet=net, gateway=gw, ip_range=rng, user_subnet=user_subnet)
+    aux: list[tuple[str, IPv4Address]] = []
+    for name, value in sorted((aux_addresses or {}).items()):
+        a = _parse_addr(value, f"auxiliary address {name}")
+        if a not in net or a in (net.network_address, net.broadcast_address):
+            raise InvalidArgument(f"invalid auxiliary address {name}={a}: not a host address of subnet {net}")
+        if a == gw:
+            raise InvalidArgument(f"invalid auxiliary address {name}={a}: it is the gateway")
+        if any(a == b for _, b in aux):
+            raise InvalidArgument(f"invalid auxiliary address {name}={a}: given twice")
+        aux.append((str(name), a))
+    return Pool(subnet=net, gateway=gw, ip_range=rng, user_subnet=user_subnet, aux=tuple(aux))
 
 
 def choose_subnet(

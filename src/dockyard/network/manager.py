@@ -91,6 +91,7 @@ class NetworkSpec:
     subnet: str | None = None
     gateway: str | None = None
     ip_range: str | None = None
+    aux_addresses: Mapping[str, str] = field(default_factory=dict)  # --aux-address name=ip
     internal: bool = False
     options: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -240,10 +241,10 @@ class NetworkManager:
                                opts: dict[str, str], predefined: bool) -> Network:
         if spec.subnet:
             pool = ipam.make_pool(spec.subnet, spec.gateway, spec.ip_range,
-                                  existing=self._taken_subnets())
+                                  existing=self._taken_subnets(), aux_addresses=spec.aux_addresses)
         else:
-            if spec.gateway or spec.ip_range:
-                raise InvalidArgument("--gateway and --ip-range need --subnet")
+            if spec.gateway or spec.ip_range or spec.aux_addresses:
+                raise InvalidArgument("--gateway, --ip-range and --aux-address need --subnet")
             subnet = ipam.choose_subnet(self._taken_subnets(), ipam.host_routes(),
                                         self.config.default_pools)
             pool = ipam.make_pool(str(subnet), user_subnet=False)

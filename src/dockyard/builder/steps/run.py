@@ -11,8 +11,9 @@ Lifecycle of ``run_container(...)`` (everything undone in reverse order, success
 
 ``<runtime> --root <state> run --bundle <bundle> <id>`` runs as a SUBPROCESS (fork+exec; the
 daemon is threaded and never forks Python), or, given a ``launcher`` (builder/forkserver.py),
-as a child of a pre-forked helper that runs dockyard-runtime's code; stdin /dev/null, stdout and stderr merged into one
-pipe whose lines go to ``output`` as they arrive; ``cancelled()`` is polled twice a second and
+as a child of a pre-forked helper that runs dockyard-runtime's code; stdin /dev/null; stdout's lines
+go to ``output`` as they arrive, stderr's to ``error_output`` (a pipe of its own) or, without
+one, merged into stdout's pipe; ``cancelled()`` is polled twice a second and
 ends the step with ``cancel.Cancelled``. Returns the exit code. The runtime deletes
 the container after ``run``; a ``delete --force`` covers a runtime killed halfway or a step
 cancelled while it runs.
@@ -29,6 +30,7 @@ import os
 import select
 import subprocess
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,11 +116,13 @@ def run_container(
     output: Callable[[str], None],
     cancelled: Callable[[], bool] | None = None,
     launcher: ForkServer | None = None,
+    error_output: Callable[[str], None] | None = None,
 ) -> int:
     """Run ``spec`` in ``bundle`` (whose ``rootfs/`` is mounted). Returns the exit code.
 
     ``launcher``: start the runtime through this pre-forked helper (``runtime`` must then be
-    dockyard-runtime: the helper runs its code) instead of as a program."""
+    dockyard-runtime: the helper runs its code) instead of as a program. ``error_output``: the
+    command's stderr lines go there (else they are merged into ``output``, in order)."""
     rootfs = bundle / "rootfs"
     # what the runtime will create as mount points, so it can be removed again afterwards
     absent = [p for p in _mount_points(spec) if not os.path.lexists(resolve(rootfs, p, follow_final=False))]
@@ -131,32 +135,40 @@ def run_container(
     proc: subprocess.Popen[bytes] | Run | None = None
     code: int | None = None
     try:
+        split = error_output is not None
         if launcher is not None:
             with open(os.devnull, "rb") as null:
-                proc = launcher.spawn(argv, str(bundle), stdin=null.fileno())
+                proc = launcher.spawn(argv, str(bundle), stdin=null.fileno(), split_stderr=split)
         else:
             proc = subprocess.Popen(
-                [runtime, *argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                cwd=str(bundle), close_fds=True,
+                [runtime, *argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE if split else subprocess.STDOUT, cwd=str(bundle), close_fds=True,
             )
         assert proc.stdout is not None
-        with proc.stdout:
-            buf = b""
-            fd = proc.stdout.fileno()
-            while True:
-                if cancelled is not None:
-                    while not select.select([fd], [], [], 0.5)[0]:
-                        if cancelled():
-                            raise Cancelled("the client closed the connection: build cancelled")
-                chunk = proc.stdout.read1(65536)
-                if not chunk:
-                    break
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                for ln in lines:
-                    output(ln.decode(errors="replace") + "\n")
-            if buf:
-                output(buf.decode(errors="replace") + "\n")
+        sinks = {proc.stdout.fileno(): (proc.stdout, output, [b""])}
+        if error_output is not None:
+            assert proc.stderr is not None
+            sinks[proc.stderr.fileno()] = (proc.stderr, error_output, [b""])
+        with ExitStack() as pipes:
+            for f, _, _ in sinks.values():
+                pipes.enter_context(f)
+            while sinks:
+                ready = select.select(list(sinks), [], [], 0.5)[0]
+                if not ready:
+                    if cancelled is not None and cancelled():
+                        raise Cancelled("the client closed the connection: build cancelled")
+                    continue
+                for fd in ready:
+                    f, sink, pending = sinks[fd]
+                    chunk = f.read1(65536)
+                    if not chunk:
+                        if pending[0]:
+                            sink(pending[0].decode(errors="replace") + "\n")
+                        del sinks[fd]
+                        continue
+                    *lines, pending[0] = (pending[0] + chunk).split(b"\n")
+                    for ln in lines:
+                        sink(ln.decode(errors="replace") + "\n")
         code = proc.wait()
     finally:
         # ``run`` deletes the container when it exits by itself; when it did not (the output

@@ -1,0 +1,113 @@
+"""More differences from dockerd found by docker-py's own suite (scripts/dockerpy-suite.sh).
+
+A real private dockyardd (the integration conftest's ``engine``) driven through the Docker SDK
+for Python: a RUN step's stderr in the classic builder's red, the committed container's id in
+image inspect before API 1.45, IPAM auxiliary addresses kept out of the pool, and legacy links
+on a user-defined network answered by the embedded DNS for the linking container only.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+docker = pytest.importorskip("docker")
+
+pytestmark = [pytest.mark.root, pytest.mark.parametrize("engine", ["dockyard-runtime"], indirect=True)]
+
+
+@pytest.fixture
+def client(engine: Any) -> Iterator[Any]:
+    c = docker.APIClient(base_url=engine.host, version="1.41", timeout=60)
+    made: list[str] = []
+    nets: list[str] = []
+    images: list[str] = []
+    c.made, c.nets, c.images_made = made, nets, images  # type: ignore[attr-defined]
+    try:
+        yield c
+    finally:
+        for cid in made:
+            try:
+                c.remove_container(cid, force=True, v=True)
+            except docker.errors.APIError:
+                pass
+        for n in nets:
+            try:
+                c.remove_network(n)
+            except docker.errors.APIError:
+                pass
+        for i in images:
+            try:
+                c.remove_image(i, force=True)
+            except docker.errors.APIError:
+                pass
+        c.close()
+
+
+def _run(client: Any, cmd: list[str] | str, **kw: Any) -> str:
+    cid: str = client.create_container("busybox", cmd, **kw)["Id"]
+    client.made.append(cid)
+    client.start(cid)
+    return cid
+
+
+def test_build_run_stderr_is_red_and_apart_from_stdout(client: Any) -> None:
+    dockerfile = b"FROM busybox\nRUN echo to-out; echo to-err >&2; echo out-again\n"
+    lines = []
+    for chunk in client.build(fileobj=io.BytesIO(dockerfile), decode=True, nocache=True, rm=True):
+        assert "error" not in chunk, chunk
+        if "aux" in chunk:
+            client.images_made.append(chunk["aux"]["ID"])
+        lines.append(chunk.get("stream"))
+    # dockerd's classic builder: stderr as "\x1b[91m<text>\x1b[0m", stdout plain
+    assert "\x1b[91mto-err\n\x1b[0m" in lines
+    assert "to-out\n" in lines and "out-again\n" in lines
+    assert not any(s and "to-out" in s and "\x1b" in s for s in lines)
+
+
+def test_image_of_a_commit_names_its_container_before_1_45(client: Any, engine: Any) -> None:
+    cid = _run(client, ["touch", "/made"])
+    client.wait(cid)
+    img = client.commit(cid)["Id"]
+    client.images_made.append(img)
+    assert client.inspect_image(img)["Container"] == cid
+    # from 1.45 the field is gone, as with dockerd 25+
+    new = docker.APIClient(base_url=engine.host, version="1.45", timeout=60)
+    try:
+        assert "Container" not in new.inspect_image(img)
+    finally:
+        new.close()
+    # an imported or built image names none
+    assert client.inspect_image("busybox")["Container"] == ""
+
+
+def test_ipam_auxiliary_addresses_are_kept_and_reserved(client: Any) -> None:
+    ipam = docker.types.IPAMConfig(driver="default", pool_configs=[docker.types.IPAMPool(
+        subnet="10.219.0.0/29", gateway="10.219.0.1",
+        aux_addresses={"a": "10.219.0.2", "b": "10.219.0.3"})])
+    nid = client.create_network("dy-aux", ipam=ipam)["Id"]
+    client.nets.append(nid)
+    cfg = client.inspect_network(nid)["IPAM"]["Config"]
+    assert cfg == [{"Subnet": "10.219.0.0/29", "Gateway": "10.219.0.1",
+                    "AuxiliaryAddresses": {"a": "10.219.0.2", "b": "10.219.0.3"}}]
+    cid = _run(client, ["sleep", "60"], host_config=client.create_host_config(network_mode="dy-aux"))
+    ip = client.inspect_container(cid)["NetworkSettings"]["Networks"]["dy-aux"]["IPAddress"]
+    assert ip == "10.219.0.4"
+    # a static address on an auxiliary one is refused
+    with pytest.raises(docker.errors.APIError) as e:
+        c2 = client.create_container("busybox", ["true"], host_config=client.create_host_config(
+            network_mode="dy-aux"), networking_config=client.create_networking_config(
+            {"dy-aux": client.create_endpoint_config(ipv4_address="10.219.0.3")}))["Id"]
+        client.made.append(c2)
+        client.start(c2)
+    assert "Address already in use" in e.value.explanation
+    # outside the subnet: a 400 naming the address, and no network left behind
+    bad = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
+        subnet="10.219.1.0/29", aux_addresses={"x": "10.219.2.9"})])
+    with pytest.raises(docker.errors.APIError) as e:
+        client.create_network("dy-aux-bad", ipam=bad)
+    assert e.value.response.status_code == 400 and "x=10.219.2.9" in e.value.explanation
+    assert client.networks(names=["dy-aux-bad"]) == []

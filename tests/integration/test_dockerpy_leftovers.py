@@ -111,3 +111,44 @@ def test_ipam_auxiliary_addresses_are_kept_and_reserved(client: Any) -> None:
         client.create_network("dy-aux-bad", ipam=bad)
     assert e.value.response.status_code == 400 and "x=10.219.2.9" in e.value.explanation
     assert client.networks(names=["dy-aux-bad"]) == []
+
+
+def _lookup(client: Any, cid: str, name: str) -> tuple[int, str]:
+    ex = client.exec_create(cid, ["nslookup", name])
+    out = client.exec_start(ex["Id"]).decode(errors="replace")
+    return client.exec_inspect(ex["Id"])["ExitCode"], out
+
+
+def test_links_on_a_user_network_are_dns_aliases_of_the_linker_only(client: Any, engine: Any) -> None:
+    nid = client.create_network("dy-links")["Id"]
+    client.nets.append(nid)
+    on_net = {"host_config": client.create_host_config(network_mode="dy-links")}
+    # linked at create, to a container that does not exist yet (docker-py's test_create_with_links)
+    linker = _run(client, ["sleep", "60"], networking_config=client.create_networking_config(
+        {"dy-links": client.create_endpoint_config(links=[("dy-upstream", "bar")])}), **on_net)
+    nets = client.inspect_container(linker)["NetworkSettings"]["Networks"]
+    assert nets["dy-links"]["Links"] == ["dy-upstream:bar"]
+    up = client.create_container("busybox", ["sleep", "60"], name="dy-upstream", **on_net)["Id"]
+    client.made.append(up)
+    client.start(up)
+    up_ip = client.inspect_container(up)["NetworkSettings"]["Networks"]["dy-links"]["IPAddress"]
+    code, out = _lookup(client, linker, "bar")
+    assert code == 0 and up_ip in out, out
+    # no link variables: on a user network links are names only
+    ex = client.exec_create(linker, ["env"])
+    assert "BAR_NAME" not in client.exec_start(ex["Id"]).decode()
+    # another container on the network does not know the alias
+    other = _run(client, ["sleep", "60"], **on_net)
+    code, out = _lookup(client, other, "bar")
+    assert code != 0, out
+    # linked by network connect (docker-py's test_connect_with_links)
+    late = client.create_container("busybox", ["sleep", "60"])["Id"]
+    client.made.append(late)
+    client.start(late)
+    client.connect_container_to_network(late, nid, links=[("dy-upstream", "baz")])
+    code, out = _lookup(client, late, "baz")
+    assert code == 0 and up_ip in out, out
+    # the docker CLI's --link with a user --network (it sends the endpoint's Links)
+    r = engine.docker("run", "--rm", "--network", "dy-links", "--link", "dy-upstream:qux", "busybox",
+                      "nslookup", "qux")
+    assert r.returncode == 0 and up_ip in r.stdout.decode(), r.stdout + r.stderr

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
+from dockyard.daemon.links import parse
 from dockyard.daemon.record import ContainerRecord
 
 log = logging.getLogger("dockyard.networking")
@@ -93,7 +94,8 @@ class Networking:
             domainname=rec.config.get("Domainname") or "",
             networks=tuple(NetworkRequest(net, _start_aliases(rec, net, ep),
                                           ((ep.get("IPAMConfig") or {}).get("IPv4Address") or None),
-                                          ep.get("MacAddress") or _legacy_mac(rec, net))
+                                          ep.get("MacAddress") or _legacy_mac(rec, net),
+                                          _endpoint_links(ep))
                            for net, ep in wanted.items()),
             ports=tuple(from_port_bindings(_port_bindings(rec))),
             dns=tuple(hc.get("Dns") or ()), dns_search=tuple(hc.get("DnsSearch") or ()),
@@ -208,6 +210,7 @@ class Networking:
             raise errors.PermissionDenied(f"endpoint with name {rec.name} already exists in network {net.name}")
         cfg = {k: ep_cfg[k] for k in ("Aliases", "IPAMConfig", "MacAddress", "Links", "DriverOpts")
                if ep_cfg.get(k)}
+        links = _endpoint_links(cfg)  # a bad entry is refused now, not at the next start
         running = bool(rec.network_settings.get("SandboxKey")) and rec.status.value in ("running", "paused")
         if running:
             loop = asyncio.get_running_loop()
@@ -215,7 +218,7 @@ class Networking:
             ep = await loop.run_in_executor(None, lambda: self.mgr.connect(
                 net.id, rec.id, self.netns_path(rec.id), name=rec.name,
                 aliases=tuple(cfg.get("Aliases") or ()), ip=ipam.get("IPv4Address") or None,
-                mac=cfg.get("MacAddress") or None))
+                mac=cfg.get("MacAddress") or None, links=links))
             rec.network_settings.setdefault("Endpoints", []).append(_endpoint_json(ep, net.name))
             self._event("connect", rec, net.id)
         _set_desired(rec, {**wanted, net.name: {**cfg, "NetworkID": net.id}})
@@ -308,6 +311,17 @@ def _start_aliases(rec: ContainerRecord, net: str, ep: dict[str, Any]) -> tuple[
     if net != "bridge" and host and host not in (rec.name, rec.id[:12]) and host not in aliases:
         aliases += (host,)
     return aliases
+
+
+def _endpoint_links(ep: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """An endpoint config's ``Links`` ("name:alias", what the docker CLI sends for ``--link`` with
+    a user-defined ``--network``) as (alias, name) pairs for the embedded DNS (moby's
+    buildJoinOptions: libnetwork's per-endpoint aliases; no env vars or hosts lines there)."""
+    out = []
+    for entry in ep.get("Links") or ():
+        name, alias = parse(str(entry))
+        out.append((alias, name))
+    return tuple(out)
 
 
 def _legacy_mac(rec: ContainerRecord, net: str) -> str | None:

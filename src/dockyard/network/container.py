@@ -46,6 +46,9 @@ class NetworkRequest:
     aliases: tuple[str, ...] = ()
     ip: str | None = None
     mac: str | None = None
+    # legacy links on this network, (alias, container name): the embedded DNS answers the
+    # alias with that container's address, for this container only (libnetwork's ep.aliases)
+    links: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ def attach(mgr: NetworkManager, spec: ContainerNetworkSpec, netns_path: str,
         eps: list[Endpoint] = []
         for req, n in zip(spec.networks, nets, strict=True):
             eps.append(mgr.connect(n.id, cid, netns_path, name=spec.name, aliases=req.aliases,
-                                   ip=req.ip, mac=req.mac))
+                                   ip=req.ip, mac=req.mac, links=req.links))
             undo.callback(mgr.disconnect, n.id, cid)
         ports = mgr.publish(cid, eps[0], spec.ports) if spec.ports else []
         undo.callback(mgr.unpublish, cid)

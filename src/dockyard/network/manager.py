@@ -180,15 +180,18 @@ class NetworkManager:
     def resolve(self, container_id: str, name: str) -> list[str] | None:
         """Embedded DNS lookup: ``name`` among the endpoints sharing a network with the
         asker (the default bridge included, which docker doesn't do): container name, aliases,
-        12-char id, each also as ``<name>.<network>``. None when unknown (the query is then
-        forwarded upstream)."""
+        12-char id, each also as ``<name>.<network>``; and the asker's own legacy links on that
+        network (alias -> the linked container's name there). None when unknown (the query is
+        then forwarded upstream)."""
         name = name.lower().rstrip(".")
         found: list[str] = []
         for n in self._nets.values():  # a snapshot: see __init__
-            if container_id not in n.endpoints:
+            asker = n.endpoints.get(container_id)
+            if asker is None:
                 continue
             suffix = "." + n.name.lower()
             short = name[: -len(suffix)] if name.endswith(suffix) else name
+            short = next((target.lower() for alias, target in asker.links if alias.lower() == short), short)
             for e in n.endpoints.values():
                 names = {e.name.lower(), e.container_id[:12], *(a.lower() for a in e.aliases)}
                 if short in names and e.ip and e.ip not in found:
@@ -345,15 +348,18 @@ class NetworkManager:
 
     # ---- endpoints -----------------------------------------------------------------------
     def connect(self, ref: str, container_id: str, netns_path: str, *, name: str = "",
-                aliases: Iterable[str] = (), ip: str | None = None, mac: str | None = None) -> Endpoint:
-        """Attach a container's namespace to a network: veth, address, MAC, default route."""
+                aliases: Iterable[str] = (), ip: str | None = None, mac: str | None = None,
+                links: Iterable[tuple[str, str]] = ()) -> Endpoint:
+        """Attach a container's namespace to a network: veth, address, MAC, default route.
+        ``links``: (alias, container name) pairs only this container resolves (legacy links)."""
+        links = tuple((str(a), str(t)) for a, t in links)
         with self._lock:
             n = self.get(ref)
             if container_id in n.endpoints:
                 raise Conflict(f"endpoint with name {name or container_id} already exists in network {n.name}")
             if n.driver != DRIVER_BRIDGE or n.pool is None:
                 ep = Endpoint(secrets.token_hex(32), n.id, container_id, name, tuple(aliases), "", 0,
-                              "", None, "", "", netns_path)
+                              "", None, "", "", netns_path, links)
                 self._save(replace(n, endpoints={**n.endpoints, container_id: ep}))
                 return ep
             if ip is not None and n.options.get(OPT_DEFAULT_BRIDGE) == "true":
@@ -365,7 +371,7 @@ class NetworkManager:
             ep = Endpoint(
                 epid, n.id, container_id, name, tuple(aliases), str(addr), n.pool.subnet.prefixlen,
                 mac or br.mac_for_ip(str(addr)), None if n.internal else str(n.pool.gateway),
-                self.naming.veth_for(epid), ifname, netns_path,
+                self.naming.veth_for(epid), ifname, netns_path, links,
             )
             br.attach(self._ipr, br.Attachment(
                 n.bridge, ep.host_ifname, netns_path, ep.ifname, ep.mac, ep.ip, ep.prefixlen,

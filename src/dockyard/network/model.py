@@ -46,15 +46,20 @@ class Endpoint:
     host_ifname: str  # "" for host/none networks
     ifname: str
     netns_path: str
+    # legacy links (``--link name:alias`` on a user-defined network): (alias, container name);
+    # the embedded DNS answers ``alias`` for this endpoint's container only
+    links: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["aliases"] = list(self.aliases)
+        d["links"] = [list(pair) for pair in self.links]
         return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Endpoint:
-        return cls(**{**_known(cls, d), "aliases": tuple(d.get("aliases", ()))})
+        return cls(**{**_known(cls, d), "aliases": tuple(d.get("aliases", ())),
+                      "links": tuple((str(a), str(n)) for a, n in d.get("links") or ())})
 
 
 @dataclass(frozen=True)

@@ -108,11 +108,11 @@ def test_auxiliary_addresses_are_never_handed_out() -> None:
 
 
 @pytest.mark.parametrize("aux, word", [
-    ({"a": "10.213.10.300"}, "auxiliary address a"),
-    ({"a": "10.213.11.5"}, "not a host address of subnet"),
-    ({"a": "10.213.10.255"}, "not a host address of subnet"),
-    ({"a": "10.213.10.1"}, "gateway"),
-    ({"a": "10.213.10.7", "b": "10.213.10.7"}, "given twice"),
+    ({"a": "10.213.10.300"}, r"non parsable secondary ip address \(a:10.213.10.300\)"),
+    ({"a": "10.213.11.5"}, r"\(a:10.213.11.5\) must belong to the master pool: 10.213.10.0/24"),
+    ({"a": "10.213.10.255"}, r"\(a:10.213.10.255\): Address already in use"),
+    ({"a": "10.213.10.1"}, r"\(a:10.213.10.1\): Address already in use"),  # the gateway
+    ({"a": "10.213.10.7", "b": "10.213.10.7"}, r"\(b:10.213.10.7\): Address already in use"),
 ])
 def test_bad_auxiliary_addresses_are_refused(aux: dict[str, str], word: str) -> None:
     with pytest.raises(InvalidArgument, match=word):

@@ -2,9 +2,12 @@
 
 On the default bridge, dockerd gives a container linked to a running container ``name`` as
 ``alias``: environment variables (moby's ``links.Link.ToEnv``) and an /etc/hosts line
-``<ip>  alias <hostname> <name>``. A container on a user-defined network gets neither (there
-the embedded DNS resolves names). Computed at each start from the linked containers' current
-addresses, so a restarted link target is found again at the parent's next start.
+``<ip>  alias <hostname> <name>``. A container on a user-defined network gets neither: there a
+link is an endpoint's ``Links`` entry (what the docker CLI sends for ``--link`` with
+``--network``), a DNS alias the embedded DNS answers for the linking container only, looked up
+when asked (daemon.networking passes them to network.manager.connect). The default bridge's
+env and hosts lines are computed at each start from the linked containers' current addresses,
+so a restarted link target is found again at the parent's next start.
 
 Environment, for alias ``db`` (upper-cased, ``-`` -> ``_``) of container ``/web`` linking to
 ``/pg`` exposing 5432/tcp at 172.17.0.2:

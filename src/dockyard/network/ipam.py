@@ -148,13 +148,15 @@ def make_pool(
             raise InvalidArgument(f"ip-range {rng} is not inside subnet {net}")
     aux: list[tuple[str, IPv4Address]] = []
     for name, value in sorted((aux_addresses or {}).items()):
-        a = _parse_addr(value, f"auxiliary address {name}")
-        if a not in net or a in (net.network_address, net.broadcast_address):
-            raise InvalidArgument(f"invalid auxiliary address {name}={a}: not a host address of subnet {net}")
-        if a == gw:
-            raise InvalidArgument(f"invalid auxiliary address {name}={a}: it is the gateway")
-        if any(a == b for _, b in aux):
-            raise InvalidArgument(f"invalid auxiliary address {name}={a}: given twice")
+        # dockerd's wording; it answers 403/500 for these, we answer 400 (the request is wrong)
+        try:
+            a = IPv4Address(str(value))
+        except ValueError:
+            raise InvalidArgument(f"non parsable secondary ip address ({name}:{value}) passed") from None
+        if a not in net:
+            raise InvalidArgument(f"auxiliary address: ({name}:{a}) must belong to the master pool: {net}")
+        if a in (net.network_address, net.broadcast_address, gw) or any(a == b for _, b in aux):
+            raise InvalidArgument(f"failed to allocate secondary ip address ({name}:{a}): Address already in use")
         aux.append((str(name), a))
     return Pool(subnet=net, gateway=gw, ip_range=rng, user_subnet=user_subnet, aux=tuple(aux))
 

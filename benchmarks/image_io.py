@@ -28,7 +28,10 @@ daemons stopped and mounts unmounted.
 Paired rows (``--paired N`` rounds, 0 skips them): the disk here is shared and its speed
 drifts by 2-3x within minutes, so a load is judged only against its FAIR FLOOR timed next to
 it in the same round: what a C tool must do to land the same result durably, ``tar -x`` of
-the layer (the 2000 files) + ``cat`` of it to a blob file + one ``sync -f``. Each round times
+the layer (the 2000 files) + ``cat`` of it to a blob file + one ``sync -f``. (Until session 3's
+H7 the floor extracted the image ARCHIVE instead: one 201 MB file, not 2000, so it left out
+the file creation that costs the kernel 0.15-0.9 s of CPU here (ext4 inode allocation, which
+swings with the filesystem's state), and load/floor CPU ratios of 4-5x were mostly that.) Each round times
 every subject (``load (in-process)``, ``docker load`` through the CLI against each engine)
 right after or right before (alternating) its own floor, and the table shows the per-round
 ratios load/floor (median and range) beside the median times. Before every timed step the
@@ -201,19 +204,20 @@ def inproc_load(base: Path, archive: Path, snapshotter: str) -> tuple[float, flo
     return t, c
 
 
-def paired(base: Path, archive: Path, rounds: int, subjects: dict[str, Callable[[], tuple[float, float]]]) -> None:
+def paired(base: Path, layer: Path, rounds: int, subjects: dict[str, Callable[[], tuple[float, float]]]) -> None:
     """Each subject timed next to its own fair floor in every round (the order of the two
     alternates by round and subject); prints the per-round ratios of wall time and of CPU
-    time (the CPU a load needs is what it loses to other work on a busy host)."""
+    time (the CPU a load needs is what it loses to other work on a busy host). ``layer``: the
+    uncompressed layer tar the loaded image holds (the floor extracts and stores it)."""
     rows: dict[str, list[tuple[float, float, float, float]]] = {k: [] for k in subjects}
     for r in range(rounds):
         for i, (name, fn) in enumerate(subjects.items()):
             if (r + i) % 2 == 0:
-                fl, flc = fair_floor(base, archive)
+                fl, flc = fair_floor(base, layer)
                 t, c = fn()
             else:
                 t, c = fn()
-                fl, flc = fair_floor(base, archive)
+                fl, flc = fair_floor(base, layer)
             rows[name].append((t, fl, c, flc))
             print(f"  round {r}: {name:30s} {t * 1000:6.0f} ms  floor {fl * 1000:6.0f} ms  ratio {t / fl:5.2f}"
                   f"  cpu {c * 1000:5.0f} / {flc * 1000:4.0f} ms", flush=True)
@@ -296,11 +300,12 @@ class Engine:
 
 
 def engines(base: Path, archive: Path, runs: int, baseline: str | None = None, *, use_engines: bool = True,
-            paired_rounds: int = 0, snapshotter: str = "auto") -> dict[str, list[float]]:
+            paired_rounds: int = 0, snapshotter: str = "auto", layer: Path | None = None) -> dict[str, list[float]]:
     """docker load/save through the CLI: private dockyardd, dockyardd as of git revision
     ``baseline`` (a worktree of it first on PYTHONPATH: before/after in one run) and (if
     installed) dockerd, ``runs`` times each; then ``paired_rounds`` rounds of :func:`paired`
-    (the in-process load and each engine's ``docker load``, each next to its floor)."""
+    (the in-process load and each engine's ``docker load``, each next to its floor, which
+    extracts and stores ``layer``: the archive's layer tar)."""
     started: list[Engine] = []
     results: dict[str, list[float]] = {}
     repo = Path(__file__).resolve().parent.parent
@@ -308,7 +313,7 @@ def engines(base: Path, archive: Path, runs: int, baseline: str | None = None, *
     try:
         if not use_engines:
             if paired_rounds:
-                paired(base, archive, paired_rounds, {"load (in-process)": lambda: inproc_load(base, archive, snapshotter)})
+                paired(base, layer or archive, paired_rounds, {"load (in-process)": lambda: inproc_load(base, archive, snapshotter)})
             return results
         ours = base / "eng-ours"
         started.append(Engine("dockyardd", [str(Path(sys.executable).parent / "dockyardd"), "--host",
@@ -341,7 +346,7 @@ def engines(base: Path, archive: Path, runs: int, baseline: str | None = None, *
                 "load (in-process)": lambda: inproc_load(base, archive, snapshotter)}
             for e in started:
                 subjects[f"docker load ({e.name})"] = lambda e=e: e.timed_load(archive)  # type: ignore[misc]
-            paired(base, archive, paired_rounds, subjects)
+            paired(base, layer or archive, paired_rounds, subjects)
     finally:
         for e in started:
             e.stop()
@@ -388,7 +393,7 @@ def main() -> None:
         shutil.rmtree(base / "arch")
         for k, v in engines(base, archive, 0 if a.paired_only else a.runs, a.baseline,
                             use_engines=not a.no_engines, paired_rounds=a.paired,
-                            snapshotter=a.snapshotter).items():
+                            snapshotter=a.snapshotter, layer=tar).items():
             results[k] = v
         print(f"layer: {mb:.0f} MB in {a.files} files, snapshotter {a.snapshotter}, {a.runs} runs")
         for k, v in results.items():

@@ -123,3 +123,45 @@ def test_a_big_read_is_woken_once_its_bytes_are_in_not_per_http_chunk() -> None:
 
     assert b"".join(asyncio.run(main())) == data
     assert wakes[0] <= 4 + 1  # one per MiB read at most, and the end
+
+
+@pytest.mark.parametrize("sizes", [[512, 1 << 20], [7, 100_000, 3]])
+def test_readinto_fills_the_callers_buffer_with_the_whole_body_in_order(sizes: list[int]) -> None:
+    """readinto (what apply_layer uses: one reused buffer, no bytes object per read) gives
+    the same bytes as read: full buffers, short only at the very end, then 0."""
+    data = os.urandom(3 << 20)
+
+    async def main() -> list[bytes]:
+        loop = asyncio.get_running_loop()
+        body = _body(loop)
+        _feed_later(loop, body, data, 100_003)
+
+        def consume(r: streams.PrefetchReader) -> list[bytes]:
+            out, i, got = [], 0, 0
+            while True:
+                buf = bytearray(sizes[i % len(sizes)])
+                i += 1
+                k = r.readinto(buf)
+                if not k:
+                    return out
+                if got + len(buf) <= len(data):
+                    assert k == len(buf)
+                got += k
+                out.append(bytes(buf[:k]))
+
+        async with streams.PrefetchReader(body, limit=256 << 10) as r:
+            return await loop.run_in_executor(None, consume, r)
+
+    assert b"".join(asyncio.run(main())) == data
+
+
+def test_readinto_raises_a_body_error() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        body = _body(loop)
+        loop.call_soon(body.set_exception, ConnectionResetError("client went away"))
+        async with streams.PrefetchReader(body) as r:
+            with pytest.raises(ConnectionResetError, match="client went away"):
+                await loop.run_in_executor(None, r.readinto, bytearray(1 << 20))
+
+    asyncio.run(main())

@@ -199,6 +199,10 @@ def _apply_following(
     past a total, so it extracts exactly the bytes hashed here."""
     h = hashlib.sha256()
     size = 0
+    # One buffer for every chunk after the head, filled by readinto where ``src`` has it (the
+    # API body, an archive member, a file): no bytes object (allocation, page faults) per MiB.
+    into = getattr(src, "readinto", None)
+    buf = memoryview(bytearray(_BUF)) if into is not None else None
     with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out, _Flusher(target) as flusher:
         ctl_r, ctl_w = os.pipe2(os.O_CLOEXEC)
         try:
@@ -212,10 +216,10 @@ def _apply_following(
             os.close(ctl_r)
         ctl_open = True
         try:
-            chunk = head
+            chunk: bytes | memoryview = head
             while chunk:
                 if blob is not None:
-                    blob.write(chunk)
+                    blob.write(chunk)  # copied out before the buffer is filled again
                     blob.flush()
                 size += len(chunk)
                 if ctl_open:
@@ -225,7 +229,7 @@ def _apply_following(
                         ctl_open = False
                 h.update(chunk)
                 flusher.progress(size)
-                chunk = src.read(_BUF)
+                chunk = buf[: into(buf)] if into is not None and buf is not None else src.read(_BUF)
         except BaseException:
             proc.kill()
             proc.wait()

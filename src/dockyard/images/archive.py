@@ -123,6 +123,12 @@ class ForwardReader:
         self._pos += len(data)
         return data
 
+    def readinto_data(self, b: bytearray | memoryview) -> int:
+        """:meth:`read_data` into the caller's buffer (no bytes object per read)."""
+        k = readinto(self._f, b)
+        self._pos += k
+        return k
+
     def check_end(self) -> None:
         """tarfile ends quietly on a truncated or garbage header after the first member. Like
         Go's archive/tar (what docker uses), accept only a zero block or a clean EOF there."""
@@ -171,6 +177,26 @@ class _Member:
             raise EOFError(f"unexpected end of data in {self._name}")  # _read names the archive
         self._left -= len(data)
         return data
+
+    def readinto(self, b: bytearray | memoryview) -> int:
+        view = memoryview(b).cast("B")
+        if self._left <= 0 or not view:
+            return 0
+        k = self._fwd.readinto_data(view[: min(len(view), self._left)])
+        if not k:
+            raise EOFError(f"unexpected end of data in {self._name}")
+        self._left -= k
+        return k
+
+
+def readinto(src: BinaryIO, b: bytearray | memoryview) -> int:
+    """``src.readinto(b)`` where ``src`` has it (no bytes object per read), else a read."""
+    fn = getattr(src, "readinto", None)
+    if fn is not None:
+        return int(fn(b))
+    data = src.read(len(b))
+    memoryview(b).cast("B")[: len(data)] = data
+    return len(data)
 
 
 def _norm(name: str) -> str:
@@ -327,6 +353,17 @@ class _Prefixed:
         else:
             out, self._head = self._head[:n], self._head[n:]
         return out
+
+    def readinto(self, b: bytearray | memoryview) -> int:
+        view = memoryview(b).cast("B")
+        k = 0
+        if self._head:
+            k = min(len(self._head), len(view))
+            view[:k] = self._head[:k]
+            self._head = self._head[k:]
+            if self._head or k == len(view):
+                return k
+        return k + readinto(self._src, view[k:])
 
 
 def _plain(stream: BinaryIO) -> BinaryIO:

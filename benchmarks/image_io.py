@@ -28,10 +28,12 @@ daemons stopped and mounts unmounted.
 Paired rows (``--paired N`` rounds, 0 skips them): the disk here is shared and its speed
 drifts by 2-3x within minutes, so a load is judged only against its FAIR FLOOR timed next to
 it in the same round: what a C tool must do to land the same result durably, ``tar -x`` of
-the layer (the 2000 files) + ``cat`` of it to a blob file + one ``sync -f``. (Until session 3's
-H7 the floor extracted the image ARCHIVE instead: one 201 MB file, not 2000, so it left out
-the file creation that costs the kernel 0.15-0.9 s of CPU here (ext4 inode allocation, which
-swings with the filesystem's state), and load/floor CPU ratios of 4-5x were mostly that.) Each round times
+the layer (the 2000 files, into a directory marked ``chattr +T`` like a load's snapshot) +
+``cat`` of it to a blob file + one ``sync -f``. It hashes nothing: a load must (sha256 of
+every byte, ~0.15 s of CPU for 201 MB here). (Until session 3's H7 the floor extracted the
+image ARCHIVE: one 201 MB file, not 2000, so it never paid what the loads paid for creating
+2000 files in a churned block group, 0.3-0.8 s of kernel CPU, and that was most of the 4-5x
+load/floor CPU ratios then reported; ``chattr +T`` now spares both.) Each round times
 every subject (``load (in-process)``, ``docker load`` through the CLI against each engine)
 right after or right before (alternating) its own floor, and the table shows the per-round
 ratios load/floor (median and range) beside the median times. Before every timed step the
@@ -170,9 +172,12 @@ def cpu_of(pid: int) -> float:
 def fair_floor(base: Path, src: Path) -> tuple[float, float]:
     """What landing ``src`` durably costs a C tool: extract it, write it as one blob file,
     one syncfs. (wall, CPU) seconds; the tree and the blob are deleted and the disk settled
-    afterwards."""
+    afterwards. The tree's directory gets ``chattr +T``, as a load's snapshot does (see
+    diff/apply.py: on this journal-less ext4 a creation in a churned block group scans past
+    every recently deleted inode), so both place the files alike."""
     d = base / "floor"
     (d / "fs").mkdir(parents=True)
+    subprocess.run(["chattr", "+T", str(d / "fs")], check=False, capture_output=True)
     settle()
     c = cpu_children()
     t = time.perf_counter()

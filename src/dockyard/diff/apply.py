@@ -26,6 +26,10 @@ the page cache when it gets there)::
                       |  +--8-byte totals--> control pipe ----------------------------^
                       +--sha256 (DiffID = blob digest)
 
+Placement: the target is marked ``chattr +T`` first (:func:`_spread_subdirs`): on this host's
+journal-less ext4, creating files in the store's churned block group cost 0.3 ms of kernel CPU
+each (the allocator skips every inode freed in the last 5 minutes), most of a load's CPU.
+
 Durability: no extracted file is fsynced, as neither docker (overlay2's ApplyDiff) nor
 containerd (its applier, unless the opt-in ``sync_fs``) syncs them. What makes a load or pull
 crash-consistent is the order the image service keeps: the blob is fsynced on commit (as

@@ -207,3 +207,40 @@ def test_the_monitor_imports_neither_asyncio_nor_ssl() -> None:
                           "print(sorted(m for m in ('asyncio', 'ssl', 'argparse', 'logging') if m in sys.modules))"],
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_close_with_unread_input_does_not_reset_the_peer(tmp_path: Path) -> None:
+    """A connection closed while the peer's late bytes sit unread (the daemon's STDIN_EOF
+    crossing the end of a fast exec) must end with EOF after our data, not ECONNRESET: asyncio's
+    reader raises that before the data it buffered, and the daemon lost the exec's output."""
+    import time
+
+    path = str(tmp_path / "s.sock")
+
+    async def handler(r: aio.StreamReader, w: aio.StreamWriter) -> None:
+        await r.readline()
+        time.sleep(0.3)  # block the loop: the client's late bytes arrive and stay unread
+        w.write(b"payload")
+        w.close()
+
+    async def main() -> bytes:
+        server = await aio.start_unix_server(handler, path)
+        p = subprocess.Popen([sys.executable, "-c", (
+            "import socket,sys,time\n"
+            f"s=socket.socket(socket.AF_UNIX); s.connect({path!r}); s.sendall(b'go\\n')\n"
+            "time.sleep(0.05); s.sendall(b'late-stdin-eof')\n"
+            "b=b''\n"
+            "try:\n"
+            "    while (c:=s.recv(65536)): b+=c\n"
+            "except ConnectionResetError:\n"
+            "    b+=b'|RESET'\n"
+            "sys.stdout.buffer.write(b)\n")], stdout=subprocess.PIPE)
+        while p.poll() is None:
+            await aio.sleep(0.02)
+        assert p.stdout is not None
+        out = p.stdout.read()
+        p.stdout.close()
+        server.close()
+        return out
+
+    assert aio.run(main()) == b"payload"

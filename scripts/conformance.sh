@@ -16,6 +16,8 @@
 # * newest (conformance/main.go: the `go build` runner of spec 1.1+, no ginkgo, no reggie;
 #   asks for Go 1.24 and github.com/goccy/go-yaml; 1.23 does with the rewrite below). Built OFFLINE in module mode with a vendor
 #   directory assembled here from Debian's gocode (no module proxy on this machine):
+#     echo "deb http://deb.debian.org/debian bookworm-backports main" \
+#         > /etc/apt/sources.list.d/bookworm-backports.list && apt-get update
 #     apt-get install -t bookworm-backports golang-1.23-go     # Go >= 1.23 (bookworm has 1.19)
 #     apt-get install golang-github-goccy-go-yaml-dev golang-github-opencontainers-go-digest-dev
 #   (go-yaml pulls fatih/color, mattn/go-colorable, mattn/go-isatty, x/sys, x/xerrors). The

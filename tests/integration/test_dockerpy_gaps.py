@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from dockerpy_support import run as _run
+from dockerpy_support import sdk_client
 
 docker = pytest.importorskip("docker")
 
@@ -20,25 +22,8 @@ pytestmark = [pytest.mark.root, pytest.mark.parametrize("engine", ["dockyard-run
 
 @pytest.fixture
 def client(engine: Any) -> Iterator[Any]:
-    c = docker.APIClient(base_url=engine.host, version="auto", timeout=60)
-    made: list[str] = []
-    c.made = made  # type: ignore[attr-defined]
-    try:
+    with sdk_client(engine, "auto") as c:
         yield c
-    finally:
-        for cid in made:
-            try:
-                c.remove_container(cid, force=True, v=True)
-            except docker.errors.APIError:
-                pass
-        c.close()
-
-
-def _run(client: Any, cmd: list[str] | str, **kw: Any) -> str:
-    cid: str = client.create_container("busybox", cmd, **kw)["Id"]
-    client.made.append(cid)
-    client.start(cid)
-    return cid
 
 
 def test_swarm_routes_answer_as_a_node_outside_a_swarm(client: Any) -> None:

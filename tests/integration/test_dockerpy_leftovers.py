@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from dockerpy_support import run as _run
+from dockerpy_support import sdk_client
 
 docker = pytest.importorskip("docker")
 
@@ -21,37 +23,8 @@ pytestmark = [pytest.mark.root, pytest.mark.parametrize("engine", ["dockyard-run
 
 @pytest.fixture
 def client(engine: Any) -> Iterator[Any]:
-    c = docker.APIClient(base_url=engine.host, version="1.41", timeout=60)
-    made: list[str] = []
-    nets: list[str] = []
-    images: list[str] = []
-    c.made, c.nets, c.images_made = made, nets, images  # type: ignore[attr-defined]
-    try:
+    with sdk_client(engine, "1.41") as c:
         yield c
-    finally:
-        for cid in made:
-            try:
-                c.remove_container(cid, force=True, v=True)
-            except docker.errors.APIError:
-                pass
-        for n in nets:
-            try:
-                c.remove_network(n)
-            except docker.errors.APIError:
-                pass
-        for i in images:
-            try:
-                c.remove_image(i, force=True)
-            except docker.errors.APIError:
-                pass
-        c.close()
-
-
-def _run(client: Any, cmd: list[str] | str, **kw: Any) -> str:
-    cid: str = client.create_container("busybox", cmd, **kw)["Id"]
-    client.made.append(cid)
-    client.start(cid)
-    return cid
 
 
 def test_build_run_stderr_is_red_and_apart_from_stdout(client: Any) -> None:

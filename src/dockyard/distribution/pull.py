@@ -63,7 +63,7 @@ from dockyard.oci import mediatypes as mt
 from dockyard.oci import reference
 from dockyard.oci.descriptor import Descriptor
 from dockyard.oci.digest import Digest
-from dockyard.oci.identity import chain_ids
+from dockyard.oci.identity import chain_ids, chain_on
 
 DOWNLOAD_CONCURRENCY = 3  # docker's default max-concurrent-downloads
 T = TypeVar("T")
@@ -310,11 +310,11 @@ async def _extract_all(images: Any, layers: list[Descriptor], diff_ids: list[str
                 verify = functools.partial(_verify, src, layer, entry[0]) if entry else _nothing
                 if images.unpack_stream(src, diff_id=diff_id, parent_chain=parent, verify=verify,
                                         name=f"layer {layer.digest}"):
-                    committed.append(chain_ids([parent, diff_id])[-1] if parent else diff_id)
+                    committed.append(chain_on(parent, diff_id))
                 elif entry:  # unpacked already (another image): the download is still verified
                     verify()
                 report.extracted(layer.digest)
-            parent = chain_ids([parent, diff_id])[-1] if parent else diff_id
+            parent = chain_on(parent, diff_id)
 
     fut = asyncio.get_running_loop().run_in_executor(None, run)
     try:

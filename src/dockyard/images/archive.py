@@ -52,7 +52,7 @@ from dockyard.images.platforms import host_platform, matches
 from dockyard.oci import mediatypes as mt
 from dockyard.oci import reference
 from dockyard.oci.digest import Digest
-from dockyard.oci.identity import chain_ids
+from dockyard.oci.identity import chain_ids, chain_on
 
 if TYPE_CHECKING:
     from dockyard.images.service import ImageService
@@ -275,7 +275,7 @@ class _Streamer:
         if where is None:
             return None
         diff_id, parent = where
-        chain = chain_ids([parent, diff_id])[-1] if parent else diff_id
+        chain = chain_on(parent, diff_id)
         if self.svc.snapshots.exists(chain) or self.svc.content.exists(digest):
             return None  # present already (partly): the ordinary road skips what it can
         try:
@@ -327,7 +327,7 @@ class _Streamer:
             layer = self.svc.unpack_layer(src, guess, digest=digest, size=size)
         except InvalidArgument as e:
             raise InvalidArgument(f"invalid archive: {name}: {e}") from None
-        chain = chain_ids([guess, layer.diff_id])[-1] if guess else layer.diff_id
+        chain = chain_on(guess, layer.diff_id)
         self.added_blobs.append(layer.digest)
         self.added_chains.append(chain)
         self.last_chain = chain

@@ -42,6 +42,7 @@ The API, by caller:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -49,7 +50,7 @@ import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,7 +69,7 @@ from dockyard.oci import mediatypes as mt
 from dockyard.oci import reference
 from dockyard.oci.descriptor import Descriptor
 from dockyard.oci.digest import Digest
-from dockyard.oci.identity import chain_ids
+from dockyard.oci.identity import chain_ids, chain_on
 from dockyard.snapshots.mount import Mount, mount_all, unmount_all
 from dockyard.snapshots.naive import NaiveSnapshotter
 from dockyard.snapshots.overlay import OverlaySnapshotter, overlay_supported
@@ -277,6 +278,19 @@ class ImageService:
         except AlreadyExists:
             self.snapshots.remove(key)
 
+    @contextlib.contextmanager
+    def _extracting(self, parent: str | None) -> Iterator[str]:
+        """A fresh ``extract-*`` snapshot on ``parent`` for the block to unpack into and commit
+        (``_commit_layer``); removed again if the block raises, whatever it got to."""
+        key = f"extract-{secrets.token_hex(8)}"
+        self.snapshots.prepare(key, parent)
+        try:
+            yield key
+        except BaseException:
+            if self.snapshots.exists(key):
+                self.snapshots.remove(key)
+            raise
+
     def _unpack(self, layers: list[Layer]) -> dict[str, int]:
         """Make sure every ChainID of ``layers`` is unpacked, verifying each DiffID.
 
@@ -286,9 +300,7 @@ class ImageService:
         sizes: dict[str, int] = {}
         for layer, chain in zip(layers, chains, strict=True):
             if not self.snapshots.exists(chain):
-                key = f"extract-{secrets.token_hex(8)}"
-                self.snapshots.prepare(key, parent)
-                try:
+                with self._extracting(parent) as key:
                     with self.content.open(layer.digest) as f:
                         applied = apply_layer(f, self.snapshots.writable_dir(key), self.snapshots.apply_mode)
                     if applied.diff_id != layer.diff_id:
@@ -297,10 +309,6 @@ class ImageService:
                             f"match the config's diff_id {layer.diff_id}"
                         )
                     self._commit_layer(key, chain)
-                except BaseException:
-                    if self.snapshots.exists(key):
-                        self.snapshots.remove(key)
-                    raise
                 sizes[layer.diff_id] = applied.content_size
             parent = chain
         return sizes
@@ -315,9 +323,7 @@ class ImageService:
         expect_diff_id: str | None = None,
     ) -> Layer:
         """Store a layer blob and unpack it on ``parent_chain`` in one pass."""
-        key = f"extract-{secrets.token_hex(8)}"
-        self.snapshots.prepare(key, parent_chain)
-        try:
+        with self._extracting(parent_chain) as key:
             with self.content.writer(hashed=False) as w:
                 applied = apply_layer(
                     src, self.snapshots.writable_dir(key), self.snapshots.apply_mode, blob=w
@@ -336,16 +342,8 @@ class ImageService:
                         f"match the config's diff_id {expect_diff_id}"
                     )
                 blob = w.commit(expected_digest=applied.sink_digest, expected_size=expect_size)
-            if parent_chain is not None:
-                # chain(parent + d) = sha256(parent_chain + " " + d): chain_ids of [parent, d].
-                chain = chain_ids([parent_chain, applied.diff_id])[-1]
-            else:
-                chain = applied.diff_id
+            chain = chain_on(parent_chain, applied.diff_id)
             self._commit_layer(key, chain)
-        except BaseException:
-            if self.snapshots.exists(key):
-                self.snapshots.remove(key)
-            raise
         self._sizes[applied.diff_id] = applied.content_size
         return Layer(
             mt.layer_type_for(applied.sink_compression), blob, w.size, applied.diff_id, applied.content_size
@@ -353,7 +351,7 @@ class ImageService:
 
     def has_layer(self, digest: str, diff_id: str, parent_chain: str | None) -> bool:
         """Is this layer blob stored and unpacked on ``parent_chain``? (a pull skips it then)"""
-        chain = chain_ids([parent_chain, diff_id])[-1] if parent_chain else diff_id
+        chain = chain_on(parent_chain, diff_id)
         return self.content.exists(digest) and self.snapshots.exists(chain)
 
     def ingest_layer(
@@ -402,12 +400,10 @@ class ImageService:
         (``src`` unread, ``verify`` not called) when that ChainID is already unpacked, True when
         it was unpacked now (``name``, e.g. ``layer sha256:...``, is what errors call it). Then :meth:`add_image` records the image without unpacking again;
         after a failure, :meth:`drop_unpacked` removes what was committed."""
-        chain = chain_ids([parent_chain, diff_id])[-1] if parent_chain else diff_id
+        chain = chain_on(parent_chain, diff_id)
         if self.snapshots.exists(chain):
             return False
-        key = f"extract-{secrets.token_hex(8)}"
-        self.snapshots.prepare(key, parent_chain)
-        try:
+        with self._extracting(parent_chain) as key:
             try:
                 applied = apply_layer(src, self.snapshots.writable_dir(key), self.snapshots.apply_mode)
             except InvalidArgument:
@@ -421,10 +417,6 @@ class ImageService:
                     f"{name}: uncompressed digest {applied.diff_id} does not match the config's diff_id {diff_id}"
                 )
             self._commit_layer(key, chain)
-        except BaseException:
-            if self.snapshots.exists(key):
-                self.snapshots.remove(key)
-            raise
         self._sizes[applied.diff_id] = applied.content_size
         return True
 
@@ -1067,7 +1059,7 @@ class ImageService:
             content_size = compute.write_tar(w, upper, entries)  # type: ignore[arg-type]
             blob = w.commit()
         diff_id = blob
-        chain = chain_ids([parent_chain, diff_id])[-1] if parent_chain else diff_id
+        chain = chain_on(parent_chain, diff_id)
         try:
             self.snapshots.commit_onto(chain, key, parent_chain)
         except AlreadyExists:

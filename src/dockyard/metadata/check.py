@@ -37,6 +37,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard.oci.identity import chain_ids
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -56,13 +58,6 @@ def _rows(db: Path, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
     finally:
         con.close()
-
-
-def _chain_ids(diff_ids: list[str]) -> list[str]:
-    out: list[str] = []
-    for d in diff_ids:
-        out.append(d if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
-    return out
 
 
 def _listdir(p: Path) -> list[str]:
@@ -134,7 +129,7 @@ def _check_images(root: Path, containers: dict[str, dict], out: list[Problem], *
         for x in layers:
             if x["digest"] in blobs and x.get("size") not in (None, blobs[x["digest"]]):
                 out.append(Problem("short-blob", iid, f"layer blob {x['digest']} has the wrong size"))
-        for chain in _chain_ids([x["diffID"] for x in layers]):
+        for chain in chain_ids([x["diffID"] for x in layers]):
             used_chains.add(chain)
             s = snaps.get(chain)
             if s is None or s[3] != "committed":

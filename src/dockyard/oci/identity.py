@@ -24,6 +24,12 @@ def chain_ids(diff_ids: Sequence[str]) -> list[str]:
     return out
 
 
+def chain_on(parent: str | None, diff_id: str) -> str:
+    """The ChainID of layer ``diff_id`` unpacked on the layers whose ChainID is ``parent``
+    (None: the first layer)."""
+    return chain_ids([parent, diff_id])[-1] if parent else diff_id
+
+
 def chain_id(diff_ids: Sequence[str]) -> str | None:
     ids = chain_ids(diff_ids)
     return ids[-1] if ids else None

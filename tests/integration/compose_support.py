@@ -10,13 +10,11 @@ busybox:latest's rootfs carries ``/var/www/index.html`` = ``compose-ok`` (for ht
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -24,14 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-# the integration conftest's daemon helpers (not importable by module name: two conftests)
-_spec = importlib.util.spec_from_file_location("dyc_integration_conftest", Path(__file__).with_name("conftest.py"))
-assert _spec is not None and _spec.loader is not None
-_ic = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(_ic)
-DOCKER, Engine, _start, _teardown, make_image_tar = (_ic.DOCKER, _ic.Engine, _ic._start, _ic._teardown,
-                                                     _ic.make_image_tar)
+from engine_support import DOCKER, Engine, make_image_tar, prune_and_stop, start_daemon
 
 COMPOSE = shutil.which("docker-compose")
 
@@ -44,7 +35,7 @@ def compose_engine(busybox_rootfs: Path) -> Iterator[Any]:
     # an instance name of our own: the bridge, veth and nft names are this daemon's only
     args = ["--default-runtime", "dockyard-runtime", "--network-instance", "c" + secrets.token_hex(1)]
     try:
-        eng = Engine(root, str(root / "d.sock"), _start(root, str(root / "d.sock"), args), "dockyard-runtime", args)
+        eng = Engine(root, str(root / "d.sock"), start_daemon(root, str(root / "d.sock"), args), "dockyard-runtime", args)
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
@@ -57,13 +48,7 @@ def compose_engine(busybox_rootfs: Path) -> Iterator[Any]:
         shutil.rmtree(www)
         yield eng
     finally:
-        # user networks left by a failed test would keep the daemon from purging its bridges
-        ids = eng.docker("ps", "-aq").stdout.decode().split()
-        if ids:
-            eng.docker("rm", "-f", *ids)
-        eng.docker("network", "prune", "-f")
-        eng.docker("volume", "prune", "-af")
-        _teardown(eng)
+        prune_and_stop(eng)
 
 
 def compose(eng: Any, project: Path, *args: str, name: str = "dyc", timeout: float = 120,

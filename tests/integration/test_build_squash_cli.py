@@ -8,8 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from conftest import Engine, _start, _teardown, make_image_tar
+from engine_support import Engine, make_image_tar, start_daemon, stop_engine
 
 pytestmark = pytest.mark.root
 
@@ -20,13 +19,13 @@ DOCKERFILE = "FROM busybox\nRUN echo one > /one\nRUN echo two > /two\nCMD [\"cat
 def experimental(busybox_rootfs: Path) -> Iterator[Engine]:
     root = Path(tempfile.mkdtemp(prefix="dyx-", dir="/tmp"))
     args = ["--experimental"]
-    eng = Engine(root, str(root / "d.sock"), _start(root, str(root / "d.sock"), args), "default", args)
+    eng = Engine(root, str(root / "d.sock"), start_daemon(root, str(root / "d.sock"), args), "default", args)
     try:
         out = eng.docker("import", str(make_image_tar(busybox_rootfs, root / "busybox.tar")), "busybox:latest")
         assert out.returncode == 0, out.stderr
         yield eng
     finally:
-        _teardown(eng)
+        stop_engine(eng)
 
 
 def layers(eng: Engine, ref: str) -> list[str]:

@@ -8,7 +8,6 @@ and nft tables checked here are this daemon's only.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -16,23 +15,15 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from engine_support import DOCKER, Engine, make_image_tar, prune_and_stop, start_daemon, stop_engine
 
 from dockyard.network.naming import Naming
-
-# the integration conftest's daemon helpers (not importable by module name: two conftests)
-_spec = importlib.util.spec_from_file_location("dyc_integration_conftest", Path(__file__).with_name("conftest.py"))
-assert _spec is not None and _spec.loader is not None
-_ic = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(_ic)
-DOCKER, Engine, _start, _teardown, make_image_tar = (_ic.DOCKER, _ic.Engine, _ic._start, _ic._teardown,
-                                                     _ic.make_image_tar)
 
 pytestmark = pytest.mark.root
 
@@ -43,19 +34,13 @@ def net_engine(busybox_rootfs: Path) -> Iterator[Engine]:
         pytest.skip("needs the docker CLI")
     root = Path(tempfile.mkdtemp(prefix="dyn-", dir="/tmp"))
     args = ["--default-runtime", "dockyard-runtime", "--network-instance", "n" + secrets.token_hex(1)]
-    eng = Engine(root, str(root / "d.sock"), _start(root, str(root / "d.sock"), args), "dockyard-runtime", args)
+    eng = Engine(root, str(root / "d.sock"), start_daemon(root, str(root / "d.sock"), args), "dockyard-runtime", args)
     try:
         out = eng.docker("import", str(make_image_tar(busybox_rootfs, root / "busybox.tar")), "busybox:latest")
         assert out.returncode == 0, out.stderr
         yield eng
     finally:
-        # user networks left by a failed test would keep the daemon from purging its bridges
-        ids = eng.docker("ps", "-aq").stdout.decode().split()
-        if ids:
-            eng.docker("rm", "-f", *ids)
-        eng.docker("network", "prune", "-f")
-        eng.docker("volume", "prune", "-af")
-        _teardown(eng)
+        prune_and_stop(eng)
 
 
 def _instance(eng: Engine) -> str:
@@ -303,7 +288,7 @@ def test_daemon_crash_then_container_death_is_reconciled(net_engine: Engine) -> 
         eng.proc.kill()
         eng.proc.wait()
         os.kill(pid, signal.SIGKILL)  # the container's init, started by this test's daemon
-        eng.proc = _start(eng.root, eng.sock, eng.args)
+        eng.proc = start_daemon(eng.root, eng.sock, eng.args)
         for _ in range(100):
             if "exited" in _ok(eng.docker("inspect", "-f", "{{.State.Status}}", "crashed")):
                 break
@@ -340,7 +325,7 @@ def test_daemon_ip_option_makes_loopback_the_default_bind(busybox_rootfs: Path) 
     root = Path(tempfile.mkdtemp(prefix="dyi-", dir="/tmp"))
     args = ["--default-runtime", "dockyard-runtime", "--network-instance", "i" + secrets.token_hex(1),
             "--ip", "127.0.0.1", "--default-network-opt", "bridge=com.docker.network.driver.mtu=1400"]
-    eng = Engine(root, str(root / "d.sock"), _start(root, str(root / "d.sock"), args), "dockyard-runtime", args)
+    eng = Engine(root, str(root / "d.sock"), start_daemon(root, str(root / "d.sock"), args), "dockyard-runtime", args)
     try:
         _ok(eng.docker("import", str(make_image_tar(busybox_rootfs, root / "busybox.tar")), "busybox:latest"))
         run = eng.docker("run", "-d", "--name", "lo", "-p", "80", "busybox", "httpd", "-f", "-p", "80")
@@ -353,7 +338,7 @@ def test_daemon_ip_option_makes_loopback_the_default_bind(busybox_rootfs: Path) 
     finally:
         eng.docker("rm", "-f", "lo")
         eng.docker("network", "rm", "optdefault")
-        _teardown(eng)
+        stop_engine(eng)
 
 
 def test_unknown_network_fails_the_start_with_dockers_message(net_engine: Engine) -> None:

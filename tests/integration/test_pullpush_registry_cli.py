@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from pullpush_support import DOCKER, Engine, _start, _teardown, make_image_tar
+from engine_support import DOCKER, Engine, make_image_tar, start_daemon, stop_engine
 
 import registry_procs
 
@@ -74,7 +74,7 @@ def daemon(busybox_rootfs: Path, tmp_path: Path) -> Iterator[Callable[..., Engin
 
     def start(*args: str) -> Engine:
         root = Path(tempfile.mkdtemp(prefix="dyt-pp-", dir="/tmp"))
-        eng = Engine(root, str(root / "d.sock"), _start(root, str(root / "d.sock"), list(args)),
+        eng = Engine(root, str(root / "d.sock"), start_daemon(root, str(root / "d.sock"), list(args)),
                      "default", list(args))
         engines.append(eng)
         out = eng.docker("import", str(make_image_tar(busybox_rootfs, root / "bb.tar")), "busybox:latest")
@@ -91,7 +91,7 @@ def daemon(busybox_rootfs: Path, tmp_path: Path) -> Iterator[Callable[..., Engin
         else:
             os.environ["DOCKER_CONFIG"] = old
         for e in engines:
-            _teardown(e)
+            stop_engine(e)
 
 
 def _text(r: subprocess.CompletedProcess[bytes]) -> str:

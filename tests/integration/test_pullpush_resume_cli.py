@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pullpush_support import DOCKER, Engine, _start, _teardown, make_image_tar
+from engine_support import DOCKER, Engine, make_image_tar, start_daemon, stop_engine
 
 import registry_procs
 
@@ -109,7 +109,7 @@ def setup(busybox_rootfs: Path, tmp_path: Path) -> Iterator[tuple[Engine, str, s
     root = Path(tempfile.mkdtemp(prefix="dyt-pp-", dir="/tmp"))
     eng: Engine | None = None
     try:
-        eng = Engine(root, str(root / "d.sock"), _start(root, str(root / "d.sock"), []), "default", [])
+        eng = Engine(root, str(root / "d.sock"), start_daemon(root, str(root / "d.sock"), []), "default", [])
         # a layer big enough to be cut: busybox plus 1 MiB of incompressible bytes
         shutil.copytree(busybox_rootfs, root / "ctx", symlinks=True)
         (root / "ctx" / "blob").write_bytes(os.urandom(1 << 20))
@@ -118,7 +118,7 @@ def setup(busybox_rootfs: Path, tmp_path: Path) -> Iterator[tuple[Engine, str, s
         yield eng, line.rsplit("/", 1)[1], reg
     finally:
         if eng is not None:
-            _teardown(eng)
+            stop_engine(eng)
         else:
             shutil.rmtree(root, ignore_errors=True)
         registry_procs.stop([reg])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dockyard.daemon.stats import _paths
+from dockyard.daemon.stats import cgroup_dirs
 from dockyard.errors import Conflict, InvalidArgument
 
 
@@ -32,7 +32,7 @@ def _read_int(path: Path) -> int:
 
 
 def apply(pid: int, res: dict[str, Any]) -> None:
-    paths = _paths(pid)
+    paths = cgroup_dirs(pid)
     if not paths:
         raise Conflict("the container's cgroups are not found (is it running?)")
     mem = res.get("memory") or {}

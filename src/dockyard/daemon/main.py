@@ -27,7 +27,6 @@ import secrets
 import signal
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from dockyard import errors
@@ -180,19 +179,16 @@ async def _drop_stale_runtime_state(containers: ContainerService) -> None:
 
 def _frozen(pid: int) -> bool:
     """Is the process's cgroup frozen (v1 freezer or v2 cgroup.freeze)?"""
+    from dockyard.daemon.stats import cgroup_dirs
+
+    dirs = cgroup_dirs(pid)
     try:
-        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        if "freezer" in dirs:
+            return (dirs["freezer"] / "freezer.state").read_text().strip() != "THAWED"
+        if "unified" in dirs and (dirs["unified"] / "cgroup.freeze").exists():
+            return (dirs["unified"] / "cgroup.freeze").read_text().strip() == "1"
     except OSError:
-        return False
-    for ln in lines:
-        _, ctrls, path = ln.split(":", 2)
-        try:
-            if "freezer" in ctrls.split(","):
-                return Path(f"/sys/fs/cgroup/freezer{path}/freezer.state").read_text().strip() != "THAWED"
-            if ctrls == "" and Path(f"/sys/fs/cgroup{path}/cgroup.freeze").exists():
-                return Path(f"/sys/fs/cgroup{path}/cgroup.freeze").read_text().strip() == "1"
-        except OSError:
-            continue
+        pass
     return False
 
 

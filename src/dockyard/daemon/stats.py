@@ -36,7 +36,9 @@ def _kv(p: Path) -> dict[str, int]:
     return out
 
 
-def _paths(pid: int) -> dict[str, Path]:
+def cgroup_dirs(pid: int) -> dict[str, Path]:
+    """{controller: cgroup directory} of process ``pid`` (``unified`` for the v2 one), from
+    ``/proc/<pid>/cgroup``; empty if the process is gone."""
     out: dict[str, Path] = {}
     try:
         lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
@@ -65,7 +67,7 @@ def _system_cpu() -> int:
 
 def sample(rec: ContainerRecord, svc: Any) -> dict[str, Any]:
     pid = rec.state.pid
-    paths = _paths(pid) if pid else {}
+    paths = cgroup_dirs(pid) if pid else {}
     v2 = "memory" not in paths and "unified" in paths
     s: dict[str, Any] = {"read": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000000000Z",
                          "system": _system_cpu(), "ncpu": os.cpu_count() or 1}

@@ -62,8 +62,7 @@ from dockyard.images.platforms import parse_platform, select_manifest
 from dockyard.oci import mediatypes as mt
 from dockyard.oci import reference
 from dockyard.oci.descriptor import Descriptor
-from dockyard.oci.digest import Digest
-from dockyard.oci.identity import chain_ids, chain_on
+from dockyard.oci.identity import chain_ids, chain_on, config_diff_ids
 
 DOWNLOAD_CONCURRENCY = 3  # docker's default max-concurrent-downloads
 T = TypeVar("T")
@@ -213,7 +212,7 @@ async def _fetch_and_record(dist: Distribution, images: Any, rc: RepoClient, par
             await emit(pg.layer("Pulling fs layer", ident))
     for layer in todo[DOWNLOAD_CONCURRENCY:]:
         await emit(pg.layer("Waiting", pg.short_id(layer.digest)))
-    diff_ids = _diff_ids(cfg, config.digest, len(layers))
+    diff_ids = config_diff_ids(cfg, config.digest, len(layers))
     chains = chain_ids(diff_ids)
     sem = asyncio.Semaphore(DOWNLOAD_CONCURRENCY)
     with dist.claiming(images, set(chains)) as sole, contextlib.ExitStack() as undo:
@@ -342,19 +341,6 @@ def _verify(src: Any, layer: Descriptor, writer: Writer) -> None:
     if got != layer.digest or writer.size != layer.size:
         raise InvalidArgument(f"filesystem layer verification failed for digest {layer.digest}: "
                               f"got {got} ({writer.size} of {layer.size} bytes)")
-
-
-def _diff_ids(cfg: dict[str, Any], config_digest: str, n_layers: int) -> list[str]:
-    rootfs = cfg.get("rootfs")
-    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
-    if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
-        raise InvalidArgument(f"image config {config_digest}: rootfs.diff_ids must be a list of digests")
-    for d in diff_ids:
-        Digest.parse(d)
-    if len(diff_ids) != n_layers:
-        raise InvalidArgument(f"image config {config_digest} lists {len(diff_ids)} diff_ids but the "
-                              f"manifest has {n_layers} layers")
-    return diff_ids
 
 
 async def pull_all_tags(

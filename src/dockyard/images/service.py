@@ -68,8 +68,7 @@ from dockyard.images.records import Record, Records
 from dockyard.oci import mediatypes as mt
 from dockyard.oci import reference
 from dockyard.oci.descriptor import Descriptor
-from dockyard.oci.digest import Digest
-from dockyard.oci.identity import chain_ids, chain_on
+from dockyard.oci.identity import chain_ids, chain_on, config_diff_ids
 from dockyard.snapshots.mount import Mount, mount_all, unmount_all
 from dockyard.snapshots.naive import NaiveSnapshotter
 from dockyard.snapshots.overlay import OverlaySnapshotter, overlay_supported
@@ -539,18 +538,8 @@ class ImageService:
         except NotFound:
             raise InvalidArgument(f"image config {cfg_desc.digest} is missing") from None
         cfg = _json_object(cfg_bytes, f"image config {cfg_desc.digest}")
-        rootfs = cfg.get("rootfs")
-        diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
-        if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
-            raise InvalidArgument(f"image config {cfg_desc.digest}: rootfs.diff_ids must be a list of digests")
-        for d in diff_ids:
-            Digest.parse(d)
         descs = man.get("layers") or []
-        if not isinstance(descs, list) or len(descs) != len(diff_ids):
-            raise InvalidArgument(
-                f"image config {cfg_desc.digest} lists {len(diff_ids)} diff_ids but the manifest "
-                f"has {len(descs) if isinstance(descs, list) else 'no'} layers"
-            )
+        diff_ids = config_diff_ids(cfg, cfg_desc.digest, len(descs) if isinstance(descs, list) else None)
         layers: list[Layer] = []
         for i, (d, diff_id) in enumerate(zip(descs, diff_ids, strict=True)):
             desc = Descriptor.from_dict(d, where=f"manifest {manifest_digest}: layer {i}")

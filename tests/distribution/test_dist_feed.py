@@ -25,7 +25,8 @@ def _read_all(feed: Feed, out: list[bytes], errors: list[BaseException]) -> None
         errors.append(e)
 
 
-def test_reader_waits_for_the_writer_and_ends_at_finish(tmp_path: Path) -> None:
+def _reading(tmp_path: Path) -> tuple[Path, Feed, threading.Thread, list[bytes], list[BaseException]]:
+    """An empty ingest file, its Feed, and a thread already reading it to the end."""
     p = tmp_path / "ingest"
     p.write_bytes(b"")
     feed = Feed(p)
@@ -33,6 +34,11 @@ def test_reader_waits_for_the_writer_and_ends_at_finish(tmp_path: Path) -> None:
     errors: list[BaseException] = []
     t = threading.Thread(target=_read_all, args=(feed, out, errors))
     t.start()
+    return p, feed, t, out, errors
+
+
+def test_reader_waits_for_the_writer_and_ends_at_finish(tmp_path: Path) -> None:
+    p, feed, t, out, errors = _reading(tmp_path)
     _append(p, b"hello ", feed)
     _append(p, b"world", feed)
     t.join(0.2)
@@ -44,13 +50,7 @@ def test_reader_waits_for_the_writer_and_ends_at_finish(tmp_path: Path) -> None:
 
 
 def test_failure_wakes_a_waiting_reader(tmp_path: Path) -> None:
-    p = tmp_path / "ingest"
-    p.write_bytes(b"")
-    feed = Feed(p)
-    out: list[bytes] = []
-    errors: list[BaseException] = []
-    t = threading.Thread(target=_read_all, args=(feed, out, errors))
-    t.start()
+    p, feed, t, out, errors = _reading(tmp_path)
     _append(p, b"abc", feed)
     feed.fail(ConnectionResetError("peer went away"))
     feed.finish()  # a later finish does not turn the failure into a clean end

@@ -198,21 +198,11 @@ def test_failed_pull_keeps_blobs_other_images_use(liar_setup: tuple[Liar, ImageS
     liar, dst = liar_setup
     own = busybox_image(dst)
     before = sorted(d for d, _ in dst.content.walk())
-    man = json.loads(liar.manifest)
-    cfg = json.loads(liar.blobs[man["config"]["digest"]])
     # a new config: the layer the store has ("Already exists") and one more, which lies
     extra = b"extra layer that lies"
-    xd = "sha256:" + hashlib.sha256(extra).hexdigest()
-    liar.blobs[xd] = extra
+    xd = _add_layer(liar, extra, "sha256:" + hashlib.sha256(extra).hexdigest())
     liar.layer = xd
     liar.mode = "wrong"
-    cfg["rootfs"]["diff_ids"].append(xd)
-    cfg_bytes = json.dumps(cfg).encode()
-    cd = "sha256:" + hashlib.sha256(cfg_bytes).hexdigest()
-    liar.blobs[cd] = cfg_bytes
-    man["config"] = {**man["config"], "digest": cd, "size": len(cfg_bytes)}
-    man["layers"].append({"mediaType": man["layers"][0]["mediaType"], "digest": xd, "size": len(extra)})
-    liar.manifest = json.dumps(man).encode()
     with pytest.raises(InvalidArgument, match=f"filesystem layer verification failed for digest {xd}"):
         asyncio.run(_serve(liar, lambda host: pull(Distribution(), dst, f"{host}/lie/app:1")))
     assert [i.id for i in dst.list()] == [own]
@@ -264,25 +254,31 @@ def test_registry_ignoring_range_after_a_drop(liar_setup: tuple[Liar, ImageServi
     assert os.listdir(dst.content.root / "ingest") == []
 
 
+def _add_layer(liar: Liar, blob: bytes, diff_id: str) -> str:
+    """Append layer ``blob`` (``diff_id`` in the config) to the liar's image: a new config and
+    manifest. Returns the layer's digest."""
+    man = json.loads(liar.manifest)
+    cfg = json.loads(liar.blobs[man["config"]["digest"]])
+    xd = "sha256:" + hashlib.sha256(blob).hexdigest()
+    liar.blobs[xd] = blob
+    cfg["rootfs"]["diff_ids"].append(diff_id)
+    cfg_bytes = json.dumps(cfg).encode()
+    cd = "sha256:" + hashlib.sha256(cfg_bytes).hexdigest()
+    liar.blobs[cd] = cfg_bytes
+    man["config"] = {**man["config"], "digest": cd, "size": len(cfg_bytes)}
+    man["layers"].append({"mediaType": man["layers"][0]["mediaType"], "digest": xd, "size": len(blob)})
+    liar.manifest = json.dumps(man).encode()
+    return xd
+
+
 def _two_layer_image(liar: Liar, second: bytes) -> str:
     """Give the liar's image a second layer (``second``, a gzip'd tar); return its digest."""
     import gzip
     import zlib
 
-    man = json.loads(liar.manifest)
-    cfg = json.loads(liar.blobs[man["config"]["digest"]])
-    xd = "sha256:" + hashlib.sha256(second).hexdigest()
-    liar.blobs[xd] = second
     plain = zlib.decompress(second, 31)
     assert gzip.decompress(second) == plain
-    cfg["rootfs"]["diff_ids"].append("sha256:" + hashlib.sha256(plain).hexdigest())
-    cfg_bytes = json.dumps(cfg).encode()
-    cd = "sha256:" + hashlib.sha256(cfg_bytes).hexdigest()
-    liar.blobs[cd] = cfg_bytes
-    man["config"] = {**man["config"], "digest": cd, "size": len(cfg_bytes)}
-    man["layers"].append({"mediaType": man["layers"][0]["mediaType"], "digest": xd, "size": len(second)})
-    liar.manifest = json.dumps(man).encode()
-    return xd
+    return _add_layer(liar, second, "sha256:" + hashlib.sha256(plain).hexdigest())
 
 
 def _small_layer() -> bytes:

@@ -1,7 +1,7 @@
 """Apply a (possibly compressed) layer tar onto a snapshot directory, without path escape.
 
 :func:`apply_layer` reads the layer once: every byte goes to an optional ``sink``
-(the content store writer), the decompressed bytes are hashed (the DiffID) and piped into a
+(the content store writer's ``write``, for a compressed layer given with ``blob=``), the decompressed bytes are hashed (the DiffID) and piped into a
 fresh ``python -I chroot_extract.py`` child that chroots into the target before reading a
 single member (see chroot_extract.py for why). The daemon is threaded, so the child is
 spawned with fork+exec (``subprocess``), never a bare fork.
@@ -95,20 +95,16 @@ def apply_layer(
     target: Path,
     mode: str,
     *,
-    sink: Callable[[bytes], None] | None = None,
     blob: BlobFile | None = None,
 ) -> Applied:
     """Apply the layer read from ``src`` onto ``target`` (``mode``: ``overlay`` or ``naive``).
 
-    ``sink`` (or ``blob``, at most one of the two: the content store writer) receives the input
-    as it is when it is uncompressed, gzip or zstd (the layer media types OCI knows) and
-    decompressed otherwise (xz, bzip2), so a stored blob is always one a registry and ``docker
-    load`` accept. With ``blob`` and an uncompressed layer, the extractor reads the blob file as
+    ``blob`` (the content store writer) receives the input as it is when it is uncompressed,
+    gzip or zstd (the layer media types OCI knows) and decompressed otherwise (xz, bzip2), so a
+    stored blob is always one a registry and ``docker load`` accept. With ``blob`` and an uncompressed layer, the extractor reads the blob file as
     it grows instead of a pipe (see chroot_extract.py's ``--follow``)."""
     if os.geteuid() != 0:
         raise PermissionDenied("unpacking a layer needs root (chroot)")
-    if sink is not None and blob is not None:
-        raise ValueError("apply_layer: sink and blob are exclusive")
     _spread_subdirs(target)
     h = hashlib.sha256()
     size = 0
@@ -116,11 +112,12 @@ def apply_layer(
     if not head:
         raise InvalidArgument("layer is empty (0 bytes): not a tar archive")
     dec = Decompressor(detect(head))
+    sink: Callable[[bytes], None] | None = None
     if blob is not None:
         if dec.kind == NONE:
             return _apply_following(src, head, target, mode, blob=blob)
         sink = blob.write
-    elif sink is None and dec.kind == NONE:
+    elif dec.kind == NONE:
         fd = _regular_file_from_start(src, len(head))
         if fd is not None:  # a stored blob, a local tar: the extractor reads it directly
             return _apply_following(src, head, target, mode, data_fd=fd)
